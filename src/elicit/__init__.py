@@ -1,0 +1,114 @@
+"""Elicit: survey and expert-elicitation platform. ``create_app`` is the application factory."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+from elicit import config as config_module
+from elicit.db import db
+
+log = logging.getLogger("elicit")
+
+MAX_CONTENT_LENGTH = 2 * 1024 * 1024  # uploads (instrument files, rosters) and forms alike
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. With no ``config`` the settings come from environment variables (see config.py)."""
+    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        MAX_FORM_MEMORY_SIZE=512 * 1024,
+        MAX_FORM_PARTS=2000,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=None,
+        K_ANONYMITY=5,
+        BASE_URL="http://127.0.0.1:5000",
+    )
+    if config is None:
+        app.config.update(config_module.from_environment(Path(app.instance_path)))
+    else:
+        app.config.update(config)
+    db.init_app(app)
+    _register(app)
+    _error_handlers(app)
+
+    from elicit.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from elicit import security
+
+    security.init_app(app)
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+
+    for module_name in ("elicit.survey", "elicit.studio", "elicit.api"):
+        try:
+            module = __import__(module_name, fromlist=["init_app"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+
+
+def _error_handlers(app: Flask) -> None:
+    """Users see a sentence on a page of our layout; developers see a log line with the request id."""
+
+    def render(status: int, title: str, message: str) -> tuple[str, int]:
+        try:
+            return render_template("error.html", status=status, title=title, message=message), status
+        except Exception:  # the error page itself must never fail
+            log.exception("error page failed")
+            return f"<!doctype html><title>{status}</title><p>{title}</p>", status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[str, int]:
+        status = exc.code or 500
+        titles = {
+            400: "The request could not be understood",
+            403: "You are not allowed to do that",
+            404: "Not found",
+            405: "That action is not allowed here",
+            410: "This link is no longer valid",
+            413: "What you sent is too large",
+            429: "Too many attempts",
+        }
+        return render(status, titles.get(status, exc.name), exc.description or "")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_down(exc: Exception) -> tuple[str, int]:
+        log.error("database unavailable [request %s]: %s", g.get("request_id", "-"), exc)
+        return render(
+            503,
+            "Temporarily unavailable",
+            "The service cannot reach its database at the moment. Nothing you saved is lost; "
+            "please try again in a minute.",
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[str, int]:
+        log.exception("unexpected error [request %s]", g.get("request_id", "-"))
+        return render(
+            500,
+            "Something went wrong",
+            f"The error has been logged (reference {g.get('request_id', '-')}). Your saved answers are safe.",
+        )

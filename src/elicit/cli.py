@@ -1,0 +1,362 @@
+"""The ``elicit`` command (contract in docs and DESIGN.md).
+
+Errors go to stderr as ``path:line: message`` or ``elicit: error: message`` with exit code 1 (2 for usage), and
+a command either finishes its whole unit of work or writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import OperationalError
+
+ACTOR_CLI = "cli"
+
+
+def fail(message: str) -> NoReturn:
+    """Print one clear line and exit 1."""
+    click.echo(f"elicit: error: {message}", err=True)
+    sys.exit(1)
+
+
+def _create_app() -> Flask:
+    from elicit import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Elicit: versioned questionnaires, expert invitations, anonymized exports and analysis."""
+
+
+def register_commands(app: Flask) -> None:
+    """Nothing to add per app: the commands hang on ``main``; kept so ``flask --app elicit`` finds them too."""
+    for command in main.commands.values():
+        if command.name not in app.cli.commands:
+            app.cli.add_command(command)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Any]:
+    """A session committed at the end, rolled back on error; domain errors become one line and exit 1."""
+    from elicit.db import db
+    from elicit.instruments.versions import VersionError
+    from elicit.studies import StudyError
+    from elicit.users import UserError
+
+    try:
+        with db.transaction() as session:
+            yield session
+    except (StudyError, VersionError, UserError) as exc:
+        fail(str(exc))
+    except OperationalError as exc:
+        fail(f"cannot use the database ({exc.orig or exc}); run `elicit init` first?")
+
+
+def write_atomic(path: Path, content: str) -> None:
+    """Write a file in full or not at all (temp file in the same folder, then rename)."""
+    path = path.resolve()
+    if path.is_dir():
+        fail(f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        fail(f"folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(content)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------------- init
+@main.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create or upgrade the database to the newest schema."""
+    from elicit.migrate import upgrade
+
+    try:
+        revision = upgrade(current_app.config["DATABASE_URL"])
+    except OperationalError as exc:
+        fail(f"cannot reach the database: {exc.orig or exc}")
+    click.echo(f"database ready at revision {revision}")
+
+
+# --------------------------------------------------------------------------------------------------- instruments
+@main.group("instrument")
+def instrument_group() -> None:
+    """Check, publish and compare instrument versions."""
+
+
+@instrument_group.command("check")
+@click.argument("paths", nargs=-1, required=True)
+def instrument_check(paths: tuple[str, ...]) -> None:
+    """Validate instrument files; print every problem as file:line: message."""
+    from elicit.instruments.loading import check_paths
+
+    good, problems = check_paths(list(paths))
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    for definition in good:
+        items = sum(1 for _ in definition.items())
+        click.echo(
+            f"{definition.ref}: ok ({len(definition.pages)} pages, {items} items, "
+            f"{len(definition.scales)} scales, languages {', '.join(definition.languages)})"
+        )
+    if problems:
+        files = len({p.path for p in problems})
+        click.echo(f"{len(problems)} problem(s) in {files} file(s)", err=True)
+        sys.exit(1)
+
+
+def _load_or_fail(path: str) -> Any:
+    from elicit.instruments.loading import load_file
+    from elicit.instruments.schema import InstrumentError
+
+    try:
+        return load_file(path)
+    except InstrumentError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+
+
+@instrument_group.command("publish")
+@click.argument("path")
+@with_appcontext
+def instrument_publish(path: str) -> None:
+    """Store an immutable version; the same content again changes nothing."""
+    from elicit import audit
+    from elicit.instruments.versions import publish_version
+
+    definition = _load_or_fail(path)
+    with unit_of_work() as session:
+        version, created = publish_version(session, definition, ACTOR_CLI)
+        if created:
+            audit.record(
+                session,
+                "instrument.publish",
+                ACTOR_CLI,
+                target=definition.ref,
+                details={"sha256": version.sha256},
+            )
+    state = "published" if created else "already published, unchanged"
+    click.echo(f"{definition.ref} sha256:{definition.sha256} ({state})")
+
+
+@instrument_group.command("diff")
+@click.argument("old")
+@click.argument("new")
+@with_appcontext
+def instrument_diff(old: str, new: str) -> None:
+    """Added, removed and changed items between two versions (paths or id@version)."""
+    from elicit.instruments.versions import diff_definitions
+
+    a, b = _definition_from(old), _definition_from(new)
+    for line in diff_definitions(a, b).lines():
+        click.echo(line)
+
+
+def _definition_from(ref: str) -> Any:
+    from elicit.instruments.versions import REF_RE, definition_of, find_version
+
+    if REF_RE.match(ref) and not Path(ref).exists():
+        with unit_of_work() as session:
+            return definition_of(find_version(session, ref))
+    return _load_or_fail(ref)
+
+
+# ------------------------------------------------------------------------------------------------------- studies
+@main.group("study")
+def study_group() -> None:
+    """Create and inspect studies."""
+
+
+@study_group.command("create")
+@click.argument("slug")
+@click.option("--instrument", "ref", required=True, help="a published version, id@version")
+@click.option("--cohort", "cohorts", multiple=True, required=True, help="cohort code, or CODE=Label; repeat")
+@click.option("--title", default=None)
+@with_appcontext
+def study_create(slug: str, ref: str, cohorts: tuple[str, ...], title: str | None) -> None:
+    """A study on a published instrument version, with one cohort per state."""
+    from elicit import audit
+    from elicit.instruments.versions import find_version
+    from elicit.studies import create_study, parse_cohort_spec
+
+    with unit_of_work() as session:
+        version = find_version(session, ref)
+        study = create_study(session, slug, version, [parse_cohort_spec(c) for c in cohorts], title)
+        audit.record(
+            session, "study.create", ACTOR_CLI, study_id=study.id, target=slug, details={"instrument": ref}
+        )
+        click.echo(
+            f"study {study.slug} created on {ref} ({study.anonymity}); cohorts: "
+            + ", ".join(f"{c.code} ({c.label})" for c in study.cohorts)
+        )
+
+
+@main.command("invite")
+@click.argument("slug")
+@click.option(
+    "--cohort", "cohort_code", default=None, help="cohort for --count (or for roster rows without one)"
+)
+@click.option("--count", type=click.IntRange(1, 10000), default=None)
+@click.option(
+    "--roster", type=click.Path(dir_okay=False), default=None, help="CSV: name,email,organisation,cohort"
+)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="links CSV to write")
+@with_appcontext
+def invite(slug: str, cohort_code: str | None, count: int | None, roster: str | None, out: str) -> None:
+    """Make personal invitation links and write them, one URL per row, to a CSV file."""
+    from elicit import audit
+    from elicit.studies import (
+        RosterError,
+        find_cohort,
+        find_study,
+        import_roster,
+        issue_links,
+        links_csv,
+        parse_roster,
+    )
+
+    if (count is None) == (roster is None):
+        raise click.UsageError("give exactly one of --count N or --roster FILE.csv")
+    if count is not None and cohort_code is None:
+        raise click.UsageError("--count needs --cohort CODE")
+    out_path = Path(out)
+    if not out_path.resolve().parent.is_dir():
+        fail(f"folder {out_path.resolve().parent} does not exist")
+    roster_text = None
+    if roster is not None:
+        try:
+            roster_text = Path(roster).read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            fail(f"{roster}: no such file")
+        except UnicodeDecodeError:
+            fail(f"{roster}:1: not UTF-8 text; save the roster as CSV UTF-8")
+    with unit_of_work() as session:
+        study = find_study(session, slug)
+        if roster_text is not None:
+            try:
+                rows = parse_roster(roster_text, study, cohort_code)
+            except RosterError as exc:
+                for problem in exc.problems:
+                    click.echo(f"{roster}:{problem.line}: {problem.message}", err=True)
+                session.rollback()
+                sys.exit(1)
+            links = import_roster(session, study, rows)
+        else:
+            assert count is not None and cohort_code is not None
+            links = issue_links(session, study, find_cohort(study, cohort_code), count)
+        content = links_csv(current_app.config["BASE_URL"], study, links)
+        # The links file is written before the commit: if it cannot be written, no invitation exists.
+        write_atomic(out_path, content)
+        audit.record(
+            session,
+            "invitations.issue",
+            ACTOR_CLI,
+            study_id=study.id,
+            target=slug,
+            details={"count": len(links), "roster": roster is not None},
+        )
+    click.echo(f"{len(links)} invitation link(s) written to {out}")
+
+
+# --------------------------------------------------------------------------------------------------------- users
+@main.group("user")
+def user_group() -> None:
+    """Manage researcher accounts."""
+
+
+@user_group.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "researcher", "viewer"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@with_appcontext
+def user_add(email: str, role: str, password_stdin: bool) -> None:
+    """Add an account (the password is read from stdin or asked for, never from the command line)."""
+    from elicit import audit
+    from elicit.users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with unit_of_work() as session:
+        user = add_user(session, email, role, password)
+        audit.record(session, "user.add", ACTOR_CLI, target=user.email, details={"role": role})
+    click.echo(f"user {user.email} added as {role}")
+
+
+# ------------------------------------------------------------------------------------------------------- serving
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=int, show_default=True)
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    """Serve the app (threaded, for one machine; production uses gunicorn, see README)."""
+    from werkzeug.serving import run_simple
+
+    click.echo(f"Elicit is serving on http://{host}:{port}  (Ctrl-C to stop)")
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)  # type: ignore[attr-defined]
+
+
+@main.command("demo")
+@click.option(
+    "--responses",
+    type=click.IntRange(0, 5000),
+    default=12,
+    show_default=True,
+    help="simulated experts per cohort",
+)
+@click.option(
+    "--links",
+    type=click.IntRange(0, 50),
+    default=3,
+    show_default=True,
+    help="fresh invitation links to print",
+)
+@with_appcontext
+def demo(responses: int, links: int) -> None:
+    """A ready demo study on the flagship instrument, with simulated experts and a researcher login."""
+    from elicit.demo import ensure_demo
+
+    with unit_of_work() as session:
+        result = ensure_demo(
+            session, current_app.config, Path(current_app.instance_path), responses=responses, links=links
+        )
+    for line in result:
+        click.echo(line)
+
+
+# ----------------------------------------------------------------------------------------------------------- audit
+@main.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 at the first edited, deleted or reordered event."""
+    from elicit import audit
+
+    with unit_of_work() as session:
+        count, problem = audit.verify(session)
+    if problem is not None:
+        fail(problem.message)
+    click.echo(f"audit log intact: {count} event(s)")

@@ -1,0 +1,129 @@
+"""Engine, sessions and the declarative base.
+
+One session per request (or CLI command), created lazily and kept on ``flask.g``. Services change objects and
+never commit; the request commits once at its end when the response is a success (see ``Database.init_app``),
+and anything else rolls back, so a failure never leaves half-written data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, Response, g
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every model; the naming convention gives constraints stable names Alembic can drop."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling is switched off so SQLAlchemy's "begin" event below decides.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the settings Elicit relies on for either database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            from pathlib import Path
+
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_connect)
+        # Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of failing
+        # with "database is locked" when a read transaction later tries to write.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class Database:
+    """The Flask extension: one engine per app, one session per request or CLI command."""
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(app.config["DATABASE_URL"])
+        app.extensions["elicit.db"] = (engine, sessionmaker(engine, expire_on_commit=False))
+
+        @app.after_request
+        def _commit(response: Response) -> Response:
+            session: Session | None = g.pop("_elicit_session", None)
+            if session is not None:
+                try:
+                    if response.status_code < 400:
+                        session.commit()
+                    else:
+                        session.rollback()
+                finally:
+                    session.close()
+            return response
+
+        @app.teardown_appcontext
+        def _close(_exc: BaseException | None) -> None:
+            session: Session | None = g.pop("_elicit_session", None)
+            if session is not None:
+                session.rollback()
+                session.close()
+
+    @staticmethod
+    def _parts() -> tuple[Engine, sessionmaker[Session]]:
+        from flask import current_app
+
+        parts: tuple[Engine, sessionmaker[Session]] = current_app.extensions["elicit.db"]
+        return parts
+
+    @property
+    def engine(self) -> Engine:
+        return self._parts()[0]
+
+    @property
+    def session(self) -> Session:
+        """The current request's (or command's) session."""
+        if "_elicit_session" not in g:
+            g._elicit_session = self._parts()[1]()
+        session: Session = g._elicit_session
+        return session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A unit of work outside a request (CLI): commit at the end, roll back on any error."""
+        session = self._parts()[1]()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+
+db = Database()

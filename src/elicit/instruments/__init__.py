@@ -1,0 +1,1 @@
+"""Instruments: questionnaire definitions, their items and their expression language."""

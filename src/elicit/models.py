@@ -1,0 +1,330 @@
+"""Typed ORM models. The roster lives apart from answers; tokens are stored only as hashes.
+
+Answers are stored one row per *variable* (an item, or one part of a composite item: a choice of a multiple
+choice, ranking or constant sum, a quantile level), which is exactly the shape of the export, so exporting is a
+streamed pivot rather than a decode of every value.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from elicit.db import Base
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (every stored time is UTC)."""
+    return datetime.now(UTC)
+
+
+def _new_response_id() -> str:
+    # Random, not sequential: an id's order must not reveal when a response started, which could be joined
+    # with invitation activity in anonymous studies.
+    return uuid.uuid4().hex
+
+
+def _check_in(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    RESEARCHER = "researcher"
+    VIEWER = "viewer"
+
+
+class Anonymity(StrEnum):
+    ANONYMOUS = "anonymous"
+    PSEUDONYMOUS = "pseudonymous"
+
+
+class StudyStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RoundStatus(StrEnum):
+    PLANNED = "planned"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class InvitationStatus(StrEnum):
+    NOT_OPENED = "not_opened"
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+
+
+class ResponseStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    DECLINED = "declined"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_check_in("role", Role), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    memberships: Mapped[list[StudyMember]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    api_tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class ApiToken(Base):
+    """A per-user bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(back_populates="api_tokens")
+
+
+class Instrument(Base):
+    __tablename__ = "instruments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    versions: Mapped[list[InstrumentVersion]] = relationship(
+        back_populates="instrument", order_by="InstrumentVersion.published_at"
+    )
+
+
+class InstrumentVersion(Base):
+    """An immutable published version: the canonical JSON and its SHA-256."""
+
+    __tablename__ = "instrument_versions"
+    __table_args__ = (UniqueConstraint("instrument_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"))
+    version: Mapped[str] = mapped_column(String(32))
+    canonical_json: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(254))
+
+    instrument: Mapped[Instrument] = relationship(back_populates="versions")
+
+    @property
+    def ref(self) -> str:
+        """``id@version``, the name users type."""
+        return f"{self.instrument.key}@{self.version}"
+
+
+class Study(Base):
+    __tablename__ = "studies"
+    __table_args__ = (
+        CheckConstraint(_check_in("anonymity", Anonymity), name="anonymity"),
+        CheckConstraint(_check_in("status", StudyStatus), name="status"),
+        CheckConstraint("k_threshold >= 1", name="k_threshold"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    anonymity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=StudyStatus.OPEN.value)
+    opens_on: Mapped[date | None] = mapped_column(Date)
+    closes_on: Mapped[date | None] = mapped_column(Date)
+    k_threshold: Mapped[int] = mapped_column(Integer, default=5)
+    pseudonym_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    cohorts: Mapped[list[Cohort]] = relationship(
+        back_populates="study", order_by="Cohort.id", cascade="all, delete-orphan"
+    )
+    rounds: Mapped[list[Round]] = relationship(
+        back_populates="study", order_by="Round.number", cascade="all, delete-orphan"
+    )
+    members: Mapped[list[StudyMember]] = relationship(back_populates="study", cascade="all, delete-orphan")
+
+
+class StudyMember(Base):
+    __tablename__ = "study_members"
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+    study: Mapped[Study] = relationship(back_populates="members")
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class Round(Base):
+    """A round of a study; a plain survey has one, a Delphi study several, each on a published version."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number"),
+        CheckConstraint(_check_in("status", RoundStatus), name="status"),
+        CheckConstraint("number >= 1", name="number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    instrument_version_id: Mapped[int] = mapped_column(
+        ForeignKey("instrument_versions.id", ondelete="RESTRICT")
+    )
+    status: Mapped[str] = mapped_column(String(16), default=RoundStatus.OPEN.value)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    study: Mapped[Study] = relationship(back_populates="rounds")
+    instrument_version: Mapped[InstrumentVersion] = relationship()
+
+
+class Cohort(Base):
+    __tablename__ = "cohorts"
+    __table_args__ = (UniqueConstraint("study_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(200))
+
+    study: Mapped[Study] = relationship(back_populates="cohorts")
+
+
+class RosterEntry(Base):
+    """Who was invited. Kept apart from answers; never exported in anonymized exports."""
+
+    __tablename__ = "roster_entries"
+    __table_args__ = (UniqueConstraint("study_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    cohort: Mapped[Cohort] = relationship()
+    invitations: Mapped[list[Invitation]] = relationship(back_populates="roster_entry")
+
+
+class Invitation(Base):
+    """A personal link. Only the SHA-256 of its random token is stored; the token itself is shown once."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (CheckConstraint(_check_in("status", InvitationStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"), index=True)
+    roster_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("roster_entries.id", ondelete="SET NULL"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.NOT_OPENED.value)
+    pseudonym: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    cohort: Mapped[Cohort] = relationship()
+    roster_entry: Mapped[RosterEntry | None] = relationship(back_populates="invitations")
+
+
+class Response(Base):
+    """One expert's answers in one round, pinned to the instrument version they answered."""
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "round_id"),
+        CheckConstraint(_check_in("status", ResponseStatus), name="status"),
+        Index("ix_responses_study_status", "study_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_response_id)
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    instrument_version_id: Mapped[int] = mapped_column(
+        ForeignKey("instrument_versions.id", ondelete="RESTRICT")
+    )
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default=ResponseStatus.IN_PROGRESS.value)
+    pseudonym: Mapped[str | None] = mapped_column(String(32))
+    pages_done: Mapped[str] = mapped_column(Text, default="")  # space-separated ids of saved pages
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_on: Mapped[date | None] = mapped_column(Date)
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+
+    answers: Mapped[list[Answer]] = relationship(back_populates="response", cascade="all, delete-orphan")
+    round: Mapped[Round] = relationship()
+    cohort: Mapped[Cohort] = relationship()
+    instrument_version: Mapped[InstrumentVersion] = relationship()
+
+
+class Answer(Base):
+    """One stored variable: ``part`` is '' for a simple item, else a choice code or quantile level."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("response_id", "item_id", "part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    part: Mapped[str] = mapped_column(String(64), default="")
+    value_num: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    dont_know: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class AuditEvent(Base):
+    """Who did what and when; each event carries the hash of the previous one (a tamper-evident chain)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), index=True)
+    target: Mapped[str] = mapped_column(String(300), default="")
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,1 @@
+"""The domain of answering a questionnaire: no Flask, only sessions and definitions."""

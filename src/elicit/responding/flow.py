@@ -1,0 +1,411 @@
+"""The domain of answering: open a link, move through pages, save, resume, submit. No Flask here.
+
+Every write first locks the expert's invitation row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+transactions already hold the write lock from BEGIN), so two tabs, a double click or a replayed POST are
+serialized and see each other's result: one response per invitation and round, submitted at most once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from elicit.instruments.schema import Definition, Item, Page
+from elicit.instruments.versions import definition_of
+from elicit.models import (
+    Answer,
+    Invitation,
+    InvitationStatus,
+    Response,
+    ResponseStatus,
+    Round,
+    RoundStatus,
+    Study,
+    StudyStatus,
+    utcnow,
+)
+from elicit.responding.values import (
+    DONT_KNOW,
+    FieldError,
+    Message,
+    StoredValue,
+    from_rows,
+    is_answered,
+    parse_item,
+    to_rows,
+)
+from elicit.tokens import token_hash
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+REVIEW = "review"
+
+
+class LinkError(Exception):
+    """A link that cannot be used; ``status`` is the HTTP status (404 unknown, 410 revoked or closed)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class IncompleteResponse(Exception):
+    """Required questions are unanswered, so the response cannot be submitted yet."""
+
+
+class AlreadySubmitted(Exception):
+    """The response was submitted; answers cannot change."""
+
+
+@dataclass
+class ExpertLink:
+    """Everything a page request needs about one expert's link."""
+
+    invitation: Invitation
+    study: Study
+    round: Round
+    definition: Definition
+    response: Response | None
+    answers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def submitted(self) -> bool:
+        return self.invitation.status == InvitationStatus.SUBMITTED.value or (
+            self.response is not None and self.response.status == ResponseStatus.SUBMITTED.value
+        )
+
+    @property
+    def declined(self) -> bool:
+        return self.invitation.status == InvitationStatus.DECLINED.value
+
+    @property
+    def pages_done(self) -> set[str]:
+        return set((self.response.pages_done or "").split()) if self.response else set()
+
+
+def open_by_token(session: Session, token: str, *, lock: bool = False) -> ExpertLink:
+    """Find the invitation behind a token and the study's open round; raise LinkError when unusable."""
+    if not TOKEN_RE.match(token or ""):
+        raise LinkError(404, "unknown")
+    query = select(Invitation).where(Invitation.token_hash == token_hash(token))
+    if lock:
+        query = query.with_for_update()
+    invitation = session.scalar(query)
+    if invitation is None:
+        raise LinkError(404, "unknown")
+    if invitation.status == InvitationStatus.REVOKED.value:
+        raise LinkError(410, "revoked")
+    study = session.get(Study, invitation.study_id)
+    assert study is not None
+    rnd = _current_round(session, study)
+    if rnd is None or study.status == StudyStatus.CLOSED.value or _past(study.closes_on):
+        # A submitted expert may still see the thank-you page; everyone else learns the study is closed.
+        if invitation.status not in {InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value}:
+            raise LinkError(410, "closed")
+        rnd = rnd or _last_round(session, study)
+    if study.opens_on is not None and study.opens_on > utcnow().date():
+        raise LinkError(410, "not_open")
+    assert rnd is not None
+    response = session.scalar(
+        select(Response).where(Response.invitation_id == invitation.id, Response.round_id == rnd.id)
+    )
+    version = response.instrument_version if response else rnd.instrument_version
+    link = ExpertLink(invitation, study, rnd, definition_of(version), response)
+    if response is not None:
+        link.answers = load_answers(session, response, link.definition)
+    return link
+
+
+def _past(day: date | None) -> bool:
+    return day is not None and day < utcnow().date()
+
+
+def _current_round(session: Session, study: Study) -> Round | None:
+    return session.scalar(
+        select(Round)
+        .where(Round.study_id == study.id, Round.status == RoundStatus.OPEN.value)
+        .order_by(Round.number)
+    )
+
+
+def _last_round(session: Session, study: Study) -> Round | None:
+    return session.scalar(select(Round).where(Round.study_id == study.id).order_by(Round.number.desc()))
+
+
+def load_answers(session: Session, response: Response, definition: Definition) -> dict[str, Any]:
+    """The stored answers of a response as values by item id."""
+    rows: dict[str, list[StoredValue]] = defaultdict(list)
+    for answer in session.scalars(select(Answer).where(Answer.response_id == response.id)):
+        rows[answer.item_id].append(
+            StoredValue(answer.part, answer.value_num, answer.value_text, answer.dont_know)
+        )
+    answers: dict[str, Any] = {}
+    for item_id, item_rows in rows.items():
+        try:
+            item = definition.item(item_id)
+        except KeyError:
+            continue
+        answers[item_id] = from_rows(item, item_rows)
+    return answers
+
+
+def expression_values(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Answers as expressions see them: "don't know" is unanswered."""
+    return {k: (None if v is DONT_KNOW else v) for k, v in answers.items()}
+
+
+def page_visible(page: Page, answers: Mapping[str, Any]) -> bool:
+    return page.relevant is None or page.relevant.truthy(expression_values(answers))
+
+
+def visible_pages(definition: Definition, answers: Mapping[str, Any]) -> list[Page]:
+    return [page for page in definition.pages if page_visible(page, answers)]
+
+
+def item_visible(item: Item, answers: Mapping[str, Any], matrix: Item | None = None) -> bool:
+    values = expression_values(answers)
+    if matrix is not None and matrix.relevant is not None and not matrix.relevant.truthy(values):
+        return False
+    return item.relevant is None or item.relevant.truthy(values)
+
+
+def resume_page(link: ExpertLink) -> str:
+    """The page to continue at: the first visible page not yet saved, or the review page."""
+    done = link.pages_done
+    for page in visible_pages(link.definition, link.answers):
+        if page.id not in done:
+            return page.id
+    return REVIEW
+
+
+def start(session: Session, link: ExpertLink, language: str) -> Response:
+    """Create the response (or reuse it: a second tab finds the first one's) in the chosen language."""
+    if language not in link.definition.languages:
+        language = link.definition.languages[0]
+    locked = _lock(session, link)
+    if locked.response is not None:
+        locked.response.language = language
+        return locked.response
+    response = Response(
+        invitation_id=link.invitation.id,
+        study_id=link.study.id,
+        round_id=link.round.id,
+        cohort_id=link.invitation.cohort_id,
+        instrument_version_id=link.round.instrument_version_id,
+        language=language,
+        status=ResponseStatus.IN_PROGRESS.value,
+        pseudonym=link.invitation.pseudonym,
+        pages_done="",
+    )
+    session.add(response)
+    if link.invitation.status == InvitationStatus.NOT_OPENED.value:
+        link.invitation.status = InvitationStatus.IN_PROGRESS.value
+    session.flush()
+    link.response = response
+    return response
+
+
+def _lock(session: Session, link: ExpertLink) -> ExpertLink:
+    """Re-read the invitation under a row lock and refresh what this request knows."""
+    session.execute(select(Invitation.id).where(Invitation.id == link.invitation.id).with_for_update())
+    session.refresh(link.invitation)
+    response = session.scalar(
+        select(Response).where(
+            Response.invitation_id == link.invitation.id, Response.round_id == link.round.id
+        )
+    )
+    link.response = response
+    link.answers = load_answers(session, response, link.definition) if response else {}
+    if link.submitted:
+        raise AlreadySubmitted()
+    return link
+
+
+@dataclass
+class PageResult:
+    """The outcome of posting a page: the values as understood, and errors by field (empty when saved)."""
+
+    values: dict[str, Any]
+    errors: dict[str, Message]
+    declined: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate_page(
+    definition: Definition, page: Page, form: Mapping[str, Sequence[str]], answers: Mapping[str, Any]
+) -> PageResult:
+    """Parse and check every item of a page in order; items that are not relevant get no value."""
+    merged = dict(answers)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for group in page.items:
+        members = group.rows if group.type == "likert_matrix" else (group,)
+        for item in members:
+            if not item.answerable:
+                continue
+            if not item_visible(item, merged, group if group.type == "likert_matrix" else None):
+                values[item.id] = None
+                merged[item.id] = None
+                continue
+            try:
+                value = parse_item(item, form)
+            except FieldError as exc:
+                errors[exc.field] = exc.message
+                values[item.id] = None
+                merged[item.id] = None
+                continue
+            if value is None and item.required:
+                errors[field_of(item)] = Message("This question needs an answer.")
+            elif (
+                is_answered(value)
+                and value is not DONT_KNOW
+                and item.constraint is not None
+                and not item.constraint.truthy(expression_values(merged), current=value)
+            ):
+                errors[item.id] = (
+                    Message(text=item.constraint_message)
+                    if item.constraint_message
+                    else Message("This answer is not accepted; please check it.")
+                )
+            values[item.id] = value
+            merged[item.id] = value
+    return PageResult(values, errors)
+
+
+def field_of(item: Item) -> str:
+    """The form field an item's error points at (the first part of a composite item)."""
+    return item.id if item.parts == ("",) else f"{item.id}.{item.parts[0]}"
+
+
+def save_page(
+    session: Session, link: ExpertLink, page: Page, form: Mapping[str, Sequence[str]]
+) -> PageResult:
+    """Validate a posted page and, when valid, store it at once (answers on now-irrelevant items are cleared)."""
+    locked = _lock(session, link)
+    response = locked.response
+    if response is None:
+        raise LinkError(409, "not_started")
+    result = validate_page(link.definition, page, form, locked.answers)
+    if not result.ok:
+        return result
+    answers = dict(locked.answers)
+    answers.update(result.values)
+    consent_items = [i for i in page.answerable_items() if i.type == "consent"]
+    if any(answers.get(i.id) == "no" for i in consent_items):
+        decline(session, link)
+        result.declined = True
+        return result
+    cleared = irrelevant_items(link.definition, answers)
+    for item_id in cleared:
+        answers[item_id] = None
+    changed = set(result.values) | cleared
+    if changed:
+        session.execute(delete(Answer).where(Answer.response_id == response.id, Answer.item_id.in_(changed)))
+    for item_id in changed:
+        item = link.definition.item(item_id)
+        for row in to_rows(item, answers[item_id]):
+            session.add(
+                Answer(
+                    response_id=response.id,
+                    item_id=item_id,
+                    part=row.part,
+                    value_num=row.value_num,
+                    value_text=row.value_text,
+                    dont_know=row.dont_know,
+                )
+            )
+    done = [p for p in (response.pages_done or "").split() if p != page.id] + [page.id]
+    response.pages_done = " ".join(done)
+    response.updated_at = utcnow()
+    link.answers = {k: v for k, v in answers.items() if v is not None}
+    session.flush()
+    return result
+
+
+def irrelevant_items(definition: Definition, answers: Mapping[str, Any]) -> set[str]:
+    """Answered items whose page or own relevance is now false (evaluated in questionnaire order)."""
+    current = dict(answers)
+    cleared: set[str] = set()
+    for page in definition.pages:
+        page_on = page_visible(page, current)
+        for group in page.items:
+            members = group.rows if group.type == "likert_matrix" else (group,)
+            for item in members:
+                if not item.answerable or current.get(item.id) is None:
+                    continue
+                if not page_on or not item_visible(
+                    item, current, group if group.type == "likert_matrix" else None
+                ):
+                    cleared.add(item.id)
+                    current[item.id] = None
+    return cleared
+
+
+def missing_required(link: ExpertLink) -> list[tuple[Page, Item]]:
+    """Required, visible items without an answer (submission is refused until there are none)."""
+    missing = []
+    for page in visible_pages(link.definition, link.answers):
+        for group in page.items:
+            members = group.rows if group.type == "likert_matrix" else (group,)
+            for item in members:
+                matrix = group if group.type == "likert_matrix" else None
+                if (
+                    item.required
+                    and item.answerable
+                    and item_visible(item, link.answers, matrix)
+                    and not is_answered(link.answers.get(item.id))
+                ):
+                    missing.append((page, item))
+    return missing
+
+
+def submit(session: Session, link: ExpertLink) -> bool:
+    """Submit once. Returns False when it was submitted already (a replay), True when this call submitted it.
+
+    In anonymous studies the invitation-to-response link is cut and the times are coarsened to the date, in
+    the same transaction, so nobody can join them afterwards.
+    """
+    try:
+        locked = _lock(session, link)
+    except AlreadySubmitted:
+        return False
+    response = locked.response
+    if response is None:
+        raise LinkError(409, "not_started")
+    if missing_required(locked):
+        raise IncompleteResponse()
+    now = utcnow()
+    started = response.started_at if response.started_at.tzinfo else response.started_at.replace(tzinfo=UTC)
+    response.duration_minutes = max(0, math.ceil((now - started).total_seconds() / 60))
+    response.status = ResponseStatus.SUBMITTED.value
+    response.submitted_on = now.date()
+    response.updated_at = now
+    link.invitation.status = InvitationStatus.SUBMITTED.value
+    if link.study.anonymity == "anonymous":
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        response.invitation_id = None
+        response.started_at = datetime(started.year, started.month, started.day, tzinfo=UTC)
+        response.updated_at = midnight
+    session.flush()
+    return True
+
+
+def decline(session: Session, link: ExpertLink) -> None:
+    """Consent refused: keep only the fact "declined" (no answers, no response row)."""
+    if link.response is not None:
+        session.delete(link.response)
+        link.response = None
+    link.answers = {}
+    link.invitation.status = InvitationStatus.DECLINED.value
+    session.flush()

@@ -1,0 +1,119 @@
+"""Fixtures: every database-facing test runs on SQLite and on PostgreSQL (ids ``sqlite`` / ``postgresql``).
+
+PostgreSQL must be reachable (127.0.0.1:5432, or ELICIT_TEST_POSTGRES_URL): if it is not, the run fails loudly
+instead of skipping. Each xdist worker gets its own PostgreSQL database, migrated once; every test then starts
+from empty tables. SQLite tests get a copy of a migrated template file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from elicit import create_app
+from elicit.db import Base
+from elicit.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "instruments" / "defence-diplomacy" / "1.0.0.yaml"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ELICIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _worker(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated PostgreSQL database of this worker's own; the run fails if the server is unreachable."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"elicit_test_{_worker(request)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure here means the suite cannot run as promised
+        pytest.fail(
+            f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL} ({exc.__class__.__name__}: {exc}). "
+            "Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+            pytrace=False,
+        )
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _empty_postgres(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated database of either kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "elicit.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    _empty_postgres(url)
+    return url
+
+
+def make_test_app(database_url: str, tmp_path: Path, **extra: Any) -> Flask:
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "BASE_URL": "http://elicit.test",
+        "WTF_CSRF_ENABLED": True,
+        "OUTBOX_PATH": str(tmp_path / "outbox"),
+        **extra,
+    }
+    return create_app(config)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    application = make_test_app(database_url, tmp_path)
+    yield application
+    application.extensions["elicit.db"][0].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def flagship_path() -> Path:
+    return FLAGSHIP

@@ -1,0 +1,274 @@
+"""The `elicit` command on both databases: publish, diff, study, invite, users, demo, audit."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, inspect, select, text
+
+from elicit.db import db
+from elicit.models import (
+    AuditEvent,
+    Invitation,
+    InstrumentVersion,
+    Response,
+    ResponseStatus,
+    RosterEntry,
+    User,
+)
+
+
+def run(runner: FlaskCliRunner, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(args=list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def publish_flagship(runner: FlaskCliRunner, flagship_path: Path) -> None:
+    code, out, err = run(runner, "instrument", "publish", str(flagship_path))
+    assert code == 0, err
+
+
+def test_check_passes_the_flagship(runner: FlaskCliRunner, flagship_path: Path) -> None:
+    code, out, _ = run(runner, "instrument", "check", str(flagship_path))
+    assert code == 0
+    assert out.startswith("defence-diplomacy@1.0.0: ok")
+
+
+def test_check_reports_every_problem_of_every_file(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "id: x\nversion: 1\nlanguages: [en]\ntitle: X\npages:\n  - id: p\n    items:\n      - {id: a, type: nope}\n"
+    )
+    code, _, err = run(runner, "instrument", "check", str(bad), str(tmp_path / "missing.yaml"))
+    assert code == 1
+    assert f"{bad}:2: version 1 must look like 1.0.0" in err
+    assert f"{bad}:8: item 'a' has unknown type 'nope'" in err
+    assert f"{tmp_path / 'missing.yaml'}:1: no such file" in err
+
+
+def test_publish_is_idempotent_and_refuses_changed_content(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path
+) -> None:
+    code, first, _ = run(runner, "instrument", "publish", str(flagship_path))
+    assert code == 0 and "(published)" in first
+    code, again, _ = run(runner, "instrument", "publish", str(flagship_path))
+    assert code == 0 and "already published, unchanged" in again
+    assert first.split()[1] == again.split()[1]  # the same sha256
+
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        flagship_path.read_text(encoding="utf-8").replace("max: 60", "max: 70", 1), encoding="utf-8"
+    )
+    code, _, err = run(runner, "instrument", "publish", str(changed))
+    assert code == 1
+    assert "already published with different content" in err and "years" in err
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(InstrumentVersion)) == 1
+        stored = db.session.scalar(select(InstrumentVersion))
+        assert stored is not None and stored.sha256 == first.split("sha256:")[1].split()[0]
+
+
+def test_diff_lists_changes_and_flags_scale_breaks(
+    runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path
+) -> None:
+    publish_flagship(runner, flagship_path)
+    text_ = flagship_path.read_text(encoding="utf-8").replace("version: 1.0.0", "version: 1.1.0", 1)
+    text_ = text_.replace("reverse: [tac_5]", "reverse: []", 1)
+    newer = tmp_path / "1.1.0.yaml"
+    newer.write_text(text_, encoding="utf-8")
+    code, out, err = run(runner, "instrument", "diff", "defence-diplomacy@1.0.0", str(newer))
+    assert code == 0, err
+    assert out.splitlines()[0] == "defence-diplomacy@1.0.0 -> defence-diplomacy@1.1.0"
+    assert "! scale tactical: reverse keying differs" in out
+    code, _, err = run(runner, "instrument", "diff", "defence-diplomacy@9.9.9", str(newer))
+    assert code == 1 and "defence-diplomacy@9.9.9 is not published" in err
+
+
+def test_study_create_and_invite_count_gives_distinct_links_and_stores_no_token(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path
+) -> None:
+    publish_flagship(runner, flagship_path)
+    code, out, err = run(
+        runner,
+        "study",
+        "create",
+        "dd-2026",
+        "--instrument",
+        "defence-diplomacy@1.0.0",
+        "--cohort",
+        "UK",
+        "--cohort",
+        "PK",
+    )
+    assert code == 0, err
+    assert "UK (United Kingdom), PK (Pakistan)" in out
+    links = tmp_path / "links.csv"
+    code, out, err = run(runner, "invite", "dd-2026", "--cohort", "UK", "--count", "5", "--out", str(links))
+    assert code == 0, err
+    rows = list(csv.DictReader(links.open(encoding="utf-8")))
+    urls = [row["url"] for row in rows]
+    assert len(urls) == 5 == len(set(urls))
+    assert all(url.startswith("http://elicit.test/s/") for url in urls)
+    tokens = [url.rsplit("/", 1)[1] for url in urls]
+    assert all(len(token) >= 32 for token in tokens)
+    with app.app_context():
+        dump = _dump_database(app)
+    for token in tokens:
+        assert token not in dump
+
+
+def _dump_database(app: Flask) -> str:
+    """Every value of every table as one string (to prove a secret is stored nowhere)."""
+    parts = []
+    with db.engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                parts.extend(str(value) for value in row)
+    return "\n".join(parts)
+
+
+def test_invite_errors_are_one_line_and_write_nothing(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path
+) -> None:
+    publish_flagship(runner, flagship_path)
+    run(
+        runner,
+        "study",
+        "create",
+        "dd-2026",
+        "--instrument",
+        "defence-diplomacy@1.0.0",
+        "--cohort",
+        "UK",
+        "--cohort",
+        "PK",
+    )
+    out = tmp_path / "links.csv"
+    code, _, err = run(runner, "invite", "nope", "--cohort", "UK", "--count", "2", "--out", str(out))
+    assert (code, err.strip()) == (1, "elicit: error: no study named 'nope'")
+    code, _, err = run(runner, "invite", "dd-2026", "--cohort", "FR", "--count", "2", "--out", str(out))
+    assert code == 1 and "has no cohort 'FR' (it has: UK, PK)" in err
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "name,email,organisation,cohort\n"
+        "Ayesha Khan,ayesha@example.pk,Ministry of Defence,PK\n"
+        "John Smith,not-an-email,MOD,UK\n"
+        "Sara Ali,AYESHA@example.pk,Foreign Office,PK\n"
+        "Tom Brown,tom@example.uk,MOD,FR\n",
+        encoding="utf-8",
+    )
+    code, _, err = run(runner, "invite", "dd-2026", "--roster", str(roster), "--out", str(out))
+    assert code == 1
+    assert f"{roster}:3: 'not-an-email' is not an e-mail address" in err
+    assert f"{roster}:4: duplicate e-mail ayesha@example.pk (also on line 2)" in err
+    assert f"{roster}:5: unknown cohort 'FR'" in err
+    assert not out.exists()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(RosterEntry)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Invitation)) == 0
+
+
+def test_invite_from_a_roster(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path
+) -> None:
+    publish_flagship(runner, flagship_path)
+    run(
+        runner,
+        "study",
+        "create",
+        "dd-2026",
+        "--instrument",
+        "defence-diplomacy@1.0.0",
+        "--cohort",
+        "UK",
+        "--cohort",
+        "PK",
+    )
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "\ufeffname,email,organisation,cohort\nAyesha Khan,ayesha@example.pk,=HYPERLINK(1),PK\nJohn Smith,john@example.uk,MOD,UK\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "links.csv"
+    code, stdout, err = run(runner, "invite", "dd-2026", "--roster", str(roster), "--out", str(out))
+    assert code == 0, err
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["name"], r["cohort"]) for r in rows] == [("Ayesha Khan", "PK"), ("John Smith", "UK")]
+    assert rows[0]["organisation"] == "'=HYPERLINK(1)"  # formula injection neutralised
+    code, _, err = run(runner, "invite", "dd-2026", "--roster", str(roster), "--out", str(out))
+    assert code == 1 and "is on this study's roster already" in err
+
+
+def test_user_add(app: Flask, runner: FlaskCliRunner) -> None:
+    code, out, err = run(
+        runner,
+        "user",
+        "add",
+        "Ana@Example.org",
+        "--role",
+        "researcher",
+        "--password-stdin",
+        input="a-long-password\n",
+    )
+    assert code == 0, err
+    code, _, err = run(
+        runner,
+        "user",
+        "add",
+        "ana@example.org",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        input="another-password\n",
+    )
+    assert code == 1 and "exists already" in err
+    code, _, err = run(
+        runner, "user", "add", "b@example.org", "--role", "viewer", "--password-stdin", input="short\n"
+    )
+    assert code == 1 and "at least 10 characters" in err
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert user is not None and user.email == "ana@example.org"
+        assert user.password_hash.startswith("$argon2") and "a-long-password" not in user.password_hash
+
+
+def test_demo_makes_a_ready_study_and_is_rerunnable(app: Flask, runner: FlaskCliRunner) -> None:
+    code, out, err = run(runner, "demo", "--responses", "6", "--links", "2")
+    assert code == 0, err
+    assert "password:" in out and out.count("/s/") == 4
+    code, out2, err = run(runner, "demo", "--responses", "6", "--links", "1")
+    assert code == 0, err
+    with app.app_context():
+        submitted = db.session.scalar(
+            select(func.count())
+            .select_from(Response)
+            .where(Response.status == ResponseStatus.SUBMITTED.value)
+        )
+        assert submitted == 12
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(Response).where(Response.invitation_id.is_not(None))
+            )
+            == 0
+        )
+
+
+def test_audit_verify_detects_an_edited_event(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path
+) -> None:
+    publish_flagship(runner, flagship_path)
+    run(runner, "study", "create", "dd-2026", "--instrument", "defence-diplomacy@1.0.0", "--cohort", "UK")
+    code, out, _ = run(runner, "audit", "verify")
+    assert (code, out.strip()) == (0, "audit log intact: 2 event(s)")
+    with app.app_context():
+        first = db.session.scalar(select(AuditEvent).order_by(AuditEvent.id))
+        assert first is not None
+        first.actor = "someone-else"
+        db.session.commit()
+    code, _, err = run(runner, "audit", "verify")
+    assert code == 1 and "was edited after it was recorded" in err
