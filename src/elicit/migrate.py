@@ -24,10 +24,15 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> str:
     """Upgrade the database at ``url`` to ``revision``; return the revision it is at afterwards."""
     cfg = alembic_config(url)
+    owned = engine is None
     engine = engine or make_engine(url)
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        if owned:
+            engine.dispose()
     return current or "base"
