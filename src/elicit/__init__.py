@@ -50,9 +50,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register(app: Flask) -> None:
-    from elicit import security
+    from flask_wtf.csrf import CSRFProtect
+
+    from elicit import i18n, security
 
     security.init_app(app)
+    i18n.init_app(app)
+    CSRFProtect(app)
 
     @app.before_request
     def _request_id() -> None:

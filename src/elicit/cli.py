@@ -360,3 +360,26 @@ def audit_verify() -> None:
     if problem is not None:
         fail(problem.message)
     click.echo(f"audit log intact: {count} event(s)")
+
+
+# -------------------------------------------------------------------------------------------------------- analysis
+@main.command("analyze")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option(
+    "--out", "out_html", required=True, type=click.Path(dir_okay=False), help="report.html to write"
+)
+@click.option(
+    "--json", "out_json", default=None, type=click.Path(dir_okay=False), help="results.json to write"
+)
+def analyze(folder: str, out_html: str, out_json: str | None) -> None:
+    """Reliability, agreement and cohort comparisons from an anonymized export folder (no database needed)."""
+    from elicit.analysis import run_analysis
+
+    try:
+        results = run_analysis(Path(folder), Path(out_html), Path(out_json) if out_json else None)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    warnings = results.get("warnings") or []
+    click.echo(f"report written to {out_html}" + (f" and results to {out_json}" if out_json else ""))
+    for warning in warnings[:20]:
+        click.echo(f"warning: {warning}", err=True)
