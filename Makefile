@@ -30,8 +30,8 @@ browser:
 	  mkdir -p .cache && npm install --silent --no-audit --no-fund --prefix .cache axe-core@4 >/dev/null; fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard bench analysis)
-	$(BIN)/ruff format --check src tests $(wildcard bench analysis)
+	$(BIN)/ruff check src tests $(wildcard bench analysis scripts)
+	$(BIN)/ruff format --check src tests $(wildcard bench analysis scripts)
 
 ## make test: the whole suite on SQLite and PostgreSQL, browser tests included
 test: $(STAMP) browser lint

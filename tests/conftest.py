@@ -192,3 +192,37 @@ def axe_violations(tab: Any, axe: str) -> list[dict[str, Any]]:
     tab.add_script_tag(content=axe)
     result = tab.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [v for v in result["violations"] if v.get("impact") in {"serious", "critical"}]
+
+
+class StudyHandle:
+    """A published flagship study (cohorts UK and PK) and a way to invite experts to it."""
+
+    def __init__(self, app: Flask, slug: str) -> None:
+        self.app = app
+        self.slug = slug
+
+    def invite(self, cohort: str = "UK", count: int = 1) -> list[str]:
+        """Fresh invitation tokens for a cohort."""
+        from elicit.db import db
+        from elicit.studies import find_cohort, find_study, issue_links
+
+        with self.app.app_context():
+            study = find_study(db.session, self.slug)
+            links = issue_links(db.session, study, find_cohort(study, cohort), count)
+            db.session.commit()
+            return [link.token for link in links]
+
+
+@pytest.fixture
+def study(app: Flask) -> StudyHandle:
+    """The flagship instrument published and a study `dd-test` on it with cohorts UK and PK."""
+    from elicit.db import db
+    from elicit.instruments.loading import load_file
+    from elicit.instruments.versions import publish_version
+    from elicit.studies import create_study
+
+    with app.app_context():
+        version, _ = publish_version(db.session, load_file(FLAGSHIP), "test")
+        create_study(db.session, "dd-test", version, [("UK", "United Kingdom"), ("PK", "Pakistan")])
+        db.session.commit()
+    return StudyHandle(app, "dd-test")

@@ -9,16 +9,35 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, render_template, request
+from flask_babel import gettext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from elicit import config as config_module
 from elicit.db import db
+from elicit.i18n import N_
 
 log = logging.getLogger("elicit")
 
 MAX_CONTENT_LENGTH = 2 * 1024 * 1024  # uploads (instrument files, rosters) and forms alike
+
+ERROR_TITLES = {
+    400: N_("The request could not be understood"),
+    403: N_("You are not allowed to do that"),
+    404: N_("Not found"),
+    405: N_("That action is not allowed here"),
+    409: N_("That cannot be done now"),
+    410: N_("This link is no longer valid"),
+    413: N_("What you sent is too large"),
+    422: N_("Please check what you entered"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong"),
+    503: N_("Temporarily unavailable"),
+}
+DATABASE_DOWN = N_(
+    "The service cannot reach its database at the moment. Nothing you saved is lost; please try again in a minute."
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -86,33 +105,17 @@ def _error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[str, int]:
         status = exc.code or 500
-        titles = {
-            400: "The request could not be understood",
-            403: "You are not allowed to do that",
-            404: "Not found",
-            405: "That action is not allowed here",
-            410: "This link is no longer valid",
-            413: "What you sent is too large",
-            429: "Too many attempts",
-        }
-        return render(status, titles.get(status, exc.name), exc.description or "")
+        title = ERROR_TITLES.get(status)
+        return render(status, gettext(title) if title else exc.name, exc.description or "")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def _database_down(exc: Exception) -> tuple[str, int]:
         log.error("database unavailable [request %s]: %s", g.get("request_id", "-"), exc)
-        return render(
-            503,
-            "Temporarily unavailable",
-            "The service cannot reach its database at the moment. Nothing you saved is lost; "
-            "please try again in a minute.",
-        )
+        return render(503, gettext(ERROR_TITLES[503]), gettext(DATABASE_DOWN))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:
         log.exception("unexpected error [request %s]", g.get("request_id", "-"))
-        return render(
-            500,
-            "Something went wrong",
-            f"The error has been logged (reference {g.get('request_id', '-')}). Your saved answers are safe.",
-        )
+        message = gettext("The error has been logged (reference %(ref)s). Your saved answers are safe.")
+        return render(500, gettext(ERROR_TITLES[500]), message % {"ref": g.get("request_id", "-")})

@@ -177,6 +177,18 @@ def item_visible(item: Item, answers: Mapping[str, Any], matrix: Item | None = N
     return item.relevant is None or item.relevant.truthy(values)
 
 
+def progress_pages(definition: Definition, answers: Mapping[str, Any]) -> list[Page]:
+    """Pages that are shown or may still be shown (their relevance names an unanswered item), for "page k of n"."""
+    result = []
+    for page in definition.pages:
+        undecided = page.relevant is not None and any(
+            answers.get(ref) is None for ref in page.relevant.references()
+        )
+        if undecided or page_visible(page, answers):
+            result.append(page)
+    return result
+
+
 def resume_page(link: ExpertLink) -> str:
     """The page to continue at: the first visible page not yet saved, or the review page."""
     done = link.pages_done

@@ -92,7 +92,9 @@ def _number(text: str, field: str, integer: bool) -> float | int:
     text = unicodedata.normalize("NFKC", text).strip().replace("\u2212", "-")
     pattern = INTEGER_RE if integer else NUMBER_RE
     if not pattern.match(text):
-        raise FieldError(field, "Enter a whole number." if integer else "Enter a number, e.g. 12 or 12.5.")
+        if integer:
+            raise FieldError(field, "Enter a whole number.")
+        raise FieldError(field, "Enter a number, e.g. 12 or 12.5.")
     if integer:
         return int(text)
     value = float(text.replace(",", "."))
