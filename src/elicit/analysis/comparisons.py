@@ -1,0 +1,468 @@
+"""Comparing scale scores within and between cohorts, and the other item types between cohorts.
+
+Choice of tests (explained in the report): scale scores built from a few Likert items are bounded, discrete and
+often skewed, and expert panels are small, so the primary tests are rank-based (Mann–Whitney U, Friedman,
+Wilcoxon signed-rank). Parametric companions (Welch's t, repeated-measures and mixed ANOVA) are reported beside
+them with their assumption checks (Shapiro–Wilk, Brown–Forsythe/Levene, Mauchly).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as _warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pingouin as pg
+from scipy import stats
+
+__all__ = [
+    "EXACT_LIMIT",
+    "WithinResult",
+    "between_groups",
+    "hedges_g",
+    "hodges_lehmann",
+    "holm",
+    "mann_whitney",
+    "mixed_anova",
+    "rank_biserial_paired",
+    "welch_t",
+    "wilcoxon_paired",
+    "within_subjects",
+]
+
+#: Exact null distributions are used when there are no ties and n1 * n2 is at most this.
+EXACT_LIMIT = 2500
+NAN = float("nan")
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's (1979) step-down adjusted p-values; NaN entries are left out of the family and stay NaN."""
+    p = np.asarray(pvalues, dtype="float64")
+    out = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    m = valid.size
+    if m == 0:
+        return out.tolist()
+    order = valid[np.argsort(p[valid], kind="stable")]
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        out[index] = running
+    return out.tolist()
+
+
+def _clean(values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype="float64").ravel()
+    return array[~np.isnan(array)]
+
+
+def _mwu_null_cdf(m: int, n: int) -> np.ndarray:
+    """P(U <= u), u = 0..mn, for the Mann–Whitney U statistic without ties (Mann & Whitney 1947 recursion)."""
+    # p[i][j] is the distribution for sample sizes i, j; built row by row.
+    previous = [np.ones(1) for _ in range(n + 1)]  # i = 0: U = 0 with probability 1
+    for i in range(1, m + 1):
+        current = [np.ones(1)]  # j = 0
+        for j in range(1, n + 1):
+            dist = np.zeros(i * j + 1)
+            a = previous[j]  # (i-1, j): the largest value is from y -> U gains j
+            dist[j : j + a.size] += i / (i + j) * a
+            b = current[j - 1]  # (i, j-1)
+            dist[: b.size] += j / (i + j) * b
+            current.append(dist)
+        previous = current
+    return np.cumsum(previous[n])
+
+
+def hodges_lehmann(x: Any, y: Any, confidence: float = 0.95) -> tuple[float, float, float, str]:
+    """Hodges–Lehmann shift ``median(x_i - y_j)`` with its distribution-free confidence interval.
+
+    The interval is ``[D_(C), D_(mn + 1 - C)]`` of the ordered pairwise differences ``D`` (Moses 1965; Hollander &
+    Wolfe 1999, sect. 4.3), where ``C`` is the ``(1 - confidence)/2`` quantile of the null distribution of
+    ``U``: exact when there are no ties and ``m n <= EXACT_LIMIT`` (as R's ``wilcox.test``), otherwise from the
+    normal approximation ``C = mn/2 - z sqrt(mn(m + n + 1)/12)`` (Hollander & Wolfe 1999, eq. 4.41).
+
+    Returns ``(shift, ci_low, ci_high, method)``.
+    """
+    a, b = _clean(x), _clean(y)
+    m, n = a.size, b.size
+    if m == 0 or n == 0:
+        return NAN, NAN, NAN, "not computed"
+    diffs = np.sort(np.subtract.outer(a, b).ravel())
+    shift = float(np.median(diffs))
+    tail = (1 - confidence) / 2
+    tied = np.unique(np.concatenate([a, b])).size < m + n
+    if not tied and m * n <= EXACT_LIMIT:
+        cdf = _mwu_null_cdf(m, n)
+        c = int(np.searchsorted(cdf, tail - 1e-12))  # smallest u with P(U <= u) >= tail, as qwilcox
+        c = max(c, 1)
+        method = "exact"
+    else:
+        z = stats.norm.ppf(1 - tail)
+        c = int(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12)))
+        method = "normal approximation"
+    if c < 1:
+        return shift, NAN, NAN, f"{method} (samples too small for this confidence)"
+    return shift, float(diffs[c - 1]), float(diffs[m * n - c]), method
+
+
+def mann_whitney(x: Any, y: Any) -> dict[str, Any]:
+    """Two-sided Mann–Whitney U test of ``x`` against ``y`` with the rank-biserial correlation.
+
+    ``U`` is the statistic of ``x`` (the number of pairs with ``x > y``, ties counting one half; Mann & Whitney
+    1947). The p-value is exact when there are no ties and ``n_x n_y <= EXACT_LIMIT``, otherwise the normal
+    approximation with tie-corrected variance and continuity correction (as R's ``wilcox.test``). The
+    rank-biserial correlation is ``r = 2 U / (n_x n_y) - 1`` (Wendt 1972; Kerby 2014): positive when ``x``
+    tends to be larger.
+    """
+    a, b = _clean(x), _clean(y)
+    if a.size < 1 or b.size < 1 or np.unique(np.concatenate([a, b])).size < 2:
+        return {"U": NAN, "p": NAN, "rank_biserial": NAN, "method": "not computed"}
+    tied = np.unique(np.concatenate([a, b])).size < a.size + b.size
+    method = "exact" if not tied and a.size * b.size <= EXACT_LIMIT else "asymptotic"
+    result = stats.mannwhitneyu(a, b, alternative="two-sided", method=method, use_continuity=True)
+    u = float(result.statistic)
+    return {
+        "U": u,
+        "p": float(result.pvalue),
+        "rank_biserial": 2 * u / (a.size * b.size) - 1,
+        "method": method if method == "exact" else "normal approximation (tie-corrected, continuity)",
+    }
+
+
+def hedges_g(x: Any, y: Any, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Hedges' g (bias-corrected standardized mean difference) with an approximate confidence interval.
+
+    ``d = (mean_x - mean_y) / s_pooled``, ``g = J d`` with ``J = 1 - 3 / (4 (n_x + n_y) - 9)`` (Hedges 1981);
+    ``se = sqrt((n_x + n_y)/(n_x n_y) + g^2 / (2 (n_x + n_y)))`` and ``g ± z se`` (Hedges & Olkin 1985, eq. 5.14).
+    """
+    a, b = _clean(x), _clean(y)
+    nx, ny = a.size, b.size
+    if nx < 2 or ny < 2:
+        return NAN, NAN, NAN
+    pooled = math.sqrt(((nx - 1) * a.var(ddof=1) + (ny - 1) * b.var(ddof=1)) / (nx + ny - 2))
+    if pooled == 0:
+        return NAN, NAN, NAN
+    g = (1 - 3 / (4 * (nx + ny) - 9)) * (a.mean() - b.mean()) / pooled
+    se = math.sqrt((nx + ny) / (nx * ny) + g**2 / (2 * (nx + ny)))
+    z = stats.norm.ppf(1 - (1 - confidence) / 2)
+    return float(g), float(g - z * se), float(g + z * se)
+
+
+def welch_t(x: Any, y: Any, confidence: float = 0.95) -> dict[str, float]:
+    """Welch's t test (Welch 1947) with the Welch–Satterthwaite df and the CI of the mean difference."""
+    a, b = _clean(x), _clean(y)
+    if a.size < 2 or b.size < 2 or (a.var() == 0 and b.var() == 0):
+        return {"t": NAN, "df": NAN, "p": NAN, "mean_diff": NAN, "ci_low": NAN, "ci_high": NAN}
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    result = stats.ttest_ind(a, b, equal_var=False)
+    diff = a.mean() - b.mean()
+    half = stats.t.ppf(1 - (1 - confidence) / 2, df) * math.sqrt(va + vb)
+    return {
+        "t": float(result.statistic),
+        "df": float(df),
+        "p": float(result.pvalue),
+        "mean_diff": float(diff),
+        "ci_low": float(diff - half),
+        "ci_high": float(diff + half),
+    }
+
+
+def _shapiro(values: np.ndarray) -> float:
+    if values.size < 3 or np.ptp(values) == 0:
+        return NAN
+    return float(stats.shapiro(values).pvalue)
+
+
+def between_groups(
+    frame: pd.DataFrame, variables: Sequence[str], group: str = "cohort", groups: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Compare each variable between groups (cohorts); one row per variable.
+
+    With two groups: Mann–Whitney U with rank-biserial r and the Hodges–Lehmann shift (first minus second
+    group) and its CI; Welch's t with Hedges' g and its CI; Shapiro–Wilk per group and the Brown–Forsythe
+    (median-centred Levene) test. Holm's correction is applied across ``variables`` to the Mann–Whitney and
+    Welch p-values separately (``p_holm``, ``welch_p_holm``). With more than two groups: Kruskal–Wallis H with
+    epsilon-squared ``H / (n - 1)`` (Tomczak & Tomczak 2014). With fewer than two groups: an empty frame.
+    """
+    with _warnings.catch_warnings(), np.errstate(all="ignore"):
+        # scipy warns on tiny or constant samples; those cases are reported as NaN with a warning of our own
+        _warnings.simplefilter("ignore", RuntimeWarning)
+        return _between_groups(frame, variables, group, groups)
+
+
+def _between_groups(
+    frame: pd.DataFrame, variables: Sequence[str], group: str, groups: Sequence[str] | None
+) -> pd.DataFrame:
+    codes = list(groups) if groups is not None else sorted(frame[group].dropna().unique())
+    rows = []
+    if len(codes) < 2:
+        return pd.DataFrame(rows)
+    for variable in variables:
+        samples = [_clean(frame.loc[frame[group] == code, variable]) for code in codes]
+        row: dict[str, Any] = {"variable": variable, "groups": " vs ".join(codes)}
+        for code, sample in zip(codes, samples, strict=True):
+            row[f"n_{code}"] = int(sample.size)
+            row[f"median_{code}"] = float(np.median(sample)) if sample.size else NAN
+            row[f"mean_{code}"] = float(sample.mean()) if sample.size else NAN
+            row[f"sd_{code}"] = float(sample.std(ddof=1)) if sample.size > 1 else NAN
+            row[f"shapiro_p_{code}"] = _shapiro(sample)
+        enough = [s for s in samples if s.size >= 2]
+        row["levene_p"] = (
+            float(stats.levene(*samples, center="median").pvalue)
+            if len(enough) == len(samples) and any(np.ptp(s) > 0 for s in samples)
+            else NAN
+        )
+        if len(codes) == 2:
+            a, b = samples
+            mw = mann_whitney(a, b)
+            shift, lo, hi, hl_method = hodges_lehmann(a, b)
+            g, g_lo, g_hi = hedges_g(a, b)
+            wt = welch_t(a, b)
+            row.update(
+                test="Mann-Whitney U",
+                statistic=mw["U"],
+                p=mw["p"],
+                p_method=mw["method"],
+                effect_size=mw["rank_biserial"],
+                effect_size_name="rank-biserial r",
+                hl_shift=shift,
+                hl_ci_low=lo,
+                hl_ci_high=hi,
+                hl_ci_method=hl_method,
+                welch_t=wt["t"],
+                welch_df=wt["df"],
+                welch_p=wt["p"],
+                mean_diff=wt["mean_diff"],
+                mean_diff_ci_low=wt["ci_low"],
+                mean_diff_ci_high=wt["ci_high"],
+                hedges_g=g,
+                hedges_g_ci_low=g_lo,
+                hedges_g_ci_high=g_hi,
+            )
+        else:
+            usable = [s for s in samples if s.size > 0]
+            if len(usable) >= 2 and np.unique(np.concatenate(usable)).size > 1:
+                result = stats.kruskal(*usable)
+                n = sum(s.size for s in usable)
+                h = float(result.statistic)
+                row.update(
+                    test="Kruskal-Wallis H",
+                    statistic=h,
+                    df=len(usable) - 1,
+                    p=float(result.pvalue),
+                    effect_size=h / (n - 1),
+                    effect_size_name="epsilon-squared",
+                )
+            else:
+                row.update(
+                    test="Kruskal-Wallis H",
+                    statistic=NAN,
+                    p=NAN,
+                    effect_size=NAN,
+                    effect_size_name="epsilon-squared",
+                )
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"].tolist())
+    if "welch_p" in out:
+        out["welch_p_holm"] = holm(out["welch_p"].tolist())
+    return out
+
+
+def rank_biserial_paired(x: Any, y: Any) -> float:
+    """Matched-pairs rank-biserial correlation ``(R+ - R-) / (R+ + R-)`` over non-zero differences.
+
+    ``R+`` and ``R-`` are the sums of the ranks of the absolute positive and negative differences (King, Rosopa
+    & Minium 2011; Kerby 2014). Positive when ``x`` tends to exceed ``y``.
+    """
+    d = np.asarray(x, dtype="float64") - np.asarray(y, dtype="float64")
+    d = d[~np.isnan(d) & (d != 0)]
+    if d.size == 0:
+        return NAN
+    ranks = stats.rankdata(np.abs(d))
+    plus, minus = ranks[d > 0].sum(), ranks[d < 0].sum()
+    return float((plus - minus) / (plus + minus))
+
+
+def wilcoxon_paired(x: Any, y: Any) -> dict[str, Any]:
+    """Two-sided Wilcoxon signed-rank test on paired values (zero differences dropped; Wilcoxon 1945).
+
+    Reports ``V = R+`` (the sum of ranks of positive differences, as R). The p-value is exact for ``n <= 50``
+    without ties or zeros, otherwise the normal approximation with continuity correction.
+    """
+    a, b = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+    keep = ~np.isnan(a) & ~np.isnan(b)
+    d = a[keep] - b[keep]
+    nonzero = d[d != 0]
+    if nonzero.size < 1:
+        return {"V": NAN, "p": NAN, "n": int(d.size), "method": "not computed", "rank_biserial": NAN}
+    ranks = stats.rankdata(np.abs(nonzero))
+    exact = nonzero.size <= 50 and np.unique(np.abs(nonzero)).size == nonzero.size and nonzero.size == d.size
+    method = "exact" if exact else "approx"
+    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=not exact, method=method)
+    return {
+        "V": float(ranks[nonzero > 0].sum()),
+        "p": float(result.pvalue),
+        "n": int(d.size),
+        "n_nonzero": int(nonzero.size),
+        "method": "exact" if exact else "normal approximation (continuity)",
+        "rank_biserial": rank_biserial_paired(a[keep], b[keep]),
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class WithinResult:
+    """Comparison of repeated measures (the scales) within one cohort."""
+
+    cohort: str
+    n: int
+    friedman: dict[str, float]
+    posthoc: pd.DataFrame
+    rm_anova: dict[str, Any]
+    normality: dict[str, float]
+    warnings: tuple[str, ...] = field(default=())
+
+
+def within_subjects(wide: pd.DataFrame, measures: Sequence[str], cohort: str = "all") -> WithinResult:
+    """Friedman test, pairwise Wilcoxon tests (Holm) and repeated-measures ANOVA across ``measures``.
+
+    Uses respondents with all measures present. Friedman's chi-square (Friedman 1937) is tie-corrected
+    (Conover 1999, eq. 5.8.x, as ``scipy.stats.friedmanchisquare``); Kendall's W = chi2 / (n (k - 1)) is its
+    effect size. Post hoc: every pair by :func:`wilcoxon_paired`, Holm-adjusted, with the matched-pairs
+    rank-biserial r. The parametric companion is the one-way repeated-measures ANOVA (``pingouin.rm_anova``)
+    with Mauchly's sphericity test; the reported p is Greenhouse–Geisser corrected (Greenhouse & Geisser 1959),
+    which Maxwell & Delaney (2004, ch. 11) recommend routinely because Mauchly's test has little power in small
+    samples. Effect size: partial eta squared.
+    """
+    measures = list(measures)
+    complete = wide.dropna(subset=measures)
+    n, k = len(complete), len(measures)
+    warns = []
+    if n < 5:
+        warns.append(f"{cohort}: only {n} complete respondent(s) for the within-cohort comparison")
+    friedman = {"test": "Friedman", "statistic": NAN, "df": k - 1, "p": NAN, "kendall_w": NAN, "n": n}
+    if k >= 3 and n >= 2 and np.ptp(complete[measures].to_numpy()) > 0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result = stats.friedmanchisquare(*[complete[m].to_numpy() for m in measures])
+        if np.isfinite(result.statistic):
+            friedman.update(
+                statistic=float(result.statistic),
+                p=float(result.pvalue),
+                kendall_w=float(result.statistic) / (n * (k - 1)),
+            )
+    posthoc_rows = []
+    for first, second in combinations(measures, 2):
+        test = wilcoxon_paired(complete[first], complete[second]) if n else {"V": NAN, "p": NAN}
+        posthoc_rows.append(
+            {
+                "a": first,
+                "b": second,
+                "n": n,
+                "V": test["V"],
+                "p": test["p"],
+                "method": test.get("method", ""),
+                "rank_biserial": test.get("rank_biserial", NAN),
+                "median_diff": float(np.median(complete[first] - complete[second])) if n else NAN,
+            }
+        )
+    posthoc = pd.DataFrame(posthoc_rows)
+    if len(posthoc):
+        posthoc["p_holm"] = holm(posthoc["p"].tolist())
+    rm: dict[str, Any] = {
+        "test": "repeated-measures ANOVA",
+        "F": NAN,
+        "df1": NAN,
+        "df2": NAN,
+        "p": NAN,
+        "p_uncorrected": NAN,
+        "p_gg": NAN,
+        "epsilon_gg": NAN,
+        "partial_eta_squared": NAN,
+        "mauchly_w": NAN,
+        "mauchly_p": NAN,
+        "sphericity": None,
+    }
+    if n >= 3 and k >= 2 and np.ptp(complete[measures].to_numpy()) > 0:
+        long = (
+            complete.reset_index(drop=True)
+            .reset_index(names="_subject")
+            .melt(id_vars="_subject", value_vars=measures, var_name="measure", value_name="value")
+        )
+        with _warnings.catch_warnings(), np.errstate(all="ignore"):
+            _warnings.simplefilter("ignore")
+            table = pg.rm_anova(
+                long, dv="value", within="measure", subject="_subject", correction=True, effsize="np2"
+            )
+        row = table.iloc[0]
+        p_gg = float(row.get("p_GG_corr", NAN)) if k > 2 else float(row["p_unc"])
+        rm.update(
+            F=float(row["F"]),
+            df1=float(row["ddof1"]),
+            df2=float(row["ddof2"]),
+            p_uncorrected=float(row["p_unc"]),
+            p_gg=p_gg,
+            p=p_gg if not math.isnan(p_gg) else float(row["p_unc"]),
+            epsilon_gg=float(row.get("eps", 1.0)),
+            partial_eta_squared=float(row["np2"]),
+            mauchly_w=float(row.get("W_spher", NAN)) if k > 2 else NAN,
+            mauchly_p=float(row.get("p_spher", NAN)) if k > 2 else NAN,
+            sphericity=(bool(row["sphericity"]) if k > 2 and "sphericity" in row else None),
+        )
+    normality = {m: _shapiro(complete[m].to_numpy()) for m in measures}
+    return WithinResult(
+        cohort=cohort,
+        n=n,
+        friedman=friedman,
+        posthoc=posthoc,
+        rm_anova=rm,
+        normality=normality,
+        warnings=tuple(warns),
+    )
+
+
+def mixed_anova(long: pd.DataFrame, dv: str, within: str, between: str, subject: str) -> pd.DataFrame:
+    """Mixed (split-plot) ANOVA: ``between`` × ``within`` with partial eta squared.
+
+    Computed by ``pingouin.mixed_anova`` (sums of squares as in Maxwell & Delaney 2004, ch. 12), on subjects with
+    every level of ``within``; the within effects carry Mauchly's test and the Greenhouse–Geisser corrected p.
+    Checked against a hand-worked example in the test-suite. Returns an empty frame when the design cannot be
+    estimated (fewer than two groups or fewer than two complete subjects per group).
+    """
+    levels = long[within].dropna().unique()
+    counts = long.dropna(subset=[dv]).groupby(subject)[within].nunique()
+    keep = counts[counts == len(levels)].index
+    data = long[long[subject].isin(keep)].dropna(subset=[dv])
+    per_group = data.groupby(between)[subject].nunique()
+    if len(per_group) < 2 or (per_group < 2).any() or len(levels) < 2 or data[dv].var() == 0:
+        return pd.DataFrame()
+    with _warnings.catch_warnings(), np.errstate(all="ignore"):
+        _warnings.simplefilter("ignore")
+        table = pg.mixed_anova(
+            data, dv=dv, within=within, between=between, subject=subject, correction=True, effsize="np2"
+        )
+    table = table.rename(
+        columns={
+            "Source": "source",
+            "DF1": "df1",
+            "DF2": "df2",
+            "p_unc": "p_uncorrected",
+            "np2": "partial_eta_squared",
+            "eps": "epsilon_gg",
+            "p_GG_corr": "p_gg",
+            "W_spher": "mauchly_w",
+            "p_spher": "mauchly_p",
+        }
+    )
+    table["p"] = (
+        table["p_gg"].where(table["p_gg"].notna(), table["p_uncorrected"])
+        if "p_gg" in table
+        else table["p_uncorrected"]
+    )
+    table["n_subjects"] = int(data[subject].nunique())
+    return table.reset_index(drop=True)

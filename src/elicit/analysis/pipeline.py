@@ -1,0 +1,243 @@
+"""Run every analysis on an export: the single place that decides what is computed for which items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .agreement import AgreementResult, agreement
+from .comparisons import WithinResult, between_groups, mixed_anova, within_subjects
+from .descriptives import ALL, describe, item_descriptives, item_distribution, sample_overview
+from .export_folder import ExportData, Item
+from .judgements import allocations, quantile_judgements, rankings, single_items
+from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
+from .scoring import MIN_ANSWERED_FRACTION, reverse_key, scale_scores, scores_long
+
+__all__ = ["SMALL_COHORT", "Analysis", "ItemComparison", "analyze"]
+
+#: Cohorts with fewer responses than this get a warning that tests have little power.
+SMALL_COHORT = 10
+
+MISSING_DATA_RULES = (
+    "Items left unanswered, not shown, answered 'don't know' or absent from the version answered are missing.",
+    "Scale score = mean of the scale's items after reverse keying, from the items answered, when at least "
+    f"{MIN_ANSWERED_FRACTION:.0%} (rounded up) of the scale's items were answered; otherwise missing.",
+    "Reverse-keyed items are recoded as min + max - code, with min and max the codebook's declared choice range.",
+    "Reliability (alpha, omega, item-total statistics) uses respondents who answered every item of the scale "
+    "(listwise deletion); n used and n excluded are reported.",
+    "Agreement (ICC, Kendall's W) uses the experts who answered every target item; Krippendorff's alpha uses all "
+    "available answers.",
+    "Each test uses the respondents with the values it needs (pairwise for between-cohort tests, complete cases "
+    "across the scales for within-cohort tests and the mixed ANOVA).",
+)
+
+TEST_CHOICE = (
+    "Scale scores are means of a few 5-point items: bounded, discrete and often skewed, and expert cohorts are "
+    "small. The primary tests are therefore rank-based — Mann-Whitney U between cohorts (effect size: "
+    "rank-biserial r; shift: Hodges-Lehmann with its distribution-free CI) and the Friedman test within cohorts "
+    "(effect size: Kendall's W) with pairwise Wilcoxon signed-rank tests (matched-pairs rank-biserial r). "
+    "Parametric companions are reported beside them: Welch's t (which does not assume equal variances; Delacre, "
+    "Lakens & Leys 2017) with Hedges' g, the repeated-measures ANOVA and the cohort x scale mixed ANOVA with "
+    "partial eta squared. Normality is checked with Shapiro-Wilk per cohort, equality of variances with the "
+    "Brown-Forsythe test, sphericity with Mauchly's test; ANOVA p-values are Greenhouse-Geisser corrected "
+    "throughout because Mauchly's test has little power in small samples (Maxwell & Delaney 2004). Where "
+    "normality is rejected or cohorts are small, read the rank-based results first; where both agree, the "
+    "conclusion does not hinge on the choice of test."
+)
+
+CORRECTIONS = (
+    "p-values are two-sided. Holm's (1979) step-down correction is applied within each family: the scales "
+    "compared between cohorts; the pairwise post hoc tests within a cohort; the parts of each constant-sum or "
+    "ranking item; the single ordinal items; the central quantile and width of each quantile item. Both raw (p) "
+    "and adjusted (p_holm) values are reported. Omnibus tests (Friedman, ANOVA) are not adjusted."
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ItemComparison:
+    """Summary and between-cohort tests of one constant-sum, ranking or quantiles item."""
+
+    item: Item
+    summary: pd.DataFrame
+    tests: pd.DataFrame
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything computed from one export; rendered by :mod:`report` and :mod:`results`."""
+
+    export: ExportData
+    data: pd.DataFrame
+    round: int
+    cohorts: tuple[str, ...]
+    overview: pd.DataFrame
+    item_descriptives: pd.DataFrame
+    distribution: pd.DataFrame
+    scores: pd.DataFrame
+    score_descriptives: pd.DataFrame
+    reliability: tuple[ScaleReliability, ...]
+    agreement_targets: tuple[str, ...]
+    agreement: dict[str, AgreementResult]
+    within: dict[str, WithinResult]
+    between: pd.DataFrame
+    mixed: pd.DataFrame
+    single_items: pd.DataFrame
+    allocations: tuple[ItemComparison, ...]
+    rankings: tuple[ItemComparison, ...]
+    quantiles: tuple[ItemComparison, ...]
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def scale_names(self) -> list[str]:
+        return [s.name for s in self.export.codebook.scales]
+
+
+def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
+    """Compute descriptives, reliability, agreement and comparisons for an export.
+
+    Parameters
+    ----------
+    export
+        From :func:`elicit.analysis.load_export`.
+    round_number
+        The round to analyse; by default the latest round in the data (a plain survey has one round).
+    """
+    book = export.codebook
+    warnings: list[str] = list(export.notes)
+    notes: list[str] = []
+    data = export.data
+    rounds = sorted(int(r) for r in data["round"].dropna().unique())
+    if not rounds:
+        raise ValueError("the export holds no responses, so there is nothing to analyse")
+    chosen = rounds[-1] if round_number is None else round_number
+    if chosen not in rounds:
+        raise ValueError(f"round {chosen} is not in the data (rounds: {', '.join(map(str, rounds))})")
+    if len(rounds) > 1:
+        notes.append(
+            f"The data hold rounds {', '.join(map(str, rounds))}; this report analyses round {chosen}."
+        )
+    data = data[data["round"] == chosen].reset_index(drop=True)
+
+    all_cohorts = book.cohort_codes
+    counts = data["cohort"].value_counts()
+    cohorts = tuple(c for c in all_cohorts if counts.get(c, 0) > 0)
+    for code in all_cohorts:
+        n = int(counts.get(code, 0))
+        if n == 0:
+            warnings.append(f"Cohort {code} has no responses in round {chosen}.")
+        elif n < SMALL_COHORT:
+            warnings.append(
+                f"Cohort {code} has only {n} response(s): estimates are imprecise and tests have little power "
+                "to detect differences; a non-significant result is not evidence of no difference."
+            )
+    if len(cohorts) < 2:
+        notes.append("Fewer than two cohorts have responses, so no between-cohort comparisons are made.")
+
+    scale_names = [s.name for s in book.scales]
+    scores = scale_scores(data, book)
+    score_rows = []
+    for scale in scale_names:
+        for group in (ALL, *cohorts):
+            values = scores[scale] if group == ALL else scores.loc[scores["cohort"] == group, scale]
+            score_rows.append({"scale": scale, "cohort": group, **describe(values)})
+
+    reliability = tuple(r for r in reliability_by_group(data, book) if r.group == ALL or r.group in cohorts)
+    imprecise = [f"{r.scale} ({r.group}, n = {r.n})" for r in reliability if 3 <= r.n < SMALL_N_RELIABILITY]
+    if imprecise:
+        warnings.append(
+            f"Reliability rests on fewer than {SMALL_N_RELIABILITY} complete responses for "
+            + ", ".join(imprecise)
+            + ": the estimates are imprecise; read the confidence intervals."
+        )
+    for result in reliability:
+        warnings.extend(w for w in result.warnings if "very imprecise" not in w)
+
+    likert = book.items_of_type("likert")
+    in_scales = book.scale_item_ids
+    targets = tuple(i.id for i in likert if i.id in in_scales) or tuple(i.id for i in likert)
+    keyed = reverse_key(data, book)
+    agreement_results: dict[str, AgreementResult] = {}
+    if len(targets) >= 2:
+        domain = sorted({c.value for i in likert if i.id in targets for c in i.choices})
+        for cohort in cohorts:
+            rows = keyed[keyed["cohort"] == cohort][list(targets)]
+            result = agreement(rows.reset_index(drop=True), cohort, domain)
+            agreement_results[cohort] = result
+            warnings.extend(result.warnings)
+
+    within: dict[str, WithinResult] = {}
+    if len(scale_names) >= 2:
+        for group in (*cohorts, ALL) if len(cohorts) > 1 else cohorts:
+            frame = scores if group == ALL else scores[scores["cohort"] == group]
+            result = within_subjects(frame, scale_names, group)
+            within[group] = result
+            warnings.extend(result.warnings)
+
+    between = between_groups(scores, scale_names, groups=cohorts) if len(cohorts) >= 2 else pd.DataFrame()
+    mixed = pd.DataFrame()
+    if len(cohorts) >= 2 and len(scale_names) >= 2:
+        long = scores_long(scores[scores["cohort"].isin(cohorts)], scale_names)
+        mixed = mixed_anova(long, dv="score", within="scale", between="cohort", subject="respondent")
+        if mixed.empty:
+            warnings.append(
+                "The mixed ANOVA could not be estimated (too few complete respondents per cohort)."
+            )
+
+    singles = [i for i in likert if i.id not in in_scales]
+    single = single_items(data, singles, cohorts) if len(cohorts) >= 2 else pd.DataFrame()
+
+    alloc = tuple(
+        ItemComparison(item, *allocations(data, item, cohorts)) for item in book.items_of_type("constant_sum")
+    )
+    ranks = tuple(
+        ItemComparison(item, *rankings(data, item, cohorts)) for item in book.items_of_type("ranking")
+    )
+    quants = tuple(
+        ItemComparison(item, *quantile_judgements(data, item, cohorts))
+        for item in book.items_of_type("quantiles")
+    )
+    return Analysis(
+        export=export,
+        data=data,
+        round=chosen,
+        cohorts=cohorts,
+        overview=sample_overview(data, book),
+        item_descriptives=item_descriptives(data, book),
+        distribution=item_distribution(data, book),
+        scores=scores,
+        score_descriptives=pd.DataFrame(score_rows),
+        reliability=reliability,
+        agreement_targets=targets,
+        agreement=agreement_results,
+        within=within,
+        between=between,
+        mixed=mixed,
+        single_items=single,
+        allocations=alloc,
+        rankings=ranks,
+        quantiles=quants,
+        warnings=tuple(dict.fromkeys(warnings)),
+        notes=tuple(notes),
+    )
+
+
+def describe_agreement_design(analysis: Analysis) -> str:
+    """One sentence stating who the raters and what the targets are."""
+    targets = analysis.agreement_targets
+    scope = (
+        "the Likert items of all scales"
+        if set(targets) <= analysis.export.codebook.scale_item_ids
+        else "all Likert items"
+    )
+    return (
+        f"Raters are the experts of a cohort; targets are {scope} ({len(targets)} items, reverse-keyed). "
+        "Agreement is high when experts rate the items alike."
+    )
+
+
+def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame as a list of plain dicts."""
+    return [] if frame is None or frame.empty else frame.to_dict(orient="records")

@@ -1,0 +1,271 @@
+"""The machine-readable results (``results.json``), structured as DESIGN.md "Analysis results" documents."""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .pipeline import (
+    CORRECTIONS,
+    MISSING_DATA_RULES,
+    TEST_CHOICE,
+    Analysis,
+    as_records,
+    describe_agreement_design,
+)
+
+__all__ = ["FORMAT", "build_results", "json_safe", "software_versions"]
+
+FORMAT = "elicit-analysis/1"
+
+
+def json_safe(value: Any) -> Any:
+    """Convert numpy/pandas values to plain JSON types; NaN and infinities become ``None``."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Elicit and of the libraries that computed the results."""
+    versions = {"elicit": _version("elicit"), "python": platform.python_version()}
+    for package in ("numpy", "pandas", "scipy", "pingouin", "krippendorff", "matplotlib", "jinja2"):
+        versions[package] = _version(package)
+    return versions
+
+
+def _between_entry(row: Mapping[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "test": row.get("test"),
+        "statistic": row.get("statistic"),
+        "p": row.get("p"),
+        "p_holm": row.get("p_holm"),
+        "effect_size": row.get("effect_size"),
+        "effect_size_name": row.get("effect_size_name"),
+        "groups": list(groups),
+        "n": {g: row.get(f"n_{g}") for g in groups},
+        "median": {g: row.get(f"median_{g}") for g in groups},
+        "mean": {g: row.get(f"mean_{g}") for g in groups},
+        "sd": {g: row.get(f"sd_{g}") for g in groups},
+        "assumptions": {
+            "shapiro_wilk_p": {g: row.get(f"shapiro_p_{g}") for g in groups},
+            "brown_forsythe_p": row.get("levene_p"),
+        },
+    }
+    if row.get("test") == "Mann-Whitney U":
+        entry.update(
+            p_method=row.get("p_method"),
+            ci=[row.get("hl_ci_low"), row.get("hl_ci_high")],
+            ci_of=f"Hodges-Lehmann shift ({groups[0]} minus {groups[1]}), 95%",
+            hodges_lehmann={
+                "shift": row.get("hl_shift"),
+                "ci": [row.get("hl_ci_low"), row.get("hl_ci_high")],
+                "method": row.get("hl_ci_method"),
+            },
+            welch={
+                "t": row.get("welch_t"),
+                "df": row.get("welch_df"),
+                "p": row.get("welch_p"),
+                "p_holm": row.get("welch_p_holm"),
+                "mean_diff": row.get("mean_diff"),
+                "ci": [row.get("mean_diff_ci_low"), row.get("mean_diff_ci_high")],
+            },
+            hedges_g={
+                "g": row.get("hedges_g"),
+                "ci": [row.get("hedges_g_ci_low"), row.get("hedges_g_ci_high")],
+            },
+        )
+    else:
+        entry.update(df=row.get("df"), ci=[None, None], ci_of=None)
+    return entry
+
+
+def _between_block(frame: pd.DataFrame, groups: tuple[str, ...]) -> dict[str, Any]:
+    return {row["variable"]: _between_entry(row, groups) for row in as_records(frame)}
+
+
+def build_results(analysis: Analysis) -> dict[str, Any]:
+    """The results document; every value JSON-safe (NaN -> ``None``)."""
+    export = analysis.export
+    book = export.codebook
+    cohorts = analysis.cohorts
+
+    reliability: dict[str, dict[str, Any]] = {}
+    for r in analysis.reliability:
+        loadings = dict(zip(r.item_total["item"], r.omega.fit.loadings, strict=True)) if r.omega.fit else {}
+        reliability.setdefault(r.scale, {})[r.group] = {
+            "n": r.n,
+            "n_excluded": r.n_excluded,
+            "k": r.k,
+            "alpha": r.alpha.alpha,
+            "alpha_ci": [r.alpha.ci_low, r.alpha.ci_high],
+            "alpha_ci_method": "Feldt (1965) F-distribution interval, 95%",
+            "alpha_standardized": r.alpha.standardized,
+            "mean_inter_item_r": r.alpha.mean_inter_item_r,
+            "omega": r.omega.omega,
+            "omega_standardized": r.omega.omega_standardized,
+            "omega_model": "one-factor maximum likelihood (Joreskog 1967), omega total for the unit-weighted sum",
+            "omega_note": r.omega.note or None,
+            "factor_loadings": loadings,
+            "item_total": as_records(r.item_total),
+            "missing_data": "listwise: respondents with every item of the scale",
+            "interpretation": r.interpretation,
+        }
+
+    agreement = {}
+    for cohort, a in analysis.agreement.items():
+        agreement[cohort] = {
+            "raters": "experts",
+            "targets": list(a.targets),
+            "n_raters": a.n_raters,
+            "n_raters_complete": a.n_raters_complete,
+            "icc": {
+                row["form"]: {
+                    "shrout_fleiss": row["shrout_fleiss"],
+                    "mcgraw_wong": row["mcgraw_wong"],
+                    "description": row["description"],
+                    "icc": row["icc"],
+                    "F": row["F"],
+                    "df1": row["df1"],
+                    "df2": row["df2"],
+                    "p": row["p"],
+                    "ci": [row["ci_low"], row["ci_high"]],
+                }
+                for row in as_records(a.icc)
+            },
+            "kendall_w": a.kendall.w,
+            "kendall_w_test": {
+                "chi2": a.kendall.chi2,
+                "df": a.kendall.df,
+                "p": a.kendall.p,
+                "n_raters": a.kendall.m,
+                "n_targets": a.kendall.n,
+            },
+            "krippendorff_alpha": a.krippendorff_alpha,
+            "krippendorff_level": "ordinal",
+            "warnings": list(a.warnings),
+        }
+
+    within = {}
+    for group, w in analysis.within.items():
+        within[group] = {
+            "test": w.friedman["test"],
+            "statistic": w.friedman["statistic"],
+            "df": w.friedman["df"],
+            "p": w.friedman["p"],
+            "effect_size": w.friedman["kendall_w"],
+            "effect_size_name": "Kendall's W",
+            "n": w.n,
+            "posthoc": [
+                {**row, "test": "Wilcoxon signed-rank", "effect_size_name": "matched-pairs rank-biserial r"}
+                for row in as_records(w.posthoc)
+            ],
+            "posthoc_correction": "Holm",
+            "rm_anova": w.rm_anova,
+            "normality_shapiro_wilk_p": w.normality,
+            "warnings": list(w.warnings),
+        }
+
+    mixed: dict[str, Any]
+    if analysis.mixed.empty:
+        mixed = {
+            "table": [],
+            "note": "not estimated (needs two cohorts with at least two complete respondents)",
+        }
+    else:
+        mixed = {
+            "design": "cohort (between) x scale (within)",
+            "effect_size_name": "partial eta squared",
+            "n_subjects": int(analysis.mixed["n_subjects"].iloc[0]),
+            "table": as_records(analysis.mixed.drop(columns=["n_subjects"])),
+            "p_note": "p is Greenhouse-Geisser corrected for within effects with more than two levels",
+        }
+
+    def items_block(comparisons: Any, key: str) -> dict[str, Any]:
+        block = {}
+        for c in comparisons:
+            tests = _between_block(c.tests, cohorts) if len(cohorts) >= 2 else {}
+            block[c.item.id] = {"summary": as_records(c.summary), key: tests}
+        return block
+
+    versions = book.instrument.get("versions") or []
+    results: dict[str, Any] = {
+        "format": FORMAT,
+        "meta": {
+            "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "software": software_versions(),
+            "study": dict(book.study),
+            "instrument": {"id": book.instrument.get("id"), "versions": list(versions)},
+            "export": {
+                "folder": export.folder.name,
+                "checksums_sha256": dict(export.checksums),
+                "manifest_sha256": export.checksums.get("manifest.json"),
+                "manifest": dict(export.manifest) if export.manifest else None,
+            },
+            "round": analysis.round,
+            "cohorts": [{"code": c.code, "label": c.label} for c in book.cohorts],
+            "scales": {
+                s.name: {"label": s.label, "items": list(s.items), "reverse": list(s.reverse)}
+                for s in book.scales
+            },
+            "missing_data": list(MISSING_DATA_RULES),
+            "test_choice": TEST_CHOICE,
+            "corrections": CORRECTIONS,
+            "agreement_design": describe_agreement_design(analysis),
+            "notes": list(analysis.notes),
+        },
+        "warnings": list(analysis.warnings),
+        "sample": as_records(analysis.overview),
+        "descriptives": {
+            "items": as_records(analysis.item_descriptives),
+            "distribution": as_records(analysis.distribution),
+            "scales": as_records(analysis.score_descriptives),
+        },
+        "reliability": reliability,
+        "agreement": agreement,
+        "comparisons": {
+            "between_cohorts": _between_block(analysis.between, cohorts) if len(cohorts) >= 2 else {},
+            "within_cohort": within,
+            "mixed_anova": mixed,
+            "single_items": _between_block(analysis.single_items, cohorts) if len(cohorts) >= 2 else {},
+            "allocations": items_block(analysis.allocations, "tests"),
+            "rankings": items_block(analysis.rankings, "tests"),
+            "quantiles": items_block(analysis.quantiles, "tests"),
+            "corrections": CORRECTIONS,
+        },
+    }
+    return json_safe(results)
