@@ -167,7 +167,8 @@ def _check_fields(form: MultiDict[str, str], link: flow.ExpertLink, page_id: str
     for item in page_def.answerable_items():
         allowed.update(item.variables)
         allowed.add(item.id)
-        allowed.add(item.id + ".dont_know")
+        if item.dont_know:
+            allowed.add(item.id + ".dont_know")
     keys = list(form.keys())
     if len(keys) > MAX_FIELDS or any(key not in allowed for key in keys):
         abort(400, description=gettext("The form contained fields this page does not have."))
@@ -190,6 +191,8 @@ def save(token: str, page_id: str) -> Any:
         return redirect(_page_url(token, flow.resume_page(link)), code=303)
     nav = form.get("nav", "next")
     switch = form.get("switch_language")
+    if switch is not None and switch not in link.definition.languages:
+        abort(400, description=gettext("Unknown language."))
     if nav not in {"next", "back"} and not switch:
         abort(400, description=gettext("Unknown navigation."))
     page_def = next(p for p in link.definition.pages if p.id == page_id)
