@@ -61,6 +61,9 @@ def _open(token: str, *, lock: bool = False) -> flow.ExpertLink:
         link.response.language if link.response else session.get("language") or request.args.get("lang")
     )
     g.language = language if language in link.definition.languages else link.definition.languages[0]
+    if link.response is not None:
+        # Remembered in this browser so the thank-you page keeps the language after an anonymous submit.
+        session["language"] = g.language
     return link
 
 
