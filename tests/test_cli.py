@@ -12,8 +12,8 @@ from sqlalchemy import func, inspect, select, text
 from elicit.db import db
 from elicit.models import (
     AuditEvent,
-    Invitation,
     InstrumentVersion,
+    Invitation,
     Response,
     ResponseStatus,
     RosterEntry,
