@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 def _worker(request: pytest.FixtureRequest) -> str:
-    return str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
+    """A name unique to this worker of this run, so concurrent test runs on one machine never share a database."""
+    workerinput = getattr(request.config, "workerinput", {})
+    run = str(workerinput.get("testrunuid") or uuid.uuid4().hex)[:12]
+    return f"{run}_{workerinput.get('workerid', 'main')}"
 
 
 @pytest.fixture(scope="session")
