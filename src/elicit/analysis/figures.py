@@ -30,6 +30,11 @@ DPI = 110
 _COHORT_COLOURS = ["#1b6ca8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#5d6d7e"]
 
 
+def figure_uri(figure: Figure) -> str:
+    """A figure made elsewhere (e.g. Cooke's range plot) as an embeddable PNG data URI."""
+    return _uri(figure)
+
+
 def _uri(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})

@@ -10,6 +10,7 @@ import pandas as pd
 from .agreement import AgreementResult, agreement
 from .comparisons import WithinResult, between_groups, mixed_anova, within_subjects
 from .descriptives import ALL, describe, item_descriptives, item_distribution, sample_overview
+from .elicitation import CookeSummary, DelphiSummary, cooke_summary, delphi_summary
 from .export_folder import ExportData, Item
 from .judgements import allocations, quantile_judgements, rankings, single_items
 from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
@@ -89,6 +90,8 @@ class Analysis:
     quantiles: tuple[ItemComparison, ...]
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    delphi: DelphiSummary | None = None
+    cooke: CookeSummary | None = None
 
     @property
     def scale_names(self) -> list[str]:
@@ -199,6 +202,9 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         ItemComparison(item, *quantile_judgements(data, item, cohorts))
         for item in book.items_of_type("quantiles")
     )
+    delphi = delphi_summary(export)
+    cooke, cooke_warnings = cooke_summary(export, data)
+    warnings.extend(cooke_warnings)
     return Analysis(
         export=export,
         data=data,
@@ -221,6 +227,8 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         quantiles=quants,
         warnings=tuple(dict.fromkeys(warnings)),
         notes=tuple(notes),
+        delphi=delphi,
+        cooke=cooke,
     )
 
 

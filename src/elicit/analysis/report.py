@@ -288,6 +288,37 @@ TEMPLATE = r"""<!DOCTYPE html>
 </section>
 {% endif %}
 
+{% macro records_table(rows, caption) -%}
+{%- if rows %}
+<table><caption>{{ caption }}</caption>
+  <thead><tr>{% for key in rows[0].keys() %}<th scope="col">{{ key }}</th>{% endfor %}</tr></thead>
+  <tbody>{% for row in rows %}<tr>{% for value in row.values() %}<td>{% if value is number and value is not boolean %}{{ fmt(value, 3) }}{% else %}{{ value if value is not none else "–" }}{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody>
+</table>
+{%- endif %}
+{%- endmacro %}
+{% if delphi %}
+<section id="delphi">
+  <h2>Delphi rounds: consensus and stability</h2>
+  <p>The data hold rounds {{ delphi.rounds|join(", ") }}. Consensus rule: {{ delphi.rule }}</p>
+  {{ records_table(delphi.consensus, "Consensus per round, cohort and item") }}
+  {{ records_table(delphi.stability, "Stability of each expert's answers between consecutive rounds") }}
+  <p class="note">Quartiles: linear interpolation (Hyndman &amp; Fan type 7). Stability: Wilcoxon signed-rank on each expert's
+    change (Wilcoxon 1945); McNemar (1947) / Bowker (1948) for categorical items.</p>
+</section>
+{% endif %}
+{% if cooke %}
+<section id="cooke">
+  <h2>Structured expert judgement: Cooke's classical model</h2>
+  <p>Seed questions: {{ cooke.seeds|join(", ") }}{% if cooke.targets %}; target questions: {{ cooke.targets|join(", ") }}{% endif %}.
+    Significance cut-off α = {{ fmt(cooke.results.cutoff, 4) }}.</p>
+  <p>Settings that change the numbers:
+    {% for key, value in cooke.results.settings.items() %}{{ key }} = {{ value }}{% if not loop.last %}; {% endif %}{% endfor %}.</p>
+  {{ records_table(cooke.results.experts, "Experts: calibration, information and weights") }}
+  {{ records_table(cooke.results.decision_makers, "Decision makers: performance-weighted and equal-weight") }}
+  {% if cooke.figure %}<figure><img src="{{ cooke.figure }}" alt="Each expert's and the decision makers' 5 to 95 per cent ranges against the realizations of the seed questions"><figcaption>Ranges against realizations.</figcaption></figure>{% endif %}
+  <p class="note">Cooke (1991) Experts in Uncertainty; Cooke &amp; Goossens (2008) Reliability Engineering &amp; System Safety 93:657–674.</p>
+</section>
+{% endif %}
 <section id="provenance">
   <h2>Provenance</h2>
   <table><tbody>
@@ -530,6 +561,26 @@ def render_report(
         rankings=ranking_blocks,
         quantiles=quantile_blocks,
         single_rows=single_rows,
+        delphi=(
+            {
+                "rounds": analysis.delphi.rounds,
+                "rule": analysis.delphi.rule.describe(),
+                "consensus": as_records(analysis.delphi.consensus),
+                "stability": as_records(analysis.delphi.stability),
+            }
+            if analysis.delphi is not None
+            else None
+        ),
+        cooke=(
+            {
+                "results": results.get("cooke", {}),
+                "figure": analysis.cooke.figure,
+                "seeds": analysis.cooke.seeds,
+                "targets": analysis.cooke.targets,
+            }
+            if analysis.cooke is not None
+            else None
+        ),
         checksums=dict(analysis.export.checksums),
         manifest_sha=analysis.export.checksums.get("manifest.json"),
         fmt=fmt,

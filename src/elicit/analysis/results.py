@@ -268,4 +268,13 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
             "corrections": CORRECTIONS,
         },
     }
+    if analysis.delphi is not None:
+        results["delphi"] = {
+            "rounds": list(analysis.delphi.rounds),
+            "consensus_rule": analysis.delphi.rule.describe(),
+            "consensus": as_records(analysis.delphi.consensus),
+            "stability": as_records(analysis.delphi.stability),
+        }
+    if analysis.cooke is not None:
+        results["cooke"] = dict(analysis.cooke.results)
     return json_safe(results)

@@ -1,0 +1,118 @@
+"""Expert elicitation in the report: Delphi consensus and stability across rounds, and Cooke's classical model.
+
+Both read only the export folder: rounds come from the ``round`` column, seed realizations and backgrounds from
+``codebook.json`` (``realizations`` and each quantiles item's ``seed``/``background``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from . import figures
+from .consensus import ConsensusRule, consensus_table, stability_table
+from .export_folder import ExportData
+
+MIN_EXPERTS = 2
+
+
+@dataclass(frozen=True, eq=False)
+class DelphiSummary:
+    """Consensus per round and stability between consecutive rounds."""
+
+    rule: ConsensusRule
+    consensus: pd.DataFrame
+    stability: pd.DataFrame
+    rounds: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class CookeSummary:
+    results: Mapping[str, Any]
+    figure: str | None
+    seeds: tuple[str, ...]
+    targets: tuple[str, ...]
+
+
+def _ordinal_items(export: ExportData) -> dict[str, list[Any]]:
+    return {
+        item.id: [c.value for c in item.choices]
+        for item in export.codebook.items_of_type("likert", "single_choice")
+        if item.choices and all(isinstance(c.value, int | float) for c in item.choices)
+    }
+
+
+def delphi_summary(export: ExportData, rule: ConsensusRule | None = None) -> DelphiSummary | None:
+    """Consensus and stability tables when the data hold more than one round (None otherwise)."""
+    data = export.data
+    rounds = tuple(sorted(int(r) for r in data["round"].dropna().unique()))
+    if len(rounds) < 2:
+        return None
+    choices = _ordinal_items(export)
+    columns = [c for c in choices if c in data.columns]
+    if not columns:
+        return None
+    long = data.melt(
+        id_vars=["respondent", "round", "cohort"], value_vars=columns, var_name="item", value_name="value"
+    )
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    long = long.dropna(subset=["value"])
+    rule = rule or ConsensusRule()
+    consensus = consensus_table(long, {k: choices[k] for k in columns}, rule)
+    stability = pd.concat(
+        [stability_table(long, a, b, choices) for a, b in zip(rounds, rounds[1:], strict=False)],
+        ignore_index=True,
+    )
+    return DelphiSummary(rule, consensus, stability, rounds)
+
+
+def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary | None, list[str]]:
+    """Cooke's classical model on the quantile items when the codebook carries seed realizations."""
+    # Imported here: cooke uses results.json_safe, and results imports the pipeline that imports this module.
+    from .cooke import CookeSettings, classical_model, plot_ranges, results_dict
+
+    raw_items = {
+        str(i.get("id")): i for i in export.codebook.raw.get("items") or [] if isinstance(i, Mapping)
+    }
+    realizations = {
+        str(k): float(v) for k, v in (export.codebook.raw.get("realizations") or {}).items() if v is not None
+    }
+    quantile_items = export.codebook.items_of_type("quantiles")
+    if not realizations or not quantile_items:
+        return None, []
+    warnings: list[str] = []
+    levels = quantile_items[0].levels
+    same_levels = [i for i in quantile_items if i.levels == levels]
+    rows = []
+    for record in data.to_dict("records"):
+        for item in same_levels:
+            values = [record.get(column) for column in item.columns]
+            if all(pd.notna(v) for v in values):
+                rows.append(
+                    {
+                        "expert": record["respondent"],
+                        "item": item.id,
+                        **dict(zip(item.columns, values, strict=True)),
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return None, ["No expert answered every part of the quantile items, so Cooke's model was not run."]
+    frame.columns = [c.split(".")[-1] if "." in c else c for c in frame.columns]
+    seeds = tuple(i.id for i in same_levels if i.id in realizations)
+    if frame["expert"].nunique() < MIN_EXPERTS or not seeds:
+        return None, ["Cooke's model needs at least two experts and one seed question with its realization."]
+    backgrounds = {i.id: str(raw_items.get(i.id, {}).get("background", "uniform")) for i in same_levels}
+    fractions = tuple(level / 100 if level > 1 else level for level in levels)
+    settings = CookeSettings(levels=fractions, background=backgrounds)
+    try:
+        result = classical_model(frame, {k: realizations[k] for k in seeds}, settings)
+    except ValueError as exc:
+        return None, [f"Cooke's model could not be computed: {exc}"]
+    figure = figures.figure_uri(plot_ranges(result))
+    targets = tuple(i.id for i in same_levels if i.id not in realizations)
+    warnings.extend(result.warnings)
+    return CookeSummary(results_dict(result), figure, seeds, targets), warnings
