@@ -1,0 +1,249 @@
+"""The studio's forms (Flask-WTF: every POST carries the session's CSRF token)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+try:  # WTForms 3.3 declares options as SelectChoice (tuples are deprecated there)
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    SelectChoice = None
+
+from elicit.models import Role, StudyStatus
+from elicit.studies import MAX_INVITATIONS
+from elicit.users import MIN_PASSWORD
+
+
+def options(pairs: Iterable[tuple[str, Any]]) -> list[Any]:
+    """Choices for a select or radio field, as this WTForms version wants them."""
+    if SelectChoice is None:
+        return list(pairs)
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+ROLE_CHOICES = [
+    (Role.RESEARCHER.value, _l("Researcher — manages the studies they are a member of")),
+    (Role.VIEWER.value, _l("Viewer — reads the studies they are a member of")),
+    (Role.ADMIN.value, _l("Administrator — everything, including users and the audit log")),
+]
+STATUS_CHOICES = [
+    (StudyStatus.DRAFT.value, _l("Draft — links do not open yet")),
+    (StudyStatus.OPEN.value, _l("Open — experts can answer")),
+    (StudyStatus.CLOSED.value, _l("Closed — no more answers")),
+]
+DELIVERY_CHOICES = [
+    ("links", _l("Show the links once, to download as a CSV file")),
+    ("email", _l("E-mail each expert their link")),
+]
+EXPORT_FORMATS = [
+    ("csv", "CSV"),
+    ("xlsx", "Excel (xlsx)"),
+    ("parquet", "Parquet"),
+    ("sav", "SPSS (sav)"),
+    ("dta", "Stata (dta)"),
+]
+
+
+class StudioForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    """Base of the studio's forms: Flask-WTF's, so each carries and checks the session's CSRF token."""
+
+
+class ActionForm(StudioForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class LoginForm(StudioForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
+    next = HiddenField()
+
+
+class PasswordChangeForm(StudioForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)],
+        description=_l("At least %(n)s characters.", n=MIN_PASSWORD),
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))],
+    )
+
+
+class InstrumentUploadForm(StudioForm):
+    file = FileField(
+        _l("Instrument file (YAML)"),
+        validators=[FileRequired(_l("Choose an instrument file."))],
+        description=_l(
+            "Checked exactly as the command elicit instrument check does; nothing is stored until you publish."
+        ),
+    )
+    check = SubmitField(_l("Check"))
+    publish = SubmitField(_l("Check and publish"))
+
+
+class PublishForm(StudioForm):
+    content = HiddenField(validators=[DataRequired()])
+    filename = HiddenField()
+
+
+class StudyForm(StudioForm):
+    slug = StringField(
+        _l("Short name"),
+        validators=[DataRequired(), Length(min=3, max=64)],
+        description=_l("3–64 lowercase letters, digits and hyphens; it appears in addresses, e.g. dd-2026."),
+    )
+    title = StringField(
+        _l("Title"),
+        validators=[Optional(), Length(max=300)],
+        description=_l("Leave empty to use the instrument's title."),
+    )
+    version = SelectField(_l("Instrument version"), validators=[DataRequired()])
+    cohorts = SelectMultipleField(
+        _l("Cohorts"), choices=options([("UK", "United Kingdom"), ("PK", "Pakistan")])
+    )
+    other_cohorts = TextAreaField(
+        _l("Other cohorts"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l("One per line, as CODE or CODE=Label, e.g. US=United States."),
+    )
+    status = SelectField(_l("Status"), choices=options(STATUS_CHOICES), default=StudyStatus.OPEN.value)
+    opens_on = DateField(_l("Opens on"), validators=[Optional()])
+    closes_on = DateField(_l("Closes on"), validators=[Optional()])
+
+    def validate_slug(self, field: StringField) -> None:
+        if (field.data or "").strip() == "new":
+            raise ValidationError(_l("“new” is reserved; choose another short name."))
+
+    def validate_closes_on(self, field: DateField) -> None:
+        if field.data and self.opens_on.data and field.data < self.opens_on.data:
+            raise ValidationError(_l("The closing date is before the opening date."))
+
+
+class StudySettingsForm(StudioForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
+    status = SelectField(_l("Status"), choices=options(STATUS_CHOICES))
+    opens_on = DateField(_l("Opens on"), validators=[Optional()])
+    closes_on = DateField(_l("Closes on"), validators=[Optional()])
+
+    def validate_closes_on(self, field: DateField) -> None:
+        if field.data and self.opens_on.data and field.data < self.opens_on.data:
+            raise ValidationError(_l("The closing date is before the opening date."))
+
+
+class CohortForm(StudioForm):
+    code = StringField(_l("Cohort code"), validators=[DataRequired(), Length(max=32)])
+    label = StringField(_l("Label"), validators=[Optional(), Length(max=200)])
+
+
+class RosterForm(StudioForm):
+    file = FileField(
+        _l("Roster (CSV)"),
+        validators=[FileRequired(_l("Choose a roster file."))],
+        description=_l(
+            "UTF-8 CSV with the header name,email,organisation,cohort. Every row is checked; if any row is "
+            "wrong, nothing is imported."
+        ),
+    )
+    default_cohort = SelectField(_l("Cohort for rows without one"), validators=[Optional()])
+    delivery = RadioField(_l("Links"), choices=options(DELIVERY_CHOICES), default="links")
+
+
+class GenerateForm(StudioForm):
+    cohort = SelectField(_l("Cohort"), validators=[DataRequired()])
+    count = IntegerField(
+        _l("Number of links"),
+        validators=[InputRequired(), NumberRange(min=1, max=MAX_INVITATIONS)],
+        default=10,
+        description=_l("Links without a roster: each one is for one expert; hand them out yourself."),
+    )
+
+
+class ReissueForm(StudioForm):
+    delivery = RadioField(_l("New link"), choices=options(DELIVERY_CHOICES), default="links")
+
+
+class RemindForm(StudioForm):
+    cohort = SelectField(_l("Cohort"))
+    in_progress = BooleanField(_l("Also remind experts who started but have not submitted"), default=True)
+
+
+class ExportForm(StudioForm):
+    format = SelectField(_l("Format"), choices=options(EXPORT_FORMATS), default="csv")
+
+
+class UserAddForm(StudioForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
+    role = RadioField(_l("Role"), choices=options(ROLE_CHOICES), default=Role.RESEARCHER.value)
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)],
+        description=_l(
+            "At least %(n)s characters. Tell it to the person another way than e-mail.", n=MIN_PASSWORD
+        ),
+    )
+    confirm = PasswordField(
+        _l("Password again"), validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))]
+    )
+
+
+class UserUpdateForm(StudioForm):
+    role = RadioField(_l("Role"), choices=options(ROLE_CHOICES))
+    active = BooleanField(_l("Account active (can sign in)"))
+
+
+class PasswordResetForm(StudioForm):
+    password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)],
+        description=_l("At least %(n)s characters. Signs the user out everywhere.", n=MIN_PASSWORD),
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))],
+    )
+
+
+class MembershipForm(StudioForm):
+    study = SelectField(_l("Study"), validators=[DataRequired()])
+
+
+def first_errors(form: StudioForm) -> list[tuple[str, str]]:
+    """(field id, message) for the error summary, in field order."""
+    result: list[tuple[str, str]] = []
+    for field in form:
+        errors: Any = field.errors
+        if isinstance(errors, dict):  # FormField/FieldList nest errors; not used here
+            continue
+        for message in errors or ():
+            result.append((field.id, str(message)))
+    return result

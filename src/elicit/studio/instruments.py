@@ -1,0 +1,166 @@
+"""Instruments as the studio shows them: published versions, checking an upload, and a side-by-side diff."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from elicit.instruments.loading import load_text
+from elicit.instruments.schema import Definition, Item, text_in
+from elicit.instruments.versions import Diff, definition_of, diff_definitions
+from elicit.models import Instrument, InstrumentVersion
+
+SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    key: str
+    version: str
+    ref: str
+    title: str
+    anonymity: str
+    languages: tuple[str, ...]
+    pages: int
+    items: int
+    sha256: str
+    published_at: datetime
+    published_by: str
+
+
+def published(session: Session) -> list[VersionRow]:
+    """Every published version, newest instrument first, versions in publishing order."""
+    rows = []
+    instruments = session.scalars(
+        select(Instrument).options(selectinload(Instrument.versions)).order_by(Instrument.key)
+    )
+    for instrument in instruments:
+        for version in instrument.versions:
+            rows.append(row_of(version))
+    return rows
+
+
+def row_of(version: InstrumentVersion) -> VersionRow:
+    definition = definition_of(version)
+    return VersionRow(
+        key=version.instrument.key,
+        version=version.version,
+        ref=version.ref,
+        title=text_in(definition.title, definition.languages[0]),
+        anonymity=definition.anonymity,
+        languages=definition.languages,
+        pages=len(definition.pages),
+        items=sum(1 for _ in definition.items()),
+        sha256=version.sha256,
+        published_at=version.published_at,
+        published_by=version.published_by,
+    )
+
+
+def find(session: Session, key: str, version: str) -> InstrumentVersion | None:
+    return session.scalar(
+        select(InstrumentVersion)
+        .join(Instrument)
+        .where(Instrument.key == key, InstrumentVersion.version == version)
+    )
+
+
+def upload_name(filename: str | None) -> str:
+    """The name problems are reported under: the file's base name, harmless characters only."""
+    base = (filename or "upload.yaml").replace("\\", "/").rsplit("/", 1)[-1]
+    return SAFE_NAME_RE.sub("_", base)[:100] or "upload.yaml"
+
+
+def check(data: str | bytes, filename: str | None) -> Definition:
+    """The same checks as ``elicit instrument check``; raises InstrumentError with every problem."""
+    return load_text(data, upload_name(filename))
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """How an uploaded definition relates to what is published."""
+
+    state: str  # "new", "unchanged" (the very same content is published) or "conflict"
+    previous: InstrumentVersion | None  # the newest published version of the same instrument, if any
+    diff: Diff | None
+
+
+def upload_state(session: Session, definition: Definition) -> UploadState:
+    same = find(session, definition.id, definition.version)
+    newest = session.scalar(
+        select(InstrumentVersion)
+        .join(Instrument)
+        .where(Instrument.key == definition.id)
+        .order_by(InstrumentVersion.published_at.desc(), InstrumentVersion.id.desc())
+        .limit(1)
+    )
+    if same is not None:
+        if same.sha256 == definition.sha256:
+            return UploadState("unchanged", same, None)
+        return UploadState("conflict", same, diff_definitions(definition_of(same), definition))
+    diff = diff_definitions(definition_of(newest), definition) if newest is not None else None
+    return UploadState("new", newest, diff)
+
+
+@dataclass(frozen=True)
+class ItemSide:
+    type: str
+    text: str
+    choices: str
+    page: str
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    item: str
+    change: str  # added, removed, changed, same
+    fields: tuple[str, ...]
+    old: ItemSide | None
+    new: ItemSide | None
+
+
+def _side(item: Item, language: str) -> ItemSide:
+    choices = "; ".join(f"{c.key} = {text_in(c.label, language)}" for c in item.choices)
+    text = text_in(item.text, language)
+    if item.matrix:
+        text = f"[{item.matrix}] {text}"
+    return ItemSide(item.type, text, choices, item.page)
+
+
+def side_by_side(old: Definition, new: Definition, language: str) -> tuple[Diff, list[DiffRow]]:
+    """Every item of either version in questionnaire order, with what changed between them."""
+    diff = diff_definitions(old, new)
+    changed = {c.item: c.fields for c in diff.changed}
+    old_items = {i.id: i for i in old.items()}
+    new_items = {i.id: i for i in new.items()}
+    order = list(new_items)
+    for position, item_id in enumerate(old_items):
+        if item_id not in new_items:
+            order.insert(min(position, len(order)), item_id)
+    rows = []
+    for item_id in order:
+        before, after = old_items.get(item_id), new_items.get(item_id)
+        if before is None:
+            change = "added"
+        elif after is None:
+            change = "removed"
+        else:
+            change = "changed" if item_id in changed else "same"
+        rows.append(
+            DiffRow(
+                item_id,
+                change,
+                changed.get(item_id, ()),
+                _side(before, _language(old, language)) if before else None,
+                _side(after, _language(new, language)) if after else None,
+            )
+        )
+    return diff, rows
+
+
+def _language(definition: Definition, language: str) -> str:
+    return language if language in definition.languages else definition.languages[0]

@@ -1,0 +1,115 @@
+"""Signing in and out, and changing one's own password."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from elicit import audit
+from elicit.db import db
+from elicit.models import utcnow
+from elicit.studio import access
+from elicit.studio.accounts import LoginPolicy, Outcome, aware, sign_in
+from elicit.studio.blueprint import bp
+from elicit.studio.forms import ActionForm, LoginForm, PasswordChangeForm
+from elicit.users import check_password, hash_password
+
+View = str | tuple[str, int] | WerkzeugResponse
+
+
+@bp.get("/login")
+def login() -> View:
+    if g.get("studio_user") is not None:
+        return redirect(url_for("studio.index"))
+    form = LoginForm(next=request.args.get("next", ""))
+    return render_template("studio/login.html", form=form)
+
+
+def _wait_message(until: datetime | None, kind: Outcome) -> str:
+    minutes = 1
+    if until is not None:
+        minutes = max(1, int((aware(until) - utcnow()).total_seconds() // 60) + 1)
+    when = f"{aware(until):%H:%M} UTC" if until is not None else ""
+    if kind is Outcome.THROTTLED:
+        message = _(
+            "Too many failed sign-ins have come from your network. Please wait %(minutes)s minute(s) "
+            "(until %(when)s) and try again.",
+            minutes=minutes,
+            when=when,
+        )
+    else:
+        message = _(
+            "This account is locked after repeated failed sign-ins. Try again in %(minutes)s minute(s) "
+            "(after %(when)s), or ask an administrator to unlock it.",
+            minutes=minutes,
+            when=when,
+        )
+    return str(message)
+
+
+@bp.post("/login")
+def login_post() -> View:
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("studio/login.html", form=form), 422
+    result = sign_in(
+        db.session,
+        form.email.data or "",
+        form.password.data or "",
+        request.remote_addr or "unknown",
+        LoginPolicy.from_config(current_app.config),
+    )
+    if result.refused:
+        # A refusal is an error answer, and error answers roll back; the failure counters and the audit event
+        # it recorded must stay, so this one view commits them itself.
+        db.session.commit()
+        message = _wait_message(result.until, result.outcome)
+        response = render_template("studio/login.html", form=form, refusal=message), 429
+        return response
+    if not result.ok or result.user is None:
+        if result.outcome is Outcome.INACTIVE:
+            error = _("This account has been deactivated. Ask an administrator.")
+        else:
+            error = _("The e-mail address or the password is not right.")
+        return render_template("studio/login.html", form=form, login_error=error), 200
+    access.begin_session(result.user)
+    flash(_("Signed in as %(email)s.", email=result.user.email), "success")
+    return redirect(access.safe_next(form.next.data))
+
+
+@bp.post("/logout")
+@access.login_required
+def logout() -> View:
+    user = access.current_user()
+    audit.record(db.session, "logout", user.email, target=user.email)
+    access.end_session(user)
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("studio.login"))
+
+
+@bp.get("/account")
+@access.login_required
+def account() -> View:
+    return render_template(
+        "studio/account.html", user=access.current_user(), form=PasswordChangeForm(), logout_form=ActionForm()
+    )
+
+
+@bp.post("/account/password")
+@access.login_required
+def account_password() -> View:
+    user = access.current_user()
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        if check_password(user, form.current.data or ""):
+            user.password_hash = hash_password(form.password.data or "")
+            audit.record(db.session, "user.password", user.email, target=user.email)
+            access.end_session(user)  # every other session of this user ends here
+            access.begin_session(user)
+            flash(_("Your password is changed; your other sessions are signed out."), "success")
+            return redirect(url_for("studio.account"))
+        form.current.errors = [_("This is not your current password.")]
+    return render_template("studio/account.html", user=user, form=form, logout_form=ActionForm()), 422

@@ -1,0 +1,311 @@
+"""Rosters and invitations: upload a roster, generate links, revoke, reissue, e-mail, remind; the outbox."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from elicit import audit
+from elicit.db import db
+from elicit.models import Invitation, InvitationStatus, Study
+from elicit.studies import (
+    IssuedLink,
+    RosterError,
+    StudyError,
+    find_cohort,
+    import_roster,
+    issue_links,
+    parse_roster,
+)
+from elicit.studio import access, mail
+from elicit.studio import invitations as service
+from elicit.studio.blueprint import bp
+from elicit.studio.forms import ActionForm, GenerateForm, ReissueForm, RemindForm, RosterForm, options
+
+View = str | tuple[str, int] | WerkzeugResponse
+PER_PAGE = 200
+
+
+def _cohort_choices(study: Study, blank: str | None = None) -> list[Any]:
+    choices = [(c.code, f"{c.code} — {c.label}") for c in study.cohorts]
+    return options(([("", blank)] if blank is not None else []) + choices)
+
+
+def _roster_form(study: Study) -> RosterForm:
+    form = RosterForm()
+    form.default_cohort.choices = _cohort_choices(study, _("(the file names each row's cohort)"))
+    return form
+
+
+def _links_page(
+    study: Study, links: Sequence[IssuedLink], what: str, report: service.SendReport | None
+) -> str:
+    """The one and only place a link is shown in clear (besides the e-mail that carried it).
+
+    After e-mailing, only the links that did not go out (no address, or the mail server failed) are shown.
+    """
+    base_url = current_app.config["BASE_URL"]
+    shown = list(links) if report is None else [link for link in links if link.invitation.sent_at is None]
+    return render_template(
+        "studio/links.html",
+        study=study,
+        links=shown,
+        count=len(links),
+        by_cohort=sorted(Counter(link.invitation.cohort.code for link in links).items()),
+        what=what,
+        report=report,
+        data_url=service.links_data_url(base_url, study, shown) if shown else None,
+        file_name=f"{study.slug}-links.csv",
+        base_url=base_url,
+    )
+
+
+def _deliver(
+    study: Study, links: Sequence[IssuedLink], delivery: str, what: str, *, reminder: bool = False
+) -> str:
+    report = None
+    if delivery == "email":
+        report = service.send_links(
+            current_app.config, current_app.instance_path, study, links, reminder=reminder
+        )
+    return _links_page(study, links, what, report)
+
+
+@bp.get("/studies/<slug>/roster")
+@access.study_access(access.READ)
+def roster(study: Study) -> View:
+    entries = list(db.session.scalars(service.roster_query(study)))
+    return render_template(
+        "studio/roster.html",
+        study=study,
+        entries=entries,
+        current=service.current_invitation,
+        labels=service.STATUS_LABELS,
+        form=_roster_form(study),
+    )
+
+
+@bp.post("/studies/<slug>/roster")
+@access.study_access(access.MANAGE)
+def roster_upload(study: Study) -> View:
+    form = _roster_form(study)
+    problems = None
+    if form.validate_on_submit():
+        raw = form.file.data.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            problems = [
+                (1, _("The file is not UTF-8 text; save the roster as “CSV UTF-8” and upload it again."))
+            ]
+        else:
+            try:
+                rows = parse_roster(text, study, form.default_cohort.data or None)
+            except RosterError as exc:
+                problems = [(p.line, p.message) for p in exc.problems]
+            else:
+                links = import_roster(db.session, study, rows)
+                user = access.current_user()
+                audit.record(
+                    db.session,
+                    "roster.upload",
+                    user.email,
+                    study_id=study.id,
+                    target=study.slug,
+                    details={"rows": len(rows), "delivery": form.delivery.data},
+                )
+                return _deliver(study, links, form.delivery.data or "links", _("roster invitations"))
+    entries = list(db.session.scalars(service.roster_query(study)))
+    return render_template(
+        "studio/roster.html",
+        study=study,
+        entries=entries,
+        current=service.current_invitation,
+        labels=service.STATUS_LABELS,
+        form=form,
+        problems=problems,
+    ), 422
+
+
+def _generate_form(study: Study) -> GenerateForm:
+    form = GenerateForm()
+    form.cohort.choices = _cohort_choices(study)
+    return form
+
+
+def _remind_form(study: Study) -> RemindForm:
+    form = RemindForm()
+    form.cohort.choices = _cohort_choices(study, _("All cohorts"))
+    return form
+
+
+def _invitations_page(
+    study: Study, generate: GenerateForm, remind: RemindForm, status: int = 200
+) -> tuple[str, int]:
+    cohort_code = request.args.get("cohort") or None
+    wanted = request.args.get("status") or None
+    cohort = next((c for c in study.cohorts if c.code == cohort_code), None)
+    if wanted not in service.STATUS_LABELS:
+        wanted = None
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    query = service.invitation_query(study, cohort.id if cohort else None, wanted)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    invitations = list(db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    return render_template(
+        "studio/invitations.html",
+        study=study,
+        invitations=invitations,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        cohort_code=cohort.code if cohort else "",
+        wanted=wanted or "",
+        labels=service.STATUS_LABELS,
+        generate=generate,
+        remind=remind,
+        action_form=ActionForm(),
+        reissue_form=ReissueForm(),
+        smtp=bool(current_app.config.get("SMTP_URL")),
+        finished={InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value},
+    ), status
+
+
+@bp.get("/studies/<slug>/invitations")
+@access.study_access(access.READ)
+def invitations(study: Study) -> View:
+    return _invitations_page(study, _generate_form(study), _remind_form(study))
+
+
+@bp.post("/studies/<slug>/invitations")
+@access.study_access(access.MANAGE)
+def invitations_generate(study: Study) -> View:
+    form = _generate_form(study)
+    if not form.validate_on_submit():
+        return _invitations_page(study, form, _remind_form(study), 422)
+    cohort = find_cohort(study, form.cohort.data or "")
+    links = issue_links(db.session, study, cohort, form.count.data or 0)
+    user = access.current_user()
+    audit.record(
+        db.session,
+        "invitations.issue",
+        user.email,
+        study_id=study.id,
+        target=study.slug,
+        details={"cohort": cohort.code, "count": len(links), "roster": False},
+    )
+    return _links_page(study, links, _("anonymous links for cohort %(code)s", code=cohort.code), None)
+
+
+@bp.post("/studies/<slug>/invitations/remind")
+@access.study_access(access.MANAGE)
+def invitations_remind(study: Study) -> View:
+    """Reissue and e-mail a fresh link to every roster expert who has not submitted (tokens are never stored)."""
+    form = _remind_form(study)
+    if not form.validate_on_submit():
+        return _invitations_page(study, _generate_form(study), form, 422)
+    cohort = next((c for c in study.cohorts if c.code == form.cohort.data), None)
+    targets = service.reminder_targets(db.session, study, cohort, bool(form.in_progress.data))
+    if not targets:
+        flash(_("Nobody to remind: every roster expert in this selection has answered or declined."), "info")
+        return redirect(url_for("studio.invitations", slug=study.slug))
+    links = [service.reissue(db.session, study, invitation) for invitation in targets]
+    user = access.current_user()
+    audit.record(
+        db.session,
+        "invitations.remind",
+        user.email,
+        study_id=study.id,
+        target=study.slug,
+        details={"cohort": cohort.code if cohort else "all", "count": len(links)},
+    )
+    return _deliver(study, links, "email", _("reminders"), reminder=True)
+
+
+def _invitation_or_404(study: Study, invitation_id: int) -> Invitation:
+    invitation = service.find_invitation(db.session, study, invitation_id)
+    if invitation is None:
+        abort(404, _("This study has no invitation %(id)s.", id=invitation_id))
+    return invitation
+
+
+@bp.post("/studies/<slug>/invitations/<int:invitation_id>/revoke")
+@access.study_access(access.MANAGE)
+def invitation_revoke(study: Study, invitation_id: int) -> View:
+    invitation = _invitation_or_404(study, invitation_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        service.revoke(invitation)
+    except StudyError as exc:
+        abort(409, str(exc))
+    user = access.current_user()
+    audit.record(
+        db.session, "invitation.revoke", user.email, study_id=study.id, target=f"invitation {invitation.id}"
+    )
+    flash(_("Invitation %(id)s is revoked; its link no longer opens.", id=invitation.id), "success")
+    return redirect(url_for("studio.invitations", slug=study.slug))
+
+
+@bp.post("/studies/<slug>/invitations/<int:invitation_id>/reissue")
+@access.study_access(access.MANAGE)
+def invitation_reissue(study: Study, invitation_id: int) -> View:
+    invitation = _invitation_or_404(study, invitation_id)
+    form = ReissueForm()
+    if not form.validate_on_submit():
+        abort(400, _("Choose how to deliver the new link."))
+    try:
+        link = service.reissue(db.session, study, invitation)
+    except StudyError as exc:
+        abort(409, str(exc))
+    user = access.current_user()
+    delivery = form.delivery.data if link.roster_entry is not None else "links"
+    audit.record(
+        db.session,
+        "invitation.reissue",
+        user.email,
+        study_id=study.id,
+        target=f"invitation {invitation.id}",
+        details={"new": link.invitation.id, "delivery": delivery},
+    )
+    return _deliver(
+        study,
+        [link],
+        delivery or "links",
+        _("a reissued link (it replaces invitation %(id)s)", id=invitation.id),
+    )
+
+
+@bp.get("/studies/<slug>/outbox")
+@access.study_access(access.MANAGE)
+def outbox(study: Study) -> View:
+    folder = mail.outbox_folder(current_app.config, current_app.instance_path, study.slug)
+    return render_template(
+        "studio/outbox.html",
+        study=study,
+        entries=mail.outbox_entries(folder),
+        folder=folder,
+        smtp=bool(current_app.config.get("SMTP_URL")),
+    )
+
+
+@bp.get("/studies/<slug>/outbox/<name>")
+@access.study_access(access.MANAGE)
+def outbox_message(study: Study, name: str) -> View:
+    folder = mail.outbox_folder(current_app.config, current_app.instance_path, study.slug)
+    message = mail.outbox_message(folder, name)
+    if message is None:
+        abort(404, _("No such message in this study's outbox."))
+    body = message.get_body(preferencelist=("plain",))
+    return render_template(
+        "studio/outbox_message.html",
+        study=study,
+        name=name,
+        message=message,
+        body=body.get_content() if body is not None else "",
+    )

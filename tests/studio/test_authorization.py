@@ -1,0 +1,203 @@
+"""The authorization matrix: every studio route (from the app's URL map) for every kind of user.
+
+A new studio route or method without a row in EXPECTED fails ``test_every_studio_route_is_in_the_matrix``, so
+nothing can be added without deciding who may use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from tests.studio.conftest import SLUG, People, issue, sign_in_directly
+
+ROLES = ("anonymous", "viewer", "outsider", "member", "admin")  # outsider: a researcher who is not a member
+L = "login"  # 302 to the sign-in page
+OK = "ok"  # allowed: 200 for a GET; for a POST anything but the refusals (it may still be a form error)
+OUT = "signed out"  # 302 to the sign-in page, and the session is over
+F, N = 403, 404
+
+EVERYONE_SIGNED_IN = (L, OK, OK, OK, OK)
+ADMIN_ONLY = (L, F, F, F, OK)
+WRITERS = (L, F, OK, OK, OK)  # researchers and admins, member or not (instruments, new studies)
+STUDY_READ = (L, OK, N, OK, OK)
+STUDY_MANAGE = (L, F, N, OK, OK)
+
+EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
+    ("studio.login", "GET"): (200, 302, 302, 302, 302),
+    ("studio.login_post", "POST"): (422, 422, 422, 422, 422),
+    ("studio.logout", "POST"): (L, OUT, OUT, OUT, OUT),
+    ("studio.account", "GET"): EVERYONE_SIGNED_IN,
+    ("studio.account_password", "POST"): EVERYONE_SIGNED_IN,
+    ("studio.index", "GET"): EVERYONE_SIGNED_IN,
+    ("studio.instruments", "GET"): EVERYONE_SIGNED_IN,
+    ("studio.instrument_version", "GET"): EVERYONE_SIGNED_IN,
+    ("studio.instrument_preview", "GET"): EVERYONE_SIGNED_IN,
+    ("studio.instrument_diff", "GET"): EVERYONE_SIGNED_IN,
+    ("studio.instrument_upload", "GET"): WRITERS,
+    ("studio.instrument_check", "POST"): WRITERS,
+    ("studio.instrument_publish", "POST"): WRITERS,
+    ("studio.study_new", "GET"): WRITERS,
+    ("studio.study_create", "POST"): WRITERS,
+    ("studio.study", "GET"): STUDY_READ,
+    ("studio.roster", "GET"): STUDY_READ,
+    ("studio.invitations", "GET"): STUDY_READ,
+    ("studio.study_settings", "GET"): STUDY_MANAGE,
+    ("studio.study_settings_post", "POST"): STUDY_MANAGE,
+    ("studio.cohort_add", "POST"): STUDY_MANAGE,
+    ("studio.export", "POST"): STUDY_MANAGE,
+    ("studio.roster_upload", "POST"): STUDY_MANAGE,
+    ("studio.invitations_generate", "POST"): STUDY_MANAGE,
+    ("studio.invitations_remind", "POST"): STUDY_MANAGE,
+    ("studio.invitation_revoke", "POST"): STUDY_MANAGE,
+    ("studio.invitation_reissue", "POST"): STUDY_MANAGE,
+    ("studio.outbox", "GET"): STUDY_MANAGE,
+    ("studio.outbox_message", "GET"): STUDY_MANAGE,
+    ("studio.users", "GET"): ADMIN_ONLY,
+    ("studio.user_add", "POST"): ADMIN_ONLY,
+    ("studio.user", "GET"): ADMIN_ONLY,
+    ("studio.user_update", "POST"): ADMIN_ONLY,
+    ("studio.user_unlock", "POST"): ADMIN_ONLY,
+    ("studio.user_password", "POST"): ADMIN_ONLY,
+    ("studio.membership_add", "POST"): ADMIN_ONLY,
+    ("studio.membership_remove", "POST"): ADMIN_ONLY,
+    ("studio.audit_events", "GET"): ADMIN_ONLY,
+    ("studio.audit_csv", "GET"): ADMIN_ONLY,
+}
+
+
+def studio_routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(endpoint, method, rule) for every studio route and method, from the URL map."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("studio."):
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                routes.append((rule.endpoint, method, rule.rule))
+    return sorted(routes)
+
+
+def _preview_available() -> bool:
+    try:
+        from elicit.survey.rendering import render_preview  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _url_values(app: Flask, people: People, outbox_name: str, invitation_id: int) -> dict[str, object]:
+    return {
+        "slug": SLUG,
+        "key": "defence-diplomacy",
+        "version": "1.0.0",
+        "language": "ur",
+        "invitation_id": invitation_id,
+        "user_id": people.viewer,
+        "name": outbox_name,
+    }
+
+
+@pytest.fixture
+def matrix_setup(app: Flask, people: People, flagship_study: str) -> dict[str, object]:
+    from email.message import EmailMessage
+
+    from elicit.studio.mail import Outbox
+
+    folder = Path(app.config["OUTBOX_PATH"]) / SLUG
+    message = EmailMessage()
+    message["To"] = "someone@example.org"
+    message["Subject"] = "Invitation"
+    message.set_content("hello")
+    Outbox(folder).send(message)
+    name = next(folder.glob("*.eml")).name
+    issue(app, SLUG, "UK", 1)
+    from sqlalchemy import select
+
+    from elicit.db import db
+    from elicit.models import Invitation
+
+    with app.app_context():
+        invitation_id = db.session.scalar(select(Invitation.id).order_by(Invitation.id))
+    assert invitation_id is not None
+    return _url_values(app, people, name, invitation_id)
+
+
+def test_every_studio_route_is_in_the_matrix(app: Flask) -> None:
+    found = {(endpoint, method) for endpoint, method, _rule in studio_routes(app)}
+    missing = sorted(found - set(EXPECTED))
+    stale = sorted(set(EXPECTED) - found)
+    assert not missing, f"studio routes without an authorization expectation: {missing}"
+    assert not stale, f"expectations for routes that no longer exist: {stale}"
+
+
+def test_authorization_matrix(app: Flask, people: People, matrix_setup: dict[str, object]) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    users = {
+        "viewer": people.viewer,
+        "outsider": people.outsider,
+        "member": people.researcher,
+        "admin": people.admin,
+    }
+    preview_ok = 200 if _preview_available() else 503
+    failures = []
+    with app.test_request_context():
+        from flask import url_for
+
+        urls = {
+            (endpoint, method): url_for(
+                endpoint, **{k: v for k, v in matrix_setup.items() if f"<{k}>" in rule or f":{k}>" in rule}
+            )
+            for endpoint, method, rule in studio_routes(app)
+        }
+    for position, role in enumerate(ROLES):
+        client = app.test_client()
+        for (endpoint, method), url in sorted(urls.items()):
+            expected = EXPECTED[(endpoint, method)][position]
+            if role != "anonymous":
+                sign_in_directly(app, client, users[role])
+            else:
+                client.delete_cookie("session")
+            response = client.open(url, method=method, data={})
+            status, location = response.status_code, response.headers.get("Location", "")
+            if expected == OUT:
+                good = status == 302 and "You are signed out." in client.get(location).get_data(as_text=True)
+                good = good and client.get("/studio/account").status_code == 302
+            elif expected == L:
+                good = status == 302 and location.startswith("/studio/login")
+            elif expected == OK and method == "GET":
+                good = status == (preview_ok if endpoint == "studio.instrument_preview" else 200)
+            elif expected == OK:
+                refused = status in (401, 403, 404) or (
+                    status == 302 and location.startswith("/studio/login")
+                )
+                good = not refused and status < 500
+            else:
+                good = status == expected
+            if not good:
+                failures.append(f"{role:9} {method:4} {url}: expected {expected}, got {status} {location}")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_post_without_csrf_token_is_refused(
+    app: Flask, people: People, matrix_setup: dict[str, object]
+) -> None:
+    client = app.test_client()
+    failures = []
+    with app.test_request_context():
+        from flask import url_for
+
+        posts = [
+            url_for(
+                endpoint, **{k: v for k, v in matrix_setup.items() if f"<{k}>" in rule or f":{k}>" in rule}
+            )
+            for endpoint, method, rule in studio_routes(app)
+            if method == "POST"
+        ]
+    assert len(posts) >= 20
+    for url in posts:
+        sign_in_directly(app, client, people.admin)
+        response = client.post(url, data={"email": "admin@example.org", "format": "csv"})
+        if response.status_code != 400:
+            failures.append(f"POST {url}: {response.status_code}")
+    assert not failures, "accepted without a CSRF token:\n" + "\n".join(failures)

@@ -1,0 +1,136 @@
+"""A researcher, as a new user would, goes from the flagship YAML file to a running study in Chromium."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import expect
+
+from tests.conftest import FLAGSHIP, axe_violations
+from tests.studio.conftest import PASSWORD, answer, make_user
+
+pytestmark = pytest.mark.browser
+
+ROSTER = "name,email,organisation,cohort\nAyesha Khan,ayesha@example.org,NDU,PK\nTom Hardy,tom@example.org,MoD,UK\n"
+
+
+def test_researcher_from_yaml_to_a_submission(
+    app: Flask, live_server: str, page: Any, axe_source: str, tmp_path: Path
+) -> None:
+    make_user(app, "rita@example.org", "researcher")
+    page.set_default_timeout(10_000)
+
+    page.goto(f"{live_server}/studio/")
+    assert "/studio/login" in page.url
+    page.get_by_label("E-mail address").fill("rita@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Studies")).to_be_visible()
+    assert axe_violations(page, axe_source) == []
+
+    # upload the flagship file, check it, publish it
+    page.get_by_role("navigation", name="Studio").get_by_role("link", name="Instruments").click()
+    page.get_by_role("link", name="Upload an instrument").click()
+    page.get_by_label("Instrument file (YAML)").set_input_files(str(FLAGSHIP))
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.get_by_role("heading", name="1.0.0.yaml is a valid instrument")).to_be_visible()
+    page.get_by_role("button", name="Publish defence-diplomacy@1.0.0").click()
+    expect(page.get_by_text("defence-diplomacy@1.0.0 is published.")).to_be_visible()
+
+    # preview the first page in Urdu, then the next page
+    version_url = page.url
+    page.get_by_role("link", name="اردو").first.click()
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.get_by_text("اس سروے کے بارے میں").first).to_be_visible()
+    expect(page.locator(".preview-banner")).to_be_visible()
+    page.goto(version_url)
+
+    # create a study on it
+    page.get_by_role("link", name="Create a study on defence-diplomacy@1.0.0").click()
+    page.get_by_label("Short name").fill("dd-browser")
+    page.get_by_role("button", name="Create the study").click()
+    expect(page.get_by_role("heading", name="Anonymity: anonymous")).to_be_visible()
+
+    # upload a roster and download the links (shown only this once)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    page.get_by_role("navigation", name="Study").get_by_role("link", name="Roster").click()
+    page.get_by_label("Roster (CSV)").set_input_files(str(roster))
+    page.get_by_role("button", name="Check and import").click()
+    expect(page.get_by_text("They are shown only this once.")).to_be_visible()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the links (CSV)").click()
+    saved = tmp_path / "links.csv"
+    download_info.value.save_as(saved)
+    rows = list(csv.DictReader(saved.open(encoding="utf-8-sig")))
+    assert [r["email"] for r in rows] == ["ayesha@example.org", "tom@example.org"]
+    assert all(r["url"].startswith(f"{live_server}/s/") for r in rows)
+
+    # the dashboard before and after an expert submits
+    page.get_by_role("navigation", name="Study").get_by_role("link", name="Overview").click()
+    pk = page.locator('tr[data-cohort="PK"] td.submitted')
+    expect(pk).to_have_text("0")
+    answer(app, rows[0]["url"].rsplit("/", 1)[1])
+    page.get_by_role("link", name="Refresh").click()
+    expect(pk).to_have_text("< 5")  # anonymous study: one submission, shown under the k rule
+    expect(page.locator("svg.chart-svg rect.bar")).to_have_count(1)
+    assert axe_violations(page, axe_source) == []
+    page.get_by_role("navigation", name="Study").get_by_role("link", name="Invitations").click()
+    expect(page.locator('tr[data-status="submitted"]')).to_have_count(1)
+
+
+def test_studio_pages_pass_axe(
+    app: Flask,
+    live_server: str,
+    page: Any,
+    axe_source: str,
+    database_url: str,
+    flagship_study: str,
+    people: Any,
+) -> None:
+    """Serious or critical accessibility problems on any studio page (one database is enough: it is markup)."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("markup does not depend on the database")
+    from tests.studio.conftest import issue
+
+    answer(app, issue(app, flagship_study, "UK", 2)[0])
+    page.goto(f"{live_server}/studio/login")
+    page.get_by_label("E-mail address").fill("admin@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Studies")).to_be_visible()
+    study = f"/studio/studies/{flagship_study}"
+    paths = [
+        "/studio/",
+        "/studio/instruments",
+        "/studio/instruments/upload",
+        "/studio/instruments/defence-diplomacy/1.0.0",
+        "/studio/instruments/diff?old=defence-diplomacy@1.0.0&new=defence-diplomacy@1.0.0",
+        "/studio/studies/new",
+        study,
+        f"{study}/roster",
+        f"{study}/invitations",
+        f"{study}/settings",
+        f"{study}/outbox",
+        "/studio/users",
+        f"/studio/users/{people.viewer}",
+        "/studio/audit",
+        "/studio/account",
+    ]
+    problems = {}
+    for path in paths:
+        page.goto(live_server + path)
+        found = axe_violations(page, axe_source)
+        if found:
+            problems[path] = [(v["id"], v["help"], len(v["nodes"])) for v in found]
+    # a form with errors, too
+    page.goto(f"{live_server}/studio/studies/new")
+    page.get_by_role("button", name="Create the study").click()
+    found = axe_violations(page, axe_source)
+    if found:
+        problems["new study with errors"] = [(v["id"], v["help"]) for v in found]
+    assert not problems, problems
