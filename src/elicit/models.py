@@ -178,6 +178,9 @@ class Study(Base):
     opens_on: Mapped[date | None] = mapped_column(Date)
     closes_on: Mapped[date | None] = mapped_column(Date)
     k_threshold: Mapped[int] = mapped_column(Integer, default=5)
+    # The study's Delphi consensus rule: IQR at most this, and at least this share in the top or bottom two.
+    consensus_max_iqr: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
+    consensus_min_agreement: Mapped[float] = mapped_column(Float, default=0.7, server_default="0.7")
     pseudonym_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -219,6 +222,8 @@ class Round(Base):
     status: Mapped[str] = mapped_column(String(16), default=RoundStatus.OPEN.value)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Items whose previous-round results are fed back to the experts in this round (space-separated ids).
+    feedback_items: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     study: Mapped[Study] = relationship(back_populates="rounds")
     instrument_version: Mapped[InstrumentVersion] = relationship()
@@ -326,6 +331,36 @@ class Answer(Base):
     dont_know: Mapped[bool] = mapped_column(Boolean, default=False)
 
     response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class AnswerNote(Base):
+    """What an expert says about one answer: a confidence rating, and a rationale (Delphi revisions)."""
+
+    __tablename__ = "answer_notes"
+    __table_args__ = (
+        UniqueConstraint("response_id", "item_id"),
+        CheckConstraint("confidence IS NULL OR (confidence >= 1 AND confidence <= 5)", name="confidence"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[int | None] = mapped_column(Integer)
+    rationale: Mapped[str | None] = mapped_column(Text)
+
+
+class Realization(Base):
+    """The true value of a calibration (seed) question, entered by the researcher after the round."""
+
+    __tablename__ = "realizations"
+    __table_args__ = (UniqueConstraint("study_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    entered_by: Mapped[str] = mapped_column(String(254))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class AuditEvent(Base):

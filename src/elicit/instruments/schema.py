@@ -50,6 +50,7 @@ COMMON_ITEM_KEYS = {
     "constraint_message",
     "privacy",
     "dont_know",
+    "confidence",
 }
 TYPE_KEYS: dict[str, set[str]] = {
     "likert": {"choices"},
@@ -61,7 +62,7 @@ TYPE_KEYS: dict[str, set[str]] = {
     "text": {"max_length", "multiline"},
     "ranking": {"choices"},
     "constant_sum": {"choices", "total"},
-    "quantiles": {"levels", "min", "max", "unit"},
+    "quantiles": {"levels", "min", "max", "unit", "seed", "background"},
     "consent": set(),
     "note": set(),
 }
@@ -156,6 +157,9 @@ class Item:
     max_selected: int | None = None
     privacy: Privacy = field(default_factory=Privacy)
     dont_know: bool = False
+    confidence: bool = False
+    seed: bool = False
+    background: str = "uniform"
     rows: tuple[Item, ...] = ()
     matrix: str | None = None
 
@@ -633,6 +637,9 @@ class _Checker:
             if dont_know:
                 canonical["dont_know"] = True
                 kwargs["dont_know"] = True
+            if self.boolean(raw, "confidence", what):
+                canonical["confidence"] = True
+                kwargs["confidence"] = True
         privacy = self.privacy(raw, what, item_type)
         if privacy.kind != "none":
             canonical["privacy"] = self.canonical_privacy(privacy)
@@ -716,6 +723,15 @@ class _Checker:
             else:
                 kwargs["levels"] = tuple(levels)
                 canonical["levels"] = list(levels)
+            if self.boolean(raw, "seed", what):
+                kwargs["seed"] = canonical["seed"] = True
+            background = raw.get("background", "uniform")
+            if background not in ("uniform", "loguniform"):
+                self.problem(
+                    self.line(raw, "background"), f"'background' of {what} must be uniform or loguniform"
+                )
+            elif background != "uniform":
+                kwargs["background"] = canonical["background"] = background
         if item_type == "consent":
             kwargs["choices"] = (Choice("yes", dict.fromkeys(self.languages, "yes")), Choice("no", {}))
 

@@ -22,6 +22,7 @@ from elicit.instruments.schema import Definition, Item, Page
 from elicit.instruments.versions import definition_of
 from elicit.models import (
     Answer,
+    AnswerNote,
     Invitation,
     InvitationStatus,
     Response,
@@ -40,6 +41,7 @@ from elicit.responding.values import (
     from_rows,
     is_answered,
     parse_item,
+    parse_note,
     to_rows,
 )
 from elicit.tokens import token_hash
@@ -248,6 +250,7 @@ class PageResult:
     values: dict[str, Any]
     errors: dict[str, Message]
     declined: bool = False
+    notes: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -255,12 +258,20 @@ class PageResult:
 
 
 def validate_page(
-    definition: Definition, page: Page, form: Mapping[str, Sequence[str]], answers: Mapping[str, Any]
+    definition: Definition,
+    page: Page,
+    form: Mapping[str, Sequence[str]],
+    answers: Mapping[str, Any],
+    rationale_items: frozenset[str] = frozenset(),
 ) -> PageResult:
-    """Parse and check every item of a page in order; items that are not relevant get no value."""
+    """Parse and check every item of a page in order; items that are not relevant get no value.
+
+    ``rationale_items`` are the items for which this round asks a rationale (Delphi feedback items).
+    """
     merged = dict(answers)
     values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
+    errors: dict[str, Message] = {}
+    notes: dict[str, tuple[int | None, str | None]] = {}
     for group in page.items:
         members = group.rows if group.type == "likert_matrix" else (group,)
         for item in members:
@@ -292,7 +303,44 @@ def validate_page(
                 )
             values[item.id] = value
             merged[item.id] = value
-    return PageResult(values, errors)
+            try:
+                note = parse_note(item, form, item.id in rationale_items)
+            except FieldError as exc:
+                errors[exc.field] = exc.message
+            else:
+                if note != (None, None):
+                    notes[item.id] = note
+    return PageResult(values, errors, notes=notes)
+
+
+def rationale_items(link: ExpertLink) -> frozenset[str]:
+    """Items this round asks a rationale for: the feedback items of a round after the first."""
+    if link.round.number <= 1:
+        return frozenset()
+    return frozenset((link.round.feedback_items or "").split())
+
+
+def previous_response(session: Session, link: ExpertLink) -> Response | None:
+    """The same expert's submitted response in the previous round (pseudonymous studies keep the link)."""
+    return session.scalar(
+        select(Response)
+        .join(Round, Round.id == Response.round_id)
+        .where(
+            Response.invitation_id == link.invitation.id,
+            Round.study_id == link.study.id,
+            Round.number == link.round.number - 1,
+            Response.status == ResponseStatus.SUBMITTED.value,
+        )
+    )
+
+
+def load_notes(session: Session, response: Response) -> dict[str, tuple[int | None, str | None]]:
+    rows = session.execute(
+        select(AnswerNote.item_id, AnswerNote.confidence, AnswerNote.rationale).where(
+            AnswerNote.response_id == response.id
+        )
+    ).all()
+    return {item_id: (confidence, rationale) for item_id, confidence, rationale in rows}
 
 
 def field_of(item: Item) -> str:
@@ -308,7 +356,7 @@ def save_page(
     response = locked.response
     if response is None:
         raise LinkError(409, "not_started")
-    result = validate_page(link.definition, page, form, locked.answers)
+    result = validate_page(link.definition, page, form, locked.answers, rationale_items(link))
     if not result.ok:
         return result
     answers = dict(locked.answers)
@@ -335,6 +383,19 @@ def save_page(
                     value_num=row.value_num,
                     value_text=row.value_text,
                     dont_know=row.dont_know,
+                )
+            )
+    page_items = [item.id for item in page.answerable_items()]
+    session.execute(
+        delete(AnswerNote).where(
+            AnswerNote.response_id == response.id, AnswerNote.item_id.in_(page_items + list(cleared))
+        )
+    )
+    for item_id, (confidence, rationale) in result.notes.items():
+        if answers.get(item_id) is not None:
+            session.add(
+                AnswerNote(
+                    response_id=response.id, item_id=item_id, confidence=confidence, rationale=rationale
                 )
             )
     done = [p for p in (response.pages_done or "").split() if p != page.id] + [page.id]

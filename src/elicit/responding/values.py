@@ -36,6 +36,9 @@ class _DontKnow:
 
 DONT_KNOW: Final = _DontKnow()
 DONT_KNOW_SUFFIX = ".dont_know"
+CONFIDENCE_SUFFIX = ".confidence"
+RATIONALE_SUFFIX = ".rationale"
+MAX_RATIONALE = 2000
 NUMBER_RE = re.compile(r"^[+-]?(\d{1,15}([.,]\d{0,12})?|[.,]\d{1,12})$")
 INTEGER_RE = re.compile(r"^[+-]?\d{1,15}$")
 MAX_FIELD_CHARS = 20000
@@ -279,3 +282,42 @@ def form_fields(item: Item, value: Any) -> dict[str, list[str]]:
     if isinstance(value, float):
         return {item.id: [_fmt(value)]}
     return {item.id: [str(value)]}
+
+
+def parse_note(
+    item: Item, form: Mapping[str, Sequence[str]], allow_rationale: bool
+) -> tuple[int | None, str | None]:
+    """The confidence rating (1-5) and the rationale posted with an item, when the item or round asks for them."""
+    confidence: int | None = None
+    rationale: str | None = None
+    if item.confidence:
+        raw = _one(form, item.id + CONFIDENCE_SUFFIX).strip()
+        if raw:
+            if raw not in {"1", "2", "3", "4", "5"}:
+                raise FieldError(item.id + CONFIDENCE_SUFFIX, "Choose a confidence from 1 to 5.")
+            confidence = int(raw)
+    if allow_rationale:
+        raw = _one(form, item.id + RATIONALE_SUFFIX).replace("\r\n", "\n").strip()
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in raw):
+            raise FieldError(
+                item.id + RATIONALE_SUFFIX, "The text contains characters that cannot be stored."
+            )
+        if len(raw) > MAX_RATIONALE:
+            raise FieldError(
+                item.id + RATIONALE_SUFFIX,
+                "Keep this answer to {max} characters (it has {n}).",
+                max=MAX_RATIONALE,
+                n=len(raw),
+            )
+        rationale = raw or None
+    return confidence, rationale
+
+
+def note_fields(item: Item, confidence: int | None, rationale: str | None) -> dict[str, list[str]]:
+    """Form fields that show a stored note again."""
+    fields: dict[str, list[str]] = {}
+    if confidence is not None:
+        fields[item.id + CONFIDENCE_SUFFIX] = [str(confidence)]
+    if rationale:
+        fields[item.id + RATIONALE_SUFFIX] = [rationale]
+    return fields

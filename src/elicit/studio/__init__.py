@@ -24,6 +24,6 @@ def init_app(app: Flask) -> None:
     for key, value in STUDIO_DEFAULTS.items():
         app.config.setdefault(key, value)
     from elicit.studio.blueprint import bp
-    from elicit.studio.views import accounts, admin, instruments, invitations, studies  # noqa: F401
+    from elicit.studio.views import accounts, admin, delphi, instruments, invitations, studies  # noqa: F401
 
     app.register_blueprint(bp)

@@ -17,6 +17,7 @@ from elicit.db import db
 from elicit.i18n import N_
 from elicit.instruments.schema import text_in
 from elicit.responding import flow
+from elicit.responding.feedback import feedback_for
 from elicit.responding.values import Message
 from elicit.survey.rendering import PageView, format_answer, stored_values, translate
 
@@ -144,6 +145,9 @@ def _render_page(
         answers=link.answers,
         number=(ids.index(page_id) + 1) if page_id in ids else 1,
         total=len(ids),
+        feedback=feedback_for(db.session, link, page.answerable_items()),
+        rationale_items=flow.rationale_items(link),
+        k=link.study.k_threshold,
     )
     html = render_template("survey/page.html", view=view, token=token, link=link)
     return html, status
@@ -158,7 +162,21 @@ def page(token: str, page_id: str) -> Any:
         return redirect(url_for("survey.landing", token=token))
     if not _reachable(link, page_id):
         return redirect(_page_url(token, flow.resume_page(link)))
-    return _render_page(link, token, page_id, stored_values(link.definition, link.answers), {})
+    return _render_page(link, token, page_id, _shown_values(link), {})
+
+
+def _shown_values(link: flow.ExpertLink) -> dict[str, list[str]]:
+    """Stored answers; in a later Delphi round, the expert's previous-round answers fill what is still empty."""
+    assert link.response is not None
+    values = stored_values(link.definition, link.answers, flow.load_notes(db.session, link.response))
+    if link.round.number > 1:
+        earlier = flow.previous_response(db.session, link)
+        if earlier is not None:
+            done = link.pages_done
+            before = flow.load_answers(db.session, earlier, link.definition)
+            unsaved = {k: v for k, v in before.items() if link.definition.page_of(k).id not in done}
+            values = {**stored_values(link.definition, unsaved), **values}
+    return values
 
 
 def _check_fields(form: MultiDict[str, str], link: flow.ExpertLink, page_id: str) -> None:
@@ -167,11 +185,16 @@ def _check_fields(form: MultiDict[str, str], link: flow.ExpertLink, page_id: str
     if page_def is None:
         abort(404)
     allowed = set(ALLOWED_CONTROL_FIELDS)
+    asks_rationale = flow.rationale_items(link)
     for item in page_def.answerable_items():
         allowed.update(item.variables)
         allowed.add(item.id)
         if item.dont_know:
             allowed.add(item.id + ".dont_know")
+        if item.confidence:
+            allowed.add(item.id + ".confidence")
+        if item.id in asks_rationale:
+            allowed.add(item.id + ".rationale")
     keys = list(form.keys())
     if len(keys) > MAX_FIELDS or any(key not in allowed for key in keys):
         abort(400, description=gettext("The form contained fields this page does not have."))

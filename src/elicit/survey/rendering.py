@@ -17,7 +17,16 @@ from markupsafe import Markup
 from elicit.i18n import N_
 from elicit.instruments.schema import Definition, Item, Page, level_name, text_in
 from elicit.responding import flow
-from elicit.responding.values import DONT_KNOW, DONT_KNOW_SUFFIX, Message, form_fields, is_answered
+from elicit.responding.values import (
+    CONFIDENCE_SUFFIX,
+    DONT_KNOW,
+    DONT_KNOW_SUFFIX,
+    RATIONALE_SUFFIX,
+    Message,
+    form_fields,
+    is_answered,
+    note_fields,
+)
 
 PERCENTILE_LABELS = {
     5: N_("Low (5th percentile)"),
@@ -46,6 +55,21 @@ class PageView:
     number: int = 1
     total: int = 1
     preview: bool = False
+    feedback: Mapping[str, Any] = field(default_factory=dict)
+    rationale_items: frozenset[str] = frozenset()
+    k: int = 5
+
+    def answer_text(self, item: Item, value: Any) -> str:
+        return format_answer(item, value, self.language)
+
+    def choice_label(self, item: Item, code: str) -> str:
+        choice = item.choice(code)
+        return text_in(choice.label, self.language) if choice else code
+
+    def number_text(self, value: float | None) -> str:
+        if value is None:
+            return "–"
+        return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
     def t(self, text: Mapping[str, str] | None) -> str:
         return text_in(text, self.language)
@@ -62,7 +86,8 @@ class PageView:
 
     def item_errors(self, item: Item) -> list[tuple[str, str]]:
         """Errors of an item and its parts, with the field each points to."""
-        names = [item.id, *item.variables, item.id + DONT_KNOW_SUFFIX]
+        names = [item.id, *item.variables, item.id + DONT_KNOW_SUFFIX, item.id + CONFIDENCE_SUFFIX]
+        names.append(item.id + RATIONALE_SUFFIX)
         seen: list[tuple[str, str]] = []
         for name in names:
             if name in self.errors and (name, self.errors[name]) not in seen:
@@ -122,8 +147,12 @@ class PageView:
         ).format(gettext("(required)"))
 
 
-def stored_values(definition: Definition, answers: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Form fields that show stored answers again."""
+def stored_values(
+    definition: Definition,
+    answers: Mapping[str, Any],
+    notes: Mapping[str, tuple[int | None, str | None]] | None = None,
+) -> dict[str, list[str]]:
+    """Form fields that show stored answers (and their confidence and rationale) again."""
     values: dict[str, list[str]] = {}
     for item_id, value in answers.items():
         try:
@@ -131,6 +160,12 @@ def stored_values(definition: Definition, answers: Mapping[str, Any]) -> dict[st
         except KeyError:
             continue
         values.update(form_fields(item, value))
+    for item_id, (confidence, rationale) in (notes or {}).items():
+        try:
+            item = definition.item(item_id)
+        except KeyError:
+            continue
+        values.update(note_fields(item, confidence, rationale))
     return values
 
 

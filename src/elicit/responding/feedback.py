@@ -1,0 +1,144 @@
+"""Controlled feedback for Delphi rounds: the expert's own earlier answer and the group's earlier result.
+
+Only submitted responses of the previous round count. A group (cohort or overall) smaller than the study's k is
+never shown, not even its size. Quartiles use linear interpolation (Hyndman & Fan type 7, numpy's default), the
+same rule as the consensus tables.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from elicit.instruments.schema import Item, level_name
+from elicit.models import Answer, AnswerNote, Response, ResponseStatus
+from elicit.responding.flow import ExpertLink, load_answers
+from elicit.rounds import previous_round
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One group's previous-round answers to an item (``n`` is 0 and the rest empty when suppressed)."""
+
+    scope: str  # "cohort" or "all"
+    n: int
+    suppressed: bool
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    counts: tuple[tuple[str, int], ...] = ()  # (choice code, count), in choice order
+    pooled: tuple[tuple[str, float], ...] = ()  # quantile items: median of each level
+
+    @property
+    def max_count(self) -> int:
+        return max((c for _, c in self.counts), default=0)
+
+
+@dataclass(frozen=True)
+class ItemFeedback:
+    item_id: str
+    round_number: int
+    own: Any
+    groups: tuple[GroupResult, ...]
+    rationales: tuple[str, ...] = field(default=())
+
+
+def _summary(scope: str, item: Item, values: list[Any], k: int) -> GroupResult:
+    if len(values) < k:
+        return GroupResult(scope, 0, True)
+    if item.type == "quantiles":
+        pooled = []
+        for level in item.levels:
+            part = level_name(level)
+            column = [v[part] for v in values if isinstance(v, dict) and part in v]
+            pooled.append((part, float(np.median(column))) if column else (part, float("nan")))
+        q50 = [v.get("q50") for v in values if isinstance(v, dict) and "q50" in v]
+        q1, med, q3 = (float(x) for x in np.percentile(q50, [25, 50, 75])) if q50 else (None, None, None)
+        return GroupResult(scope, len(values), False, med, q1, q3, pooled=tuple(pooled))
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    counts: tuple[tuple[str, int], ...] = ()
+    if item.choices:
+        tally = Counter(str(v) for v in values)
+        counts = tuple((c.key, tally.get(c.key, 0)) for c in item.choices)
+    if numbers:
+        q1, med, q3 = (float(x) for x in np.percentile(numbers, [25, 50, 75]))
+        return GroupResult(scope, len(values), False, med, q1, q3, counts)
+    return GroupResult(scope, len(values), False, counts=counts)
+
+
+def feedback_for(session: Session, link: ExpertLink, items: Iterable[Item]) -> dict[str, ItemFeedback]:
+    """Feedback for the given items that the current round marks, keyed by item id."""
+    marked = set((link.round.feedback_items or "").split())
+    wanted = [item for item in items if item.id in marked]
+    if not wanted:
+        return {}
+    earlier = previous_round(session, link.round)
+    if earlier is None:
+        return {}
+    responses = session.execute(
+        select(Response.id, Response.cohort_id, Response.invitation_id).where(
+            Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED.value
+        )
+    ).all()
+    cohort_of = {rid: cohort for rid, cohort, _ in responses}
+    own_id = next((rid for rid, _, inv in responses if inv == link.invitation.id), None)
+    ids = [item.id for item in wanted]
+    values: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    rows = session.execute(
+        select(
+            Answer.response_id,
+            Answer.item_id,
+            Answer.part,
+            Answer.value_num,
+            Answer.value_text,
+            Answer.dont_know,
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .where(Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED.value)
+        .where(Answer.item_id.in_(ids))
+    ).all()
+    per_response: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+    for rid, item_id, part, num, text, dont_know in rows:
+        if dont_know:
+            continue
+        per_response[(rid, item_id)][part] = num if text is None else text
+    by_item = {item.id: item for item in wanted}
+    for (rid, item_id), parts in per_response.items():
+        item = by_item[item_id]
+        value = parts if item.type == "quantiles" else parts.get("")
+        if item.choices and item.type in {"likert", "single_choice"} and isinstance(value, float):
+            value = int(value) if value.is_integer() else value
+        values[item_id][rid] = value  # type: ignore[assignment]
+    notes = session.execute(
+        select(AnswerNote.response_id, AnswerNote.item_id, AnswerNote.rationale)
+        .join(Response, Response.id == AnswerNote.response_id)
+        .where(Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED.value)
+        .where(AnswerNote.item_id.in_(ids), AnswerNote.rationale.is_not(None))
+    ).all()
+    own_answers: dict[str, Any] = {}
+    if own_id is not None:
+        own_response = session.get(Response, own_id)
+        if own_response is not None:
+            own_answers = load_answers(session, own_response, link.definition)
+    k = link.study.k_threshold
+    result: dict[str, ItemFeedback] = {}
+    cohort = link.invitation.cohort_id
+    for item in wanted:
+        answers = values.get(item.id, {})
+        everyone = [v for v in answers.values() if v is not None]
+        mine = [v for rid, v in answers.items() if v is not None and cohort_of.get(rid) == cohort]
+        groups = (_summary("cohort", item, mine, k), _summary("all", item, everyone, k))
+        texts = sorted(
+            text
+            for rid, item_id, text in notes
+            if item_id == item.id and rid != own_id and text and text.strip()
+        )
+        shown_texts = tuple(texts) if len(everyone) >= k else ()
+        result[item.id] = ItemFeedback(item.id, earlier.number, own_answers.get(item.id), groups, shown_texts)
+    return result

@@ -1,0 +1,86 @@
+"""Delphi in the studio: the answers of every round as a tidy frame, and the consensus and stability tables.
+
+Only submitted responses count; a group smaller than the study's k is reported as suppressed, never its values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from elicit.analysis.consensus import ConsensusRule, consensus_table, stability_table
+from elicit.instruments.versions import definition_of
+from elicit.models import Answer, Cohort, Response, ResponseStatus, Round, Study
+
+ORDINAL_TYPES = ("likert", "single_choice")
+
+
+def study_rule(study: Study) -> ConsensusRule:
+    return ConsensusRule(max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement)
+
+
+def ordinal_choices(study: Study) -> dict[str, list[Any]]:
+    """Items with numeric ordered codes in any round's version, with their codes low to high."""
+    choices: dict[str, list[Any]] = {}
+    for rnd in study.rounds:
+        for item in definition_of(rnd.instrument_version).items():
+            if (
+                item.type in ORDINAL_TYPES
+                and item.choices
+                and all(isinstance(c.code, int) for c in item.choices)
+            ):
+                choices.setdefault(item.id, [c.code for c in item.choices])
+    return choices
+
+
+def answers_frame(session: Session, study: Study, items: list[str]) -> pd.DataFrame:
+    """``respondent, round, cohort, item, value`` for the submitted responses of every round (one query)."""
+    rows = session.execute(
+        select(Response.id, Response.pseudonym, Round.number, Cohort.code, Answer.item_id, Answer.value_num)
+        .join(Round, Round.id == Response.round_id)
+        .join(Cohort, Cohort.id == Response.cohort_id)
+        .join(Answer, Answer.response_id == Response.id)
+        .where(
+            Response.study_id == study.id,
+            Response.status == ResponseStatus.SUBMITTED.value,
+            Answer.item_id.in_(items),
+            Answer.part == "",
+            Answer.dont_know.is_(False),
+            Answer.value_num.is_not(None),
+        )
+    ).all()
+    return pd.DataFrame(
+        [(pseudo or rid, number, cohort, item, value) for rid, pseudo, number, cohort, item, value in rows],
+        columns=["respondent", "round", "cohort", "item", "value"],
+    )
+
+
+def tables(session: Session, study: Study) -> dict[str, Any]:
+    """The consensus table per round and the stability table between consecutive rounds, k-suppressed."""
+    choices = ordinal_choices(study)
+    rule = study_rule(study)
+    frame = answers_frame(session, study, list(choices))
+    if frame.empty:
+        return {"rule": rule.describe(), "consensus": [], "stability": [], "suppressed": 0}
+    consensus = consensus_table(frame, choices, rule)
+    rounds = sorted(frame["round"].unique())
+    stability = (
+        pd.concat([stability_table(frame, a, b, choices) for a, b in zip(rounds, rounds[1:], strict=False)])
+        if len(rounds) > 1
+        else pd.DataFrame()
+    )
+    k = study.k_threshold
+    small = consensus["n"] < k
+    suppressed = int(small.sum())
+    consensus = consensus[~small]
+    if not stability.empty:
+        stability = stability[stability["n_paired"] >= k]
+    return {
+        "rule": rule.describe(),
+        "consensus": consensus.to_dict("records"),
+        "stability": stability.to_dict("records") if not stability.empty else [],
+        "suppressed": suppressed,
+    }

@@ -1,0 +1,200 @@
+"""Rounds, consensus and seed realizations of a study (Delphi and structured expert judgement)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+from wtforms import DecimalField, FloatField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import InputRequired, NumberRange
+
+from elicit import audit
+from elicit.db import db
+from elicit.instruments.versions import definition_of
+from elicit.models import InstrumentVersion, Realization, Study
+from elicit.rounds import FEEDBACK_TYPES, close_round, open_round, set_realization
+from elicit.studies import StudyError
+from elicit.studio import access, delphi
+from elicit.studio.blueprint import bp
+from elicit.studio.forms import options
+
+View = str | tuple[str, int] | WerkzeugResponse
+
+
+class RoundOpenForm(FlaskForm):
+    version = SelectField(_("Instrument version"), validators=[InputRequired()])
+    feedback = SelectMultipleField(_("Items whose round results the experts see"))
+
+
+class EmptyForm(FlaskForm):
+    """Only the CSRF token (closing a round)."""
+
+
+class RealizationForm(FlaskForm):
+    item = StringField(_("Seed question"), validators=[InputRequired()])
+    value = FloatField(_("True value"), validators=[InputRequired()])
+
+
+class RuleForm(FlaskForm):
+    max_iqr = DecimalField(
+        _("Largest interquartile range"), validators=[InputRequired(), NumberRange(0, 100)]
+    )
+    min_agreement = DecimalField(
+        _("Smallest share in the top or bottom two categories (0 to 1)"),
+        validators=[InputRequired(), NumberRange(0, 1)],
+    )
+
+
+def _versions(study: Study) -> list[InstrumentVersion]:
+    first = study.rounds[0].instrument_version
+    return list(
+        db.session.scalars(
+            select(InstrumentVersion)
+            .where(InstrumentVersion.instrument_id == first.instrument_id)
+            .order_by(InstrumentVersion.published_at)
+        )
+    )
+
+
+def _open_form(study: Study) -> RoundOpenForm:
+    form = RoundOpenForm()
+    versions = _versions(study)
+    form.version.choices = options((str(v.id), v.ref) for v in versions)
+    latest = study.rounds[-1].instrument_version
+    items = [i for i in definition_of(latest).items() if i.type in FEEDBACK_TYPES]
+    form.feedback.choices = options((i.id, i.id) for i in items)
+    if form.version.data is None:
+        form.version.data = str(latest.id)
+    return form
+
+
+def _page(study: Study, open_form: RoundOpenForm | None = None, status: int = 200) -> tuple[str, int]:
+    seeds = sorted(
+        {
+            item.id
+            for rnd in study.rounds
+            for item in definition_of(rnd.instrument_version).items()
+            if item.type == "quantiles" and item.seed
+        }
+    )
+    realizations = {
+        r.item_id: r for r in db.session.scalars(select(Realization).where(Realization.study_id == study.id))
+    }
+    rule_form = RuleForm(max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement)
+    return render_template(
+        "studio/rounds.html",
+        study=study,
+        open_form=open_form or _open_form(study),
+        close_form=EmptyForm(),
+        realization_form=RealizationForm(),
+        rule_form=rule_form,
+        tables=delphi.tables(db.session, study),
+        seeds=seeds,
+        realizations=realizations,
+        can_open=study.anonymity == "pseudonymous",
+    ), status
+
+
+@bp.get("/studies/<slug>/rounds")
+@access.study_access(access.READ)
+def rounds(study: Study) -> View:
+    return _page(study)
+
+
+@bp.post("/studies/<slug>/rounds/open")
+@access.study_access(access.MANAGE)
+def round_open(study: Study) -> View:
+    form = _open_form(study)
+    if not form.validate_on_submit():
+        return _page(study, form, 422)
+    version = db.session.get(InstrumentVersion, int(form.version.data or 0))
+    try:
+        opened = open_round(db.session, study, version, form.feedback.data or [])
+    except StudyError as exc:
+        flash(str(exc), "error")
+        return _page(study, form, 422)
+    user = access.current_user()
+    audit.record(
+        db.session,
+        "round.open",
+        user.email,
+        study_id=study.id,
+        target=study.slug,
+        details={
+            "round": opened.number,
+            "version": opened.instrument_version.ref,
+            "feedback": form.feedback.data,
+        },
+    )
+    flash(_("Round %(n)s is open. Every expert keeps their link.", n=opened.number), "success")
+    return redirect(url_for("studio.rounds", slug=study.slug))
+
+
+@bp.post("/studies/<slug>/rounds/close")
+@access.study_access(access.MANAGE)
+def round_close(study: Study) -> View:
+    if not EmptyForm().validate_on_submit():
+        return _page(study, status=422)
+    try:
+        closed = close_round(db.session, study)
+    except StudyError as exc:
+        flash(str(exc), "error")
+        return _page(study, status=422)
+    user = access.current_user()
+    audit.record(
+        db.session,
+        "round.close",
+        user.email,
+        study_id=study.id,
+        target=study.slug,
+        details={"round": closed.number},
+    )
+    flash(_("Round %(n)s is closed.", n=closed.number), "success")
+    return redirect(url_for("studio.rounds", slug=study.slug))
+
+
+@bp.post("/studies/<slug>/realizations")
+@access.study_access(access.MANAGE)
+def realization_set(study: Study) -> View:
+    form = RealizationForm()
+    if not form.validate_on_submit():
+        return _page(study, status=422)
+    user = access.current_user()
+    try:
+        set_realization(db.session, study, form.item.data or "", float(form.value.data or 0), user.email)
+    except StudyError as exc:
+        flash(str(exc), "error")
+        return _page(study, status=422)
+    audit.record(
+        db.session,
+        "realization.set",
+        user.email,
+        study_id=study.id,
+        target=form.item.data or "",
+        details={"value": form.value.data},
+    )
+    flash(_("The true value of %(item)s is saved.", item=form.item.data), "success")
+    return redirect(url_for("studio.rounds", slug=study.slug))
+
+
+@bp.post("/studies/<slug>/consensus-rule")
+@access.study_access(access.MANAGE)
+def consensus_rule(study: Study) -> View:
+    form = RuleForm()
+    if not form.validate_on_submit():
+        return _page(study, status=422)
+    study.consensus_max_iqr = float(form.max_iqr.data or 0)
+    study.consensus_min_agreement = float(form.min_agreement.data or 0)
+    user = access.current_user()
+    audit.record(
+        db.session,
+        "study.consensus_rule",
+        user.email,
+        study_id=study.id,
+        target=study.slug,
+        details={"max_iqr": study.consensus_max_iqr, "min_agreement": study.consensus_min_agreement},
+    )
+    flash(_("The consensus rule is saved."), "success")
+    return redirect(url_for("studio.rounds", slug=study.slug))
