@@ -343,6 +343,90 @@ def demo(responses: int, links: int) -> None:
         click.echo(line)
 
 
+# ---------------------------------------------------------------------------------------------------------- rounds
+@main.group("round")
+def round_group() -> None:
+    """Delphi rounds: open the next round (same or revised version), close the current one."""
+
+
+@round_group.command("open")
+@click.argument("slug")
+@click.option(
+    "--instrument", "ref", default=None, help="a revised published version, id@version (default: same)"
+)
+@click.option(
+    "--feedback", "feedback", multiple=True, help="item whose previous-round results experts see; repeat"
+)
+@with_appcontext
+def round_open(slug: str, ref: str | None, feedback: tuple[str, ...]) -> None:
+    """Open the next round; every expert keeps their link."""
+    from elicit import audit
+    from elicit.instruments.versions import find_version
+    from elicit.rounds import open_round
+    from elicit.studies import find_study
+
+    with unit_of_work() as session:
+        study = find_study(session, slug)
+        version = find_version(session, ref) if ref else None
+        opened = open_round(session, study, version, feedback)
+        audit.record(
+            session,
+            "round.open",
+            ACTOR_CLI,
+            study_id=study.id,
+            target=slug,
+            details={
+                "round": opened.number,
+                "version": opened.instrument_version.ref,
+                "feedback": list(feedback),
+            },
+        )
+        click.echo(f"round {opened.number} of {slug} is open on {opened.instrument_version.ref}")
+
+
+@round_group.command("close")
+@click.argument("slug")
+@with_appcontext
+def round_close(slug: str) -> None:
+    """Close the open round."""
+    from elicit import audit
+    from elicit.rounds import close_round
+    from elicit.studies import find_study
+
+    with unit_of_work() as session:
+        study = find_study(session, slug)
+        closed = close_round(session, study)
+        audit.record(
+            session,
+            "round.close",
+            ACTOR_CLI,
+            study_id=study.id,
+            target=slug,
+            details={"round": closed.number},
+        )
+        click.echo(f"round {closed.number} of {slug} is closed")
+
+
+@main.command("realization")
+@click.argument("slug")
+@click.argument("item")
+@click.argument("value", type=float)
+@with_appcontext
+def realization(slug: str, item: str, value: float) -> None:
+    """Enter (or correct) the true value of a seed question, for Cooke's classical model."""
+    from elicit import audit
+    from elicit.rounds import set_realization
+    from elicit.studies import find_study
+
+    with unit_of_work() as session:
+        study = find_study(session, slug)
+        set_realization(session, study, item, value, ACTOR_CLI)
+        audit.record(
+            session, "realization.set", ACTOR_CLI, study_id=study.id, target=item, details={"value": value}
+        )
+    click.echo(f"realization of {item} in {slug} set to {value:g}")
+
+
 # ----------------------------------------------------------------------------------------------------------- audit
 @main.group("audit")
 def audit_group() -> None:
@@ -383,3 +467,206 @@ def analyze(folder: str, out_html: str, out_json: str | None) -> None:
     click.echo(f"report written to {out_html}" + (f" and results to {out_json}" if out_json else ""))
     for warning in warnings[:20]:
         click.echo(f"warning: {warning}", err=True)
+
+
+# ---------------------------------------------------------------------------------------------------------- export
+# The same as elicit.exporting.FORMATS, written out so `elicit --help` does not import pyarrow and pandas.
+EXPORT_FORMATS = ("csv", "xlsx", "parquet", "sav", "dta")
+
+
+@main.command("export")
+@click.argument("slug")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="folder to create")
+@click.option(
+    "--k",
+    "k",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="k for the k-anonymity report [default: the study's]",
+)
+@click.option(
+    "--suppress", is_flag=True, help="blank quasi-identifiers in rows whose class has fewer than k experts"
+)
+@click.option("--identified", is_flag=True, help="keep identifiers and roster fields (admins only; audited)")
+@click.option("--admin", "admin", default=None, help="e-mail of the admin who asks for an identified export")
+@with_appcontext
+def export(
+    slug: str, fmt: str, out: str, k: int | None, suppress: bool, identified: bool, admin: str | None
+) -> None:
+    """Write the export folder (data, long.csv, codebook, manifest), anonymized unless --identified."""
+    from sqlalchemy import select
+
+    from elicit.exporting import ExportError, build_export, check_options
+    from elicit.models import Role, User
+    from elicit.studies import find_study
+    from elicit.users import normalize_email
+
+    if identified and not admin:
+        raise click.UsageError("--identified needs --admin EMAIL naming an admin user")
+    if admin and not identified:
+        raise click.UsageError("--admin names the admin of an --identified export; add --identified")
+    try:
+        check_options(fmt, k=k, identified=identified, suppress=suppress)
+    except ExportError as exc:
+        fail(str(exc))
+    actor = ACTOR_CLI
+    # First a short transaction to check the study and the admin; the export itself reads through its own
+    # snapshot, so no write lock is held while it runs, and records itself in the audit log at the end.
+    with unit_of_work() as session:
+        study = find_study(session, slug)
+        if identified:
+            assert admin is not None
+            user = session.scalar(select(User).where(User.email == normalize_email(admin)))
+            if user is None or not user.is_active or user.role != Role.ADMIN.value:
+                fail(
+                    f"{normalize_email(admin)} is not an active admin; identified exports are for admins only"
+                )
+            actor = user.email
+    with unit_of_work() as session:
+        try:
+            manifest = build_export(
+                session, study, fmt, Path(out), identified=identified, k=k, suppress=suppress, actor=actor
+            )
+        except ExportError as exc:
+            fail(str(exc))
+    report = manifest["anonymization"]["k_anonymity"]
+    click.echo(
+        f"exported {manifest['counts']['rows']} response(s) of {slug} as {fmt} to {out}"
+        + (" (IDENTIFIED: handle as personal data)" if identified else " (anonymized)")
+    )
+    line = (
+        f"k-anonymity (k={report['k']}): {report['classes_below_k']} of {report['classes']} class(es) below k"
+    )
+    if report["classes_below_k"]:
+        line += f", {report['rows_below_k']} row(s)"
+        line += f"; {report['rows_suppressed']} row(s) suppressed" if suppress else "; --suppress blanks them"
+    click.echo(line)
+
+
+# ------------------------------------------------------------------------------------------------------ API tokens
+@main.group("token")
+def token_group() -> None:
+    """Per-user tokens for the JSON API (/api/v1/)."""
+
+
+def _token_errors() -> Any:
+    from elicit.api.tokens import ApiTokenError
+
+    return ApiTokenError
+
+
+@token_group.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="what the token is for, e.g. 'analysis server'")
+@with_appcontext
+def token_create(email: str, name: str) -> None:
+    """Make a token and print it once (only its hash is stored)."""
+    from elicit import audit
+    from elicit.api.tokens import create_token
+
+    with unit_of_work() as session:
+        try:
+            issued = create_token(session, email, name)
+        except _token_errors() as exc:
+            fail(str(exc))
+        audit.record(
+            session,
+            "api_token.create",
+            ACTOR_CLI,
+            target=issued.token.user.email,
+            details={"token_id": issued.token.id, "name": issued.token.name},
+        )
+    click.echo(
+        f"token {issued.token.id} ({issued.token.name}) for {issued.token.user.email}; "
+        "store it now, it is not shown again:",
+        err=True,
+    )
+    click.echo(issued.secret)
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def token_revoke(token_id: int) -> None:
+    """Revoke a token at once."""
+    from elicit import audit
+    from elicit.api.tokens import revoke_token
+
+    with unit_of_work() as session:
+        try:
+            token = revoke_token(session, token_id)
+        except _token_errors() as exc:
+            fail(str(exc))
+        audit.record(
+            session, "api_token.revoke", ACTOR_CLI, target=token.user.email, details={"token_id": token.id}
+        )
+    click.echo(f"token {token_id} revoked")
+
+
+@token_group.command("list")
+@click.argument("email")
+@with_appcontext
+def token_list(email: str) -> None:
+    """A user's tokens: id, name, created, last used, revoked (never the tokens themselves)."""
+    from elicit.api.tokens import list_tokens
+
+    def when(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    with unit_of_work() as session:
+        try:
+            tokens = list_tokens(session, email)
+        except _token_errors() as exc:
+            fail(str(exc))
+        for token in tokens:
+            state = f"revoked {when(token.revoked_at)}" if token.revoked_at else "active"
+            click.echo(
+                f"{token.id}\t{token.name}\tcreated {when(token.created_at)}\tlast used {when(token.last_used_at)}"
+                f"\t{state}"
+            )
+        if not tokens:
+            click.echo(f"{email}: no tokens")
+
+
+# --------------------------------------------------------------------------------------------------------- backups
+@main.command("backup")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="backup file to write")
+@with_appcontext
+def backup_command(out: str) -> None:
+    """A consistent copy of the database while Elicit runs (SQLite backup API, or pg_dump for PostgreSQL)."""
+    from elicit.backup import BackupError, backup, describe
+
+    url = current_app.config["DATABASE_URL"]
+    try:
+        result = backup(url, Path(out))
+    except BackupError as exc:
+        fail(str(exc))
+    click.echo(f"backup of the {describe(url)} written to {result.path} ({result.size} bytes)")
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="replace a database that already holds data")
+@with_appcontext
+def restore_command(file: str, force: bool) -> None:
+    """Replace the configured database with a backup, then check its schema revision and audit chain."""
+    from elicit.backup import BackupError, describe, restore
+
+    url = current_app.config["DATABASE_URL"]
+    try:
+        report = restore(url, Path(file), force=force)
+    except BackupError as exc:
+        fail(str(exc))
+    click.echo(f"restored {file} into the {describe(url)}")
+    if report.revision is not None:
+        state = "current" if report.revision == report.head else f"code is at {report.head}"
+        click.echo(f"schema revision {report.revision} ({state})")
+    if report.audit_events is not None and not any(p.startswith("audit") for p in report.problems):
+        click.echo(f"audit log intact: {report.audit_events} event(s)")
+    if report.counts:
+        click.echo("counts: " + ", ".join(f"{name} {count}" for name, count in report.counts.items()))
+    for problem in report.problems[:-1]:
+        click.echo(f"elicit: error: {problem}", err=True)
+    if report.problems:
+        fail(report.problems[-1])
