@@ -62,6 +62,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register(app)
     _error_handlers(app)
 
+    from elicit import ratelimit
+
+    ratelimit.init_app(app)
+
     from elicit.cli import register_commands
 
     register_commands(app)
@@ -104,6 +108,10 @@ def _error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[str, int]:
+        original = getattr(exc, "original_exception", None)
+        if isinstance(original, OperationalError | PoolTimeout):
+            # The database went away at the commit, after the view: still the 503 page, not a 500.
+            return _database_down(original)
         status = exc.code or 500
         title = ERROR_TITLES.get(status)
         return render(status, gettext(title) if title else exc.name, exc.description or "")

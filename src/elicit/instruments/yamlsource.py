@@ -113,7 +113,10 @@ def load_yaml(text: str | bytes) -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise YamlProblem(f"not UTF-8 text (byte {exc.start})", None) from None
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters such as NUL before parsing starts
+        raise YamlProblem(str(exc).splitlines()[0] if str(exc) else "not readable as YAML", None) from None
     try:
         document = loader.get_single_node()
         if document is None:
