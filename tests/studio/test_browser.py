@@ -83,6 +83,7 @@ def test_researcher_from_yaml_to_a_submission(
     expect(page.locator('tr[data-status="submitted"]')).to_have_count(1)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_studio_pages_pass_axe(
     app: Flask,
     live_server: str,
@@ -93,8 +94,6 @@ def test_studio_pages_pass_axe(
     people: Any,
 ) -> None:
     """Serious or critical accessibility problems on any studio page (one database is enough: it is markup)."""
-    if database_url.startswith("postgresql"):
-        pytest.skip("markup does not depend on the database")
     from tests.studio.conftest import issue
 
     answer(app, issue(app, flagship_study, "UK", 2)[0])
