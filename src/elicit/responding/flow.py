@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from elicit.instruments.schema import Definition, Item, Page
@@ -23,6 +23,7 @@ from elicit.instruments.versions import definition_of
 from elicit.models import (
     Answer,
     AnswerNote,
+    InstrumentVersion,
     Invitation,
     InvitationStatus,
     Response,
@@ -77,6 +78,7 @@ class ExpertLink:
     definition: Definition
     response: Response | None
     answers: dict[str, Any] = field(default_factory=dict)
+    locked: bool = False
 
     @property
     def submitted(self) -> bool:
@@ -94,48 +96,79 @@ class ExpertLink:
 
 
 def open_by_token(session: Session, token: str, *, lock: bool = False) -> ExpertLink:
-    """Find the invitation behind a token and the study's open round; raise LinkError when unusable."""
+    """Find the invitation behind a token and the study's open round; raise LinkError when unusable.
+
+    One query reads the invitation, its study, the open round, the expert's response in it and the version's
+    hash (this runs on every page request); ``lock`` takes the invitation's row lock in the same statement.
+    """
     if not TOKEN_RE.match(token or ""):
         raise LinkError(404, "unknown")
-    query = select(Invitation).where(Invitation.token_hash == token_hash(token))
+    version_id = func.coalesce(Response.instrument_version_id, Round.instrument_version_id)
+    query = (
+        select(Invitation, Study, Round, Response, InstrumentVersion.sha256)
+        .join(Study, Study.id == Invitation.study_id)
+        .outerjoin(Round, and_(Round.study_id == Study.id, Round.status == RoundStatus.OPEN.value))
+        .outerjoin(Response, and_(Response.invitation_id == Invitation.id, Response.round_id == Round.id))
+        .outerjoin(InstrumentVersion, InstrumentVersion.id == version_id)
+        .where(Invitation.token_hash == token_hash(token))
+    )
     if lock:
-        query = query.with_for_update()
-    invitation = session.scalar(query)
-    if invitation is None:
+        query = query.with_for_update(of=Invitation)
+    row = session.execute(query).first()
+    if row is None:
         raise LinkError(404, "unknown")
+    invitation, study, rnd, response, sha = row
     if invitation.status == InvitationStatus.REVOKED.value:
         raise LinkError(410, "revoked")
-    study = session.get(Study, invitation.study_id)
-    assert study is not None
-    rnd = _current_round(session, study)
     if rnd is None or study.status == StudyStatus.CLOSED.value or _past(study.closes_on):
         # A submitted expert may still see the thank-you page; everyone else learns the study is closed.
         if invitation.status not in {InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value}:
             raise LinkError(410, "closed")
-        rnd = rnd or _last_round(session, study)
+        if rnd is None:
+            rnd = _last_round(session, study)
+            assert rnd is not None
+            response = session.scalar(
+                select(Response).where(Response.invitation_id == invitation.id, Response.round_id == rnd.id)
+            )
+            sha = None
     if study.opens_on is not None and study.opens_on > utcnow().date():
         raise LinkError(410, "not_open")
-    assert rnd is not None
-    response = session.scalar(
-        select(Response).where(Response.invitation_id == invitation.id, Response.round_id == rnd.id)
+    definition_id = response.instrument_version_id if response else rnd.instrument_version_id
+    link = ExpertLink(
+        invitation, study, rnd, definition_by_id(session, definition_id, sha), response, locked=lock
     )
-    version = response.instrument_version if response else rnd.instrument_version
-    link = ExpertLink(invitation, study, rnd, definition_of(version), response)
     if response is not None:
         link.answers = load_answers(session, response, link.definition)
     return link
 
 
+_DEFINITIONS: dict[tuple[int, str], Definition] = {}
+
+
+def definition_by_id(session: Session, version_id: int, sha: str | None = None) -> Definition:
+    """The definition of a published version, parsed once per process (versions never change).
+
+    Keyed by id and sha256, so two databases whose version 1 differ never share an entry; only the hash is read
+    on a hit (or given by the caller), not the whole canonical document.
+    """
+    if sha is None:
+        sha = session.scalar(select(InstrumentVersion.sha256).where(InstrumentVersion.id == version_id))
+    if sha is None:
+        raise LinkError(404, "unknown")
+    key = (version_id, sha)
+    cached = _DEFINITIONS.get(key)
+    if cached is None:
+        version = session.get(InstrumentVersion, version_id)
+        assert version is not None
+        cached = definition_of(version)
+        if len(_DEFINITIONS) > 256:
+            _DEFINITIONS.clear()
+        _DEFINITIONS[key] = cached
+    return cached
+
+
 def _past(day: date | None) -> bool:
     return day is not None and day < utcnow().date()
-
-
-def _current_round(session: Session, study: Study) -> Round | None:
-    return session.scalar(
-        select(Round)
-        .where(Round.study_id == study.id, Round.status == RoundStatus.OPEN.value)
-        .order_by(Round.number)
-    )
 
 
 def _last_round(session: Session, study: Study) -> Round | None:
@@ -145,10 +178,11 @@ def _last_round(session: Session, study: Study) -> Round | None:
 def load_answers(session: Session, response: Response, definition: Definition) -> dict[str, Any]:
     """The stored answers of a response as values by item id."""
     rows: dict[str, list[StoredValue]] = defaultdict(list)
-    for answer in session.scalars(select(Answer).where(Answer.response_id == response.id)):
-        rows[answer.item_id].append(
-            StoredValue(answer.part, answer.value_num, answer.value_text, answer.dont_know)
-        )
+    query = select(Answer.item_id, Answer.part, Answer.value_num, Answer.value_text, Answer.dont_know).where(
+        Answer.response_id == response.id
+    )
+    for item_id, part, value_num, value_text, dont_know in session.execute(query):
+        rows[item_id].append(StoredValue(part, value_num, value_text, dont_know))
     answers: dict[str, Any] = {}
     for item_id, item_rows in rows.items():
         try:
@@ -228,7 +262,15 @@ def start(session: Session, link: ExpertLink, language: str) -> Response:
 
 
 def _lock(session: Session, link: ExpertLink) -> ExpertLink:
-    """Re-read the invitation under a row lock and refresh what this request knows."""
+    """Re-read the invitation under a row lock and refresh what this request knows.
+
+    A link opened with ``lock=True`` was read under the lock in this transaction already, so nothing is re-read.
+    """
+    if link.locked:
+        if link.submitted:
+            raise AlreadySubmitted()
+        return link
+    link.locked = True
     session.execute(select(Invitation.id).where(Invitation.id == link.invitation.id).with_for_update())
     session.refresh(link.invitation)
     response = session.scalar(

@@ -96,7 +96,7 @@ def landing(token: str) -> Any:
 @bp.post("/<token>")
 def start(token: str) -> Any:
     """The language chosen on the landing page starts the response."""
-    link = _open(token)
+    link = _open(token, lock=True)
     if link.submitted or link.declined:
         return redirect(url_for("survey.landing", token=token), code=303)
     language = request.form.get("language", "")
@@ -206,7 +206,7 @@ def _check_fields(form: MultiDict[str, str], link: flow.ExpertLink, page_id: str
 @bp.post("/<token>/p/<page_id>")
 def save(token: str, page_id: str) -> Any:
     """Validate and save a page; move forward, back, or switch language, keeping everything typed."""
-    link = _open(token)
+    link = _open(token, lock=True)
     if link.submitted or link.declined:
         return redirect(url_for("survey.landing", token=token), code=303)
     if link.response is None:
@@ -305,7 +305,7 @@ def _text(text: Any, language: str) -> str:
 @bp.post("/<token>/review")
 def submit(token: str) -> Any:
     """Submit once; a double click, a replay or a second tab lands on the same thank-you page."""
-    link = _open(token)
+    link = _open(token, lock=True)
     if link.submitted or link.declined:
         return redirect(url_for("survey.landing", token=token), code=303)
     form = request.form
