@@ -172,9 +172,9 @@ def simulated_value(
         high = int(item.max if item.max is not None else 100)
         return max(low, min(high, int(rng.gammavariate(3, 5)) + low))
     if item.type == "decimal":
-        low = item.min if item.min is not None else 0.0
-        high = item.max if item.max is not None else 100.0
-        return round(rng.uniform(low, high), 2)
+        lower = item.min if item.min is not None else 0.0
+        upper = item.max if item.max is not None else 100.0
+        return round(rng.uniform(lower, upper), 2)
     if item.type == "text":
         return rng.choice(
             [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings as _warnings
 from dataclasses import dataclass, field
+from typing import Literal
 
 import krippendorff
 import numpy as np
@@ -136,8 +137,13 @@ def kendall_w(ratings: pd.DataFrame | np.ndarray) -> KendallW:
     return KendallW(float(w), float(chi2), n - 1, float(stats.chi2.sf(chi2, n - 1)), m, n)
 
 
+KrippendorffLevel = Literal["nominal", "ordinal", "interval", "ratio"]
+
+
 def krippendorff_alpha(
-    ratings: pd.DataFrame | np.ndarray, level: str = "ordinal", value_domain: list[float] | None = None
+    ratings: pd.DataFrame | np.ndarray,
+    level: KrippendorffLevel = "ordinal",
+    value_domain: list[float] | None = None,
 ) -> float:
     """Krippendorff's alpha for a targets × raters table; missing values allowed.
 

@@ -47,18 +47,18 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     valid = np.flatnonzero(~np.isnan(p))
     m = valid.size
     if m == 0:
-        return out.tolist()
+        return [float(value) for value in out]
     order = valid[np.argsort(p[valid], kind="stable")]
     running = 0.0
     for rank, index in enumerate(order):
         running = max(running, min(1.0, (m - rank) * p[index]))
         out[index] = running
-    return out.tolist()
+    return [float(value) for value in out]
 
 
 def _clean(values: Any) -> np.ndarray:
     array = np.asarray(values, dtype="float64").ravel()
-    return array[~np.isnan(array)]
+    return np.asarray(array[~np.isnan(array)], dtype="float64")
 
 
 def _mwu_null_cdf(m: int, n: int) -> np.ndarray:
@@ -200,7 +200,7 @@ def _between_groups(
     frame: pd.DataFrame, variables: Sequence[str], group: str, groups: Sequence[str] | None
 ) -> pd.DataFrame:
     codes = list(groups) if groups is not None else sorted(frame[group].dropna().unique())
-    rows = []
+    rows: list[dict[str, Any]] = []
     if len(codes) < 2:
         return pd.DataFrame(rows)
     for variable in variables:
@@ -322,7 +322,7 @@ class WithinResult:
 
     cohort: str
     n: int
-    friedman: dict[str, float]
+    friedman: dict[str, Any]
     posthoc: pd.DataFrame
     rm_anova: dict[str, Any]
     normality: dict[str, float]
@@ -346,7 +346,14 @@ def within_subjects(wide: pd.DataFrame, measures: Sequence[str], cohort: str = "
     warns = []
     if n < 5:
         warns.append(f"{cohort}: only {n} complete respondent(s) for the within-cohort comparison")
-    friedman = {"test": "Friedman", "statistic": NAN, "df": k - 1, "p": NAN, "kendall_w": NAN, "n": n}
+    friedman: dict[str, Any] = {
+        "test": "Friedman",
+        "statistic": NAN,
+        "df": k - 1,
+        "p": NAN,
+        "kendall_w": NAN,
+        "n": n,
+    }
     if k >= 3 and n >= 2 and np.ptp(complete[measures].to_numpy()) > 0:
         with np.errstate(invalid="ignore", divide="ignore"):
             result = stats.friedmanchisquare(*[complete[m].to_numpy() for m in measures])

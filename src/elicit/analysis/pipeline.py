@@ -167,17 +167,17 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         domain = sorted({c.value for i in likert if i.id in targets for c in i.choices})
         for cohort in cohorts:
             rows = keyed[keyed["cohort"] == cohort][list(targets)]
-            result = agreement(rows.reset_index(drop=True), cohort, domain)
-            agreement_results[cohort] = result
-            warnings.extend(result.warnings)
+            agreed = agreement(rows.reset_index(drop=True), cohort, domain)
+            agreement_results[cohort] = agreed
+            warnings.extend(agreed.warnings)
 
     within: dict[str, WithinResult] = {}
     if len(scale_names) >= 2:
         for group in (*cohorts, ALL) if len(cohorts) > 1 else cohorts:
             frame = scores if group == ALL else scores[scores["cohort"] == group]
-            result = within_subjects(frame, scale_names, group)
-            within[group] = result
-            warnings.extend(result.warnings)
+            compared = within_subjects(frame, scale_names, group)
+            within[group] = compared
+            warnings.extend(compared.warnings)
 
     between = between_groups(scores, scale_names, groups=cohorts) if len(cohorts) >= 2 else pd.DataFrame()
     mixed = pd.DataFrame()

@@ -7,7 +7,7 @@ deletion); the number used and the number excluded are reported with each result
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +81,7 @@ def _complete(items: pd.DataFrame | np.ndarray) -> np.ndarray:
     array = np.asarray(items, dtype="float64")
     if array.ndim != 2:
         raise ValueError("item data must be a table with one column per item")
-    return array[~np.isnan(array).any(axis=1)]
+    return np.asarray(array[~np.isnan(array).any(axis=1)], dtype="float64")
 
 
 def cronbach_alpha(items: pd.DataFrame | np.ndarray, confidence: float = 0.95) -> AlphaResult:
@@ -132,13 +132,13 @@ def _ml_loadings(psi: np.ndarray, corr: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh(corr * np.outer(scale, scale))
     first = vectors[:, -1] * math.sqrt(max(values[-1] - 1, 0.0))
     loadings = np.sqrt(psi) * first
-    return loadings if loadings.sum() >= 0 else -loadings
+    return np.asarray(loadings if loadings.sum() >= 0 else -loadings, dtype="float64")
 
 
 def _ml_gradient(psi: np.ndarray, corr: np.ndarray) -> np.ndarray:
     loadings = _ml_loadings(psi, corr)
     residual = np.outer(loadings, loadings) + np.diag(psi) - corr
-    return np.diag(residual) / psi**2
+    return np.asarray(np.diag(residual) / psi**2, dtype="float64")
 
 
 def one_factor_ml(matrix: np.ndarray, n_obs: int | None = None, lower: float = 0.005) -> OneFactorFit:
@@ -193,7 +193,9 @@ def one_factor_ml(matrix: np.ndarray, n_obs: int | None = None, lower: float = 0
 
 
 def omega_from_loadings(
-    loadings: np.ndarray | list[float], uniquenesses: np.ndarray | list[float], sds: np.ndarray | None = None
+    loadings: np.ndarray | Sequence[float],
+    uniquenesses: np.ndarray | Sequence[float],
+    sds: np.ndarray | None = None,
 ) -> float:
     """McDonald's omega total for the unit-weighted sum of items (McDonald 1999, eq. 6.20b).
 

@@ -370,7 +370,7 @@ def render_report(
             }
         )
         loadings = dict(zip(r.item_total["item"], r.omega.fit.loadings, strict=True)) if r.omega.fit else {}
-        items = [{**row, "loading": loadings.get(row["item"])} for row in as_records(r.item_total)]
+        item_stats = [{**row, "loading": loadings.get(row["item"])} for row in as_records(r.item_total)]
         reliability_detail.append(
             {
                 "label": label,
@@ -383,7 +383,7 @@ def render_report(
                 "omega": r.omega.omega,
                 "omega_std": r.omega.omega_standardized,
                 "omega_note": r.omega.note,
-                "item_stats": items,
+                "item_stats": item_stats,
             }
         )
 

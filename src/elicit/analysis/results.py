@@ -7,7 +7,7 @@ import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -277,4 +277,4 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         }
     if analysis.cooke is not None:
         results["cooke"] = dict(analysis.cooke.results)
-    return json_safe(results)
+    return cast(dict[str, Any], json_safe(results))  # a Mapping comes back as a dict

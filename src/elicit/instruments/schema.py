@@ -600,13 +600,14 @@ class _Checker:
             self.unknown_keys(raw, ROW_KEYS, f"row {item_id!r} of a likert matrix")
             item_type = "likert"
         else:
-            item_type = raw.get("type")
-            if item_type not in ITEM_TYPES:
+            declared = raw.get("type")
+            if not isinstance(declared, str) or declared not in ITEM_TYPES:
                 self.problem(
                     self.line(raw, "type"),
-                    f"{what} has unknown type {item_type!r} (expected one of: {', '.join(ITEM_TYPES)})",
+                    f"{what} has unknown type {declared!r} (expected one of: {', '.join(ITEM_TYPES)})",
                 )
                 return None
+            item_type = declared
             self.unknown_keys(raw, COMMON_ITEM_KEYS | TYPE_KEYS[item_type], f"{what} ({item_type})")
         canonical: dict[str, Any] = {"id": item_id}
         if matrix is None:

@@ -55,8 +55,8 @@ class _Loader(yaml.SafeLoader):
     }
     _depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
-        event = self.peek_event()
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # Parser.peek_event is unannotated in types-PyYAML
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise YamlProblem("anchors and aliases are not allowed", event.start_mark.line + 1)
         tag = getattr(event, "tag", None)
@@ -68,16 +68,16 @@ class _Loader(yaml.SafeLoader):
         try:
             if self._depth > MAX_DEPTH:
                 raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark.line + 1)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> LineMap:  # type: ignore[override]
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> LineMap:
         result = LineMap()
         result.line = node.start_mark.line + 1
         result.key_lines = {}
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             if isinstance(key, list | dict):
                 raise YamlProblem("a mapping key must be a plain value", key_node.start_mark.line + 1)
             if key in result.key_lines:
@@ -85,12 +85,12 @@ class _Loader(yaml.SafeLoader):
                     f"duplicate key {key!r} (first at line {result.key_lines[key]})",
                     key_node.start_mark.line + 1,
                 )
-            result[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            result[key] = self.construct_object(value_node, deep=True)
             result.key_lines[key] = key_node.start_mark.line + 1
         return result
 
-    def construct_sequence(self, node: SequenceNode, deep: bool = False) -> LineList:  # type: ignore[override]
-        result = LineList(self.construct_object(child, deep=True) for child in node.value)  # type: ignore[no-untyped-call]
+    def construct_sequence(self, node: SequenceNode, deep: bool = False) -> LineList:
+        result = LineList(self.construct_object(child, deep=True) for child in node.value)
         result.line = node.start_mark.line + 1
         result.item_lines = [child.start_mark.line + 1 for child in node.value]
         return result

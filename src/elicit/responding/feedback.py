@@ -58,7 +58,7 @@ def _summary(scope: str, item: Item, values: list[Any], k: int) -> GroupResult:
             part = level_name(level)
             column = [v[part] for v in values if isinstance(v, dict) and part in v]
             pooled.append((part, float(np.median(column))) if column else (part, float("nan")))
-        q50 = [v.get("q50") for v in values if isinstance(v, dict) and "q50" in v]
+        q50 = [v["q50"] for v in values if isinstance(v, dict) and "q50" in v]
         q1, med, q3 = (float(x) for x in np.percentile(q50, [25, 50, 75])) if q50 else (None, None, None)
         return GroupResult(scope, len(values), False, med, q1, q3, pooled=tuple(pooled))
     numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]

@@ -72,7 +72,7 @@ EXPORT_FORMATS = [
 ]
 
 
-class StudioForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+class StudioForm(FlaskForm):
     """Base of the studio's forms: Flask-WTF's, so each carries and checks the session's CSRF token."""
 
 

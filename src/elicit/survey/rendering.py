@@ -39,7 +39,7 @@ def translate(message: Message, language: str) -> str:
     """A domain message in the page language (instrument texts in theirs, interface strings via the catalog)."""
     if message.text is not None:
         return text_in(message.text, language)
-    return gettext(message.msgid).format(**message.params)  # noqa: INT001 - msgids are literals in the domain
+    return str(gettext(message.msgid)).format(**message.params)  # noqa: INT001 - msgids are literals in the domain
 
 
 @dataclass
@@ -98,7 +98,7 @@ class PageView:
         """Items whose relevance depends on this page's answers are shown; the server decides on posting."""
         if item.relevant is None and (matrix is None or matrix.relevant is None):
             return True
-        references = set()
+        references: set[str] = set()
         for expr in (item.relevant, matrix.relevant if matrix else None):
             if expr is not None:
                 references |= expr.references()
@@ -119,7 +119,7 @@ class PageView:
 
     def percentile_label(self, level: int) -> str:
         label = PERCENTILE_LABELS.get(level)
-        return gettext(label) if label else gettext("%(level)s th percentile", level=level)
+        return str(gettext(label) if label else gettext("%(level)s th percentile", level=level))
 
     def dont_know_checked(self, item: Item) -> bool:
         return bool(self.values.get(item.id + DONT_KNOW_SUFFIX))
@@ -172,14 +172,14 @@ def stored_values(
 def format_answer(item: Item, value: Any, language: str) -> str:
     """An answer as the expert reads it on the review page."""
     if value is DONT_KNOW:
-        return gettext("Don't know / prefer not to say")
+        return str(gettext("Don't know / prefer not to say"))
     if not is_answered(value):
-        return gettext("Not answered")
+        return str(gettext("Not answered"))
     if item.type in {"likert", "single_choice"}:
         choice = item.choice(str(value))
         return text_in(choice.label, language) if choice else str(value)
     if item.type == "consent":
-        return gettext("Yes, I agree") if value == "yes" else gettext("No")
+        return str(gettext("Yes, I agree") if value == "yes" else gettext("No"))
     if item.type == "multiple_choice":
         labels = []
         for code in value:
