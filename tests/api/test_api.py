@@ -1,0 +1,213 @@
+"""The JSON API: tokens (none, bad, revoked, valid), permissions, status with small counts suppressed, the export
+zip, JSON errors, and every real response checked against the OpenAPI document."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import select
+
+from elicit.db import db
+from elicit.models import ApiToken, AuditEvent, Study, StudyMember, User
+from tests.api.schema_check import problems, response_schema
+from tests.exporting.helpers import SLUG, demo, run
+
+
+def _token(runner: FlaskCliRunner, email: str, name: str = "tests") -> str:
+    code, out, err = run(runner, "token", "create", email, "--name", name)
+    assert code == 0, err
+    assert "it is not shown again" in err
+    token = out.strip()
+    assert token.startswith("elicit_") and len(token) > 32
+    return token
+
+
+def _users(app: Flask, **roles: str) -> None:
+    """Accounts by e-mail and role (no password: API tests need none), and study membership for viewers."""
+    with app.app_context(), db.transaction() as session:
+        study = session.scalar(select(Study).where(Study.slug == SLUG))
+        assert study is not None
+        for email, role in roles.items():
+            user = User(email=email, role=role, password_hash="-")
+            session.add(user)
+            session.flush()
+            if role == "viewer":
+                session.add(StudyMember(study_id=study.id, user_id=user.id))
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _conforms(client: FlaskClient, path: str, template: str, status: int, **kwargs: Any) -> Any:
+    """GET ``path``; check the status, the JSON body against the OpenAPI schema of ``template``; return the body."""
+    response = client.get(path, **kwargs)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    document = client.get("/api/v1/openapi.json").get_json()
+    body = response.get_json()
+    assert problems(document, response_schema(document, template, status), body) == []
+    return body
+
+
+@pytest.fixture
+def setup(app: Flask, runner: FlaskCliRunner) -> dict[str, str]:
+    """The demo (2 experts per cohort), a viewer who is a member, an outsider, and an admin; their tokens."""
+    demo(runner, 2)
+    _users(app, **{"viewer@example.org": "viewer", "outsider@example.org": "researcher"})
+    return {
+        "viewer": _token(runner, "viewer@example.org"),
+        "outsider": _token(runner, "outsider@example.org"),
+        "admin": _token(runner, "researcher@example.org"),  # the demo login is an admin
+    }
+
+
+def test_openapi_document_is_public_and_3_1(client: FlaskClient) -> None:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = response.get_json()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["paths"]) == {
+        "/openapi.json",
+        "/studies",
+        "/studies/{slug}",
+        "/studies/{slug}/export",
+    }
+
+
+def test_without_a_valid_token_every_endpoint_says_401_in_json(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, setup: dict[str, str]
+) -> None:
+    for path, template in (("/api/v1/studies", "/studies"), (f"/api/v1/studies/{SLUG}", "/studies/{slug}")):
+        body = _conforms(client, path, template, 401)
+        assert "Authorization: Bearer" in body["error"]
+        assert client.get(path).headers["WWW-Authenticate"].startswith("Bearer")
+        for header in ("Bearer not-a-token", "Basic dXNlcjpwdw==", "Bearer "):
+            body = _conforms(client, path, template, 401, headers={"Authorization": header})
+    response = client.get(f"/api/v1/studies/{SLUG}/export")
+    assert response.status_code == 401 and response.get_json()["error"]
+
+    # Revoked: refused at once.
+    with app.app_context():
+        token_id = db.session.scalar(select(ApiToken.id).join(User).where(User.email == "viewer@example.org"))
+    code, out, _ = run(runner, "token", "revoke", str(token_id))
+    assert code == 0 and f"token {token_id} revoked" in out
+    body = _conforms(client, "/api/v1/studies", "/studies", 401, headers=_auth(setup["viewer"]))
+    assert "revoked" in body["error"]
+    code, out, _ = run(runner, "token", "list", "viewer@example.org")
+    assert code == 0 and "\ttests\t" in out and "revoked" in out and setup["viewer"] not in out
+    code, _, err = run(runner, "token", "revoke", "9999")
+    assert code == 1 and "no API token with id 9999" in err
+    code, _, err = run(runner, "token", "create", "nobody@example.org", "--name", "x")
+    assert code == 1 and "no user with e-mail nobody@example.org" in err
+
+
+def test_studies_and_status_by_membership(app: Flask, client: FlaskClient, setup: dict[str, str]) -> None:
+    body = _conforms(client, "/api/v1/studies", "/studies", 200, headers=_auth(setup["viewer"]))
+    assert [s["slug"] for s in body["studies"]] == [SLUG]
+    body = _conforms(client, "/api/v1/studies", "/studies", 200, headers=_auth(setup["outsider"]))
+    assert body["studies"] == []
+    body = _conforms(client, "/api/v1/studies", "/studies", 200, headers=_auth(setup["admin"]))
+    assert [s["slug"] for s in body["studies"]] == [SLUG]
+
+    status = _conforms(
+        client, f"/api/v1/studies/{SLUG}", "/studies/{slug}", 200, headers=_auth(setup["viewer"])
+    )
+    assert status["anonymity"] == "anonymous" and status["k"] == 5
+    assert status["rounds"] == [{"number": 1, "version": "defence-diplomacy@1.0.0", "status": "open"}]
+    uk = status["cohorts"][0]
+    # 2 submitted in an anonymous study with k = 5: hidden, and flagged.
+    assert uk["code"] == "UK" and uk["invitations"]["submitted"] is None and uk["submitted_responses"] is None
+    assert uk["suppressed"] is True and status["small_counts_suppressed"] is True
+    assert uk["invitations"]["not_opened"] == 0
+
+    body = _conforms(
+        client, f"/api/v1/studies/{SLUG}", "/studies/{slug}", 403, headers=_auth(setup["outsider"])
+    )
+    assert body == {"error": f"you are not a member of study '{SLUG}'"}
+    body = _conforms(client, "/api/v1/studies/nope", "/studies/{slug}", 404, headers=_auth(setup["viewer"]))
+    assert body == {"error": "no study named 'nope'"}
+    with app.app_context():
+        used = db.session.scalar(
+            select(ApiToken.last_used_at).join(User).where(User.email == "viewer@example.org")
+        )
+        assert used is not None
+
+
+def test_export_zip_for_members_identified_for_admins_only(
+    app: Flask, client: FlaskClient, setup: dict[str, str]
+) -> None:
+    viewer = _auth(setup["viewer"])
+    response = client.get(f"/api/v1/studies/{SLUG}/export?format=parquet&k=3", headers=viewer)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"] == f"attachment; filename={SLUG}-parquet.zip"
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        names = sorted(archive.namelist())
+        assert names == [
+            f"{SLUG}-parquet/{n}"
+            for n in (
+                "codebook.html",
+                "codebook.json",
+                "data.csv",
+                "data.parquet",
+                "long.csv",
+                "manifest.json",
+            )
+        ]
+        manifest = json.loads(archive.read(f"{SLUG}-parquet/manifest.json"))
+    assert manifest["identified"] is False and manifest["counts"]["rows"] == 4
+    assert manifest["anonymization"]["k_anonymity"]["k"] == 3
+
+    for query, status, message in (
+        ("format=sas", 400, "unknown export format 'sas'"),
+        ("k=zero", 400, "k must be a whole number"),
+        ("k=0", 400, "k must be a whole number from 1 to 1000"),
+        ("suppress=perhaps", 400, "suppress must be true or false"),
+        ("identified=true", 403, "identified exports are for administrators only"),
+    ):
+        body = _conforms(
+            client, f"/api/v1/studies/{SLUG}/export?{query}", "/studies/{slug}/export", status, headers=viewer
+        )
+        assert message in body["error"], body
+    _conforms(
+        client,
+        f"/api/v1/studies/{SLUG}/export",
+        "/studies/{slug}/export",
+        403,
+        headers=_auth(setup["outsider"]),
+    )
+    _conforms(client, "/api/v1/studies/nope/export", "/studies/{slug}/export", 404, headers=viewer)
+
+    response = client.get(
+        f"/api/v1/studies/{SLUG}/export?format=csv&identified=true", headers=_auth(setup["admin"])
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith("-csv-identified.zip")
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        manifest = json.loads(archive.read(f"{SLUG}-csv/manifest.json"))
+    assert manifest["identified"] is True and manifest["identified_by"] == "researcher@example.org"
+
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
+        assert [(e.actor, json.loads(e.details_json)["identified"]) for e in events] == [
+            ("viewer@example.org", False),
+            ("researcher@example.org", True),
+        ]
+
+
+def test_unknown_paths_and_methods_are_json(client: FlaskClient, setup: dict[str, str]) -> None:
+    response = client.get("/api/v1/nothing/here", headers=_auth(setup["viewer"]))
+    assert response.status_code == 404 and "no API endpoint" in response.get_json()["error"]
+    response = client.post("/api/v1/studies", headers=_auth(setup["viewer"]))
+    assert response.status_code == 405 and response.get_json() == {
+        "error": "POST is not allowed here; use GET"
+    }
+    response = client.delete(f"/api/v1/studies/{SLUG}", headers=_auth(setup["viewer"]))
+    assert response.status_code == 405 and response.mimetype == "application/json"
