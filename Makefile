@@ -32,7 +32,7 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench analysis scripts)
 	$(BIN)/ruff format --check src tests $(wildcard bench analysis scripts)
-	$(BIN)/mypy src/elicit --exclude 'src/elicit/(exporting|api)/'
+	$(BIN)/mypy src/elicit
 
 ## make test: the whole suite on SQLite and PostgreSQL, browser tests included
 test: $(STAMP) browser lint

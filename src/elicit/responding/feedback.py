@@ -7,12 +7,12 @@ same rule as the consensus tables.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,14 @@ class ItemFeedback:
     rationales: tuple[str, ...] = field(default=())
 
 
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    """Q1, median, Q3 by linear interpolation (Hyndman & Fan type 7, numpy's default)."""
+    if len(values) == 1:
+        return float(values[0]), float(values[0]), float(values[0])
+    q1, q2, q3 = statistics.quantiles([float(v) for v in values], n=4, method="inclusive")
+    return q1, q2, q3
+
+
 def _summary(scope: str, item: Item, values: list[Any], k: int) -> GroupResult:
     if len(values) < k:
         return GroupResult(scope, 0, True)
@@ -57,9 +65,9 @@ def _summary(scope: str, item: Item, values: list[Any], k: int) -> GroupResult:
         for level in item.levels:
             part = level_name(level)
             column = [v[part] for v in values if isinstance(v, dict) and part in v]
-            pooled.append((part, float(np.median(column))) if column else (part, float("nan")))
+            pooled.append((part, float(statistics.median(column))) if column else (part, float("nan")))
         q50 = [v["q50"] for v in values if isinstance(v, dict) and "q50" in v]
-        q1, med, q3 = (float(x) for x in np.percentile(q50, [25, 50, 75])) if q50 else (None, None, None)
+        q1, med, q3 = _quartiles(q50) if q50 else (None, None, None)
         return GroupResult(scope, len(values), False, med, q1, q3, pooled=tuple(pooled))
     numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     counts: tuple[tuple[str, int], ...] = ()
@@ -67,7 +75,7 @@ def _summary(scope: str, item: Item, values: list[Any], k: int) -> GroupResult:
         tally = Counter(str(v) for v in values)
         counts = tuple((c.key, tally.get(c.key, 0)) for c in item.choices)
     if numbers:
-        q1, med, q3 = (float(x) for x in np.percentile(numbers, [25, 50, 75]))
+        q1, med, q3 = _quartiles(numbers)
         return GroupResult(scope, len(values), False, med, q1, q3, counts)
     return GroupResult(scope, len(values), False, counts=counts)
 

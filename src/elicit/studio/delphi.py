@@ -5,20 +5,25 @@ Only submitted responses count; a group smaller than the study's k is reported a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from elicit.analysis.consensus import ConsensusRule, consensus_table, stability_table
 from elicit.instruments.versions import definition_of
 from elicit.models import Answer, Cohort, Response, ResponseStatus, Round, Study
+
+if TYPE_CHECKING:  # the analysis stack (pandas, scipy) loads only when a consensus table is drawn
+    import pandas as pd
+
+    from elicit.analysis.consensus import ConsensusRule
 
 ORDINAL_TYPES = ("likert", "single_choice")
 
 
 def study_rule(study: Study) -> ConsensusRule:
+    from elicit.analysis.consensus import ConsensusRule
+
     return ConsensusRule(max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement)
 
 
@@ -38,6 +43,8 @@ def ordinal_choices(study: Study) -> dict[str, list[Any]]:
 
 def answers_frame(session: Session, study: Study, items: list[str]) -> pd.DataFrame:
     """``respondent, round, cohort, item, value`` for the submitted responses of every round (one query)."""
+    import pandas as pd
+
     rows = session.execute(
         select(Response.id, Response.pseudonym, Round.number, Cohort.code, Answer.item_id, Answer.value_num)
         .join(Round, Round.id == Response.round_id)
@@ -60,6 +67,10 @@ def answers_frame(session: Session, study: Study, items: list[str]) -> pd.DataFr
 
 def tables(session: Session, study: Study) -> dict[str, Any]:
     """The consensus table per round and the stability table between consecutive rounds, k-suppressed."""
+    import pandas as pd
+
+    from elicit.analysis.consensus import consensus_table, stability_table
+
     choices = ordinal_choices(study)
     rule = study_rule(study)
     frame = answers_frame(session, study, list(choices))
