@@ -235,6 +235,55 @@ class _Rows:
         return rows, keys
 
 
+COOKE_DEFAULTS = {
+    "model": "Cooke's classical model, as computed by `elicit analyze`",
+    "background": "per item: uniform unless the instrument says loguniform",
+    "overshoot": 0.1,
+    "cutoff": "optimized (the significance level maximizing the decision maker's score)",
+    "weights": "global",
+    "realization_on_a_quantile": "falls in the bin below it (as in EXCALIBUR and anduryl)",
+}
+
+
+def write_delphi_tables(folder: Path, codebook: dict[str, Any], k: int) -> list[str]:
+    """consensus.csv and stability.csv when the data hold several rounds (groups under k left out)."""
+    import pandas as pd
+
+    from elicit.analysis.consensus import ConsensusRule, consensus_table, stability_table
+
+    choices = {
+        item["id"]: [c["code"] for c in item.get("choices", [])]
+        for item in codebook["items"]
+        if item.get("type") in {"likert", "single_choice"}
+        and item.get("columns")
+        and all(
+            isinstance(c["code"], int | float) and not isinstance(c["code"], bool)
+            for c in item.get("choices", [])
+        )
+        and item.get("choices")
+    }
+    if not choices:
+        return []
+    columns = ["respondent", "round", "cohort", *choices]
+    data = pd.read_csv(folder / "data.csv", usecols=lambda c: c in columns)
+    if data["round"].nunique() < 2:
+        return []
+    long = data.melt(id_vars=["respondent", "round", "cohort"], var_name="item", value_name="value")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    long = long.dropna(subset=["value"])
+    consensus = consensus_table(long, choices, ConsensusRule())
+    consensus = consensus[consensus["n"] >= k]
+    rounds = sorted(long["round"].unique())
+    stability = pd.concat(
+        [stability_table(long, a, b, choices) for a, b in zip(rounds, rounds[1:], strict=False)],
+        ignore_index=True,
+    )
+    stability = stability[stability["n_paired"] >= k]
+    consensus.to_csv(folder / "consensus.csv", index=False)
+    stability.to_csv(folder / "stability.csv", index=False)
+    return ["consensus.csv", "stability.csv"]
+
+
 def _k_key(row: list[Any], indexes: Sequence[int]) -> tuple[Any, ...]:
     return tuple(row[i] for i in indexes)
 
@@ -258,6 +307,7 @@ def _write_folder(
         identified=identified,
         pseudonymous=info.pseudonymous,
         scrubber=scrubber,
+        rationale_items=info.feedback_items,
     )
     k_value = k if k is not None else info.k_threshold
     qi_names = [plan.variables[i].name for i in plan.qi_indexes]
@@ -324,6 +374,10 @@ def _write_folder(
             data_parquet.unlink()
     except WriterError as exc:
         raise ExportError(str(exc)) from None
+    seeds = {entry.data["id"] for entry in plan.items if entry.data.get("seed")}
+    document["realizations"] = {item: value for item, value in info.realizations.items() if item in seeds}
+    document["cooke_settings"] = COOKE_DEFAULTS
+    delphi_files = write_delphi_tables(folder, document, k if k is not None else info.k_threshold)
     _write_json(folder / "codebook.json", document)
     (folder / "codebook.html").write_text(codebook_html(document), encoding="utf-8")
 
@@ -339,6 +393,7 @@ def _write_folder(
         [f"data.{fmt}"]
         + (["data.csv"] if fmt != "csv" else [])
         + ["long.csv", "codebook.json", "codebook.html"]
+        + delphi_files
     )
     manifest = {
         "format": EXPORT_FORMAT,

@@ -59,7 +59,7 @@ class Variable:
     name: str
     item_id: str | None
     part: str | None
-    kind: str  # fixed | identity | value | dont_know
+    kind: str  # fixed | identity | value | dont_know | note (confidence, Delphi reason)
     type: str  # the item type as exported (a binned number is a single_choice of bins), or "meta"
     dtype: str
     measure: str
@@ -251,6 +251,7 @@ def build_plan(
     identified: bool,
     pseudonymous: bool,
     scrubber: Scrubber | None,
+    rationale_items: frozenset[str] = frozenset(),
 ) -> ExportPlan:
     """Columns and converters for a study's versions.
 
@@ -370,6 +371,11 @@ def build_plan(
                 data[key] = value
         if item.type == "quantiles":
             data["levels"] = list(item.levels)
+            if any(member.seed for member in items):
+                data["seed"] = True
+            data["background"] = item.background
+        if any(member.confidence for member in items):
+            data["confidence"] = True
         if item.unit:
             data["unit"] = text_in(item.unit, language)
         if item.type == "text":
@@ -485,8 +491,56 @@ def build_plan(
             dont_know[item_id] = dk_index
         for part, index in zip(parts, indexes, strict=True):
             slots[(item_id, part)] = Slot(index, convert, dk_index)
+        notes: list[str] = []  # not answer columns: the analysis must not read them as the item's values
+        if any(member.confidence for member in items):
+            name = unique(f"{item_id}.confidence")
+            variables.append(
+                Variable(
+                    name,
+                    item_id,
+                    "confidence",
+                    "note",
+                    "confidence",
+                    "int",
+                    "ordinal",
+                    f"{_label(item, language)}: confidence",
+                    {1: "not at all confident", 5: "very confident"},
+                    tuple(info.version for info, member in members if member.confidence),
+                    "none",
+                    "kept",
+                    suffix=": confidence",
+                )
+            )
+            notes.append(name)
+            slots[(item_id, "confidence")] = Slot(len(variables) - 1, CONVERTERS["int"], None)
+        if item_id in rationale_items:
+            name = unique(f"{item_id}.rationale")
+            scrub = None if identified or scrubber is None else scrubber.scrub
+            variables.append(
+                Variable(
+                    name,
+                    item_id,
+                    "rationale",
+                    "note",
+                    "text",
+                    "string",
+                    "nominal",
+                    f"{_label(item, language)}: reason given in a Delphi round",
+                    None,
+                    in_versions,
+                    "free_text",
+                    "kept as written (identified export)" if scrub is None else "scrubbed like free text",
+                    suffix=": reason",
+                )
+            )
+            notes.append(name)
+            slots[(item_id, "rationale")] = Slot(
+                len(variables) - 1, _compose(CONVERTERS["string"], scrub), None
+            )
         entry.columns = columns
         data["columns"] = columns
+        if notes:
+            data["note_columns"] = notes
         if item.dont_know:
             data["dont_know"] = True
 

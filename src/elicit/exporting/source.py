@@ -18,7 +18,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, String, any_, bindparam, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Float,
+    String,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    false,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -28,10 +43,12 @@ from elicit.exporting.plan import VersionInfo
 from elicit.instruments.loading import load_canonical
 from elicit.models import (
     Answer,
+    AnswerNote,
     Cohort,
     Instrument,
     InstrumentVersion,
     Invitation,
+    Realization,
     Response,
     ResponseStatus,
     RosterEntry,
@@ -103,6 +120,8 @@ class StudyInfo:
     instrument: str
     submitted: int
     roster: list[tuple[str, str, str]] = field(default_factory=list)
+    feedback_items: frozenset[str] = frozenset()  # items a later Delphi round asked a rationale for
+    realizations: dict[str, float] = field(default_factory=dict)  # seed item -> true value
 
     @property
     def pseudonymous(self) -> bool:
@@ -177,7 +196,16 @@ def load_study(conn: Connection, study_id: int) -> StudyInfo | None:
             )
         )
     ]
+    feedback = conn.scalars(select(Round.feedback_items).where(Round.study_id == study_id, Round.number > 1))
+    realizations = {
+        r.item_id: float(r.value)
+        for r in conn.execute(
+            select(Realization.item_id, Realization.value).where(Realization.study_id == study_id)
+        )
+    }
     return StudyInfo(
+        feedback_items=frozenset(item for text in feedback for item in (text or "").split()),
+        realizations=realizations,
         id=row.id,
         slug=row.slug,
         title=row.title,
@@ -257,6 +285,29 @@ def chunk_answers(
     ).where(chunk)
     if item_ids is not None:
         query = query.where(Answer.item_id.in_(list(item_ids)))
+    else:
+        # Confidence ratings and Delphi rationales travel as the parts "confidence" and "rationale".
+        if conn.dialect.name == "postgresql":
+            notes = AnswerNote.response_id == any_(bindparam("ids", list(response_ids), type_=ARRAY(String)))
+        else:
+            notes = AnswerNote.response_id.in_(list(response_ids))
+        confidence = select(
+            AnswerNote.response_id,
+            AnswerNote.item_id,
+            literal("confidence"),
+            cast(AnswerNote.confidence, Float),
+            null(),
+            false(),
+        ).where(notes, AnswerNote.confidence.is_not(None))
+        rationale = select(
+            AnswerNote.response_id,
+            AnswerNote.item_id,
+            literal("rationale"),
+            null(),
+            AnswerNote.rationale,
+            false(),
+        ).where(notes, AnswerNote.rationale.is_not(None))
+        query = union_all(query, confidence, rationale)  # type: ignore[assignment]
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params: Any = compiled.params
     if compiled.positional:

@@ -182,7 +182,7 @@ class LongCsvSink:
         self.handle: IO[str] = path.open("w", encoding="utf-8", newline="")
         self.writer = csv.writer(self.handle, lineterminator="\n")
         self.writer.writerow(["respondent", "round", "item", "part", "value"])
-        values = [(i, v) for i, v in enumerate(plan.variables) if v.kind in {"value", "dont_know"}]
+        values = [(i, v) for i, v in enumerate(plan.variables) if v.kind in {"value", "dont_know", "note"}]
         self.columns = [(i, v.item_id, v.part or "") for i, v in values]
         self.text_indexes = [i for i, v in values if v.dtype == "string"]
         self.round_index = plan.index("round")
