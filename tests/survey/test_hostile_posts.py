@@ -133,3 +133,14 @@ def test_posts_to_unknown_tokens_and_pages_are_4xx(client: FlaskClient, study: S
         client.post(f"/s/{token}/review", data={"csrf_token": csrf, "nav": "submit", "x": "1"}).status_code
         == 400
     )
+
+
+def test_multipart_part_without_a_name_is_a_400(app: Flask, client: FlaskClient, study: StudyHandle) -> None:
+    """Found by Hypothesis: a nameless multipart part used to crash Flask-WTF's CSRF check (a 500)."""
+    (token,) = study.invite("UK")
+    begin(client, token)
+    body = b'--b\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--b\r\nContent-Disposition: form-data; name="nav"\r\n\r\nnext\r\n--b--\r\n'
+    response = client.post(f"/s/{token}/p/welcome", data=body, content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
