@@ -18,12 +18,18 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from elicit import create_app
 from elicit.db import Base
 from elicit.migrate import upgrade
+
+# CI runs property tests derandomized, so a submission is judged on the same examples every time; local runs
+# keep exploring (and remember failures in .hypothesis/), which is where new bugs are found.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "instruments" / "defence-diplomacy" / "1.0.0.yaml"
