@@ -53,3 +53,20 @@ def test_two_rounds_and_seeds_give_consensus_stability_and_cooke(
     assert 'id="delphi"' in html and 'id="cooke"' in html and "data:image/png;base64," in html
     assert json.loads((tmp_path / "results.json").read_text())["cooke"]["method"] == "cooke_classical_model"
     assert any("seed" in w.lower() or "calibration" in w.lower() for w in results["warnings"])
+
+
+def test_confidence_weighted_means_by_hand(tmp_path: Path, builders: SimpleNamespace) -> None:
+    codebook = builders.build_codebook()
+    data = builders.build_data({"UK": 6, "PK": 6}, seed=2, missing_rate=0.0)
+    afford = next(i for i in codebook["items"] if i["id"] == "afford")
+    afford["note_columns"] = ["afford.confidence"]
+    data["afford"] = [1, 2, 3, 4, 5, 5, 2, 2, 2, 4, 4, 4]
+    data["afford.confidence"] = [5, 1, 1, 1, 1, None, 2, 2, 2, 2, 2, 2]
+    codebook["variables"].append({"name": "afford.confidence", "item": "afford", "part": "confidence"})
+    folder = builders.write_export(tmp_path / "export", data, codebook)
+    results = run_analysis(folder, tmp_path / "report.html", tmp_path / "results.json")
+    rows = {(r["item"], r["cohort"]): r for r in results["confidence"]}
+    uk = rows[("afford", "UK")]  # (1*5 + 2 + 3 + 4 + 5) / 9 = 19/9; the unrated 5 counts in the mean only
+    assert uk["n"] == 6 and uk["n_rated"] == 5
+    assert abs(uk["weighted_mean"] - 19 / 9) < 1e-12 and abs(uk["mean"] - 20 / 6) < 1e-12
+    assert abs(rows[("afford", "PK")]["weighted_mean"] - 3.0) < 1e-12

@@ -75,5 +75,10 @@ def test_two_round_delphi_exports_rounds_notes_seeds_and_consensus(
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["delphi"]["rounds"] == [1, 2]
     assert results["cooke"]["n_seeds"] == 1 and len(results["cooke"]["experts"]) == 6
+    confidence = {(r["item"], r["cohort"]): r for r in results["confidence"]}
+    assert (
+        confidence[("afford", "all")]["n_rated"] == 6
+        and confidence[("afford", "all")]["mean_confidence"] == 4
+    )
     html = report.read_text(encoding="utf-8")
-    assert 'id="delphi"' in html and 'id="cooke"' in html
+    assert 'id="delphi"' in html and 'id="cooke"' in html and 'id="confidence"' in html

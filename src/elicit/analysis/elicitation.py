@@ -116,3 +116,37 @@ def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary 
     targets = tuple(i.id for i in same_levels if i.id not in realizations)
     warnings.extend(result.warnings)
     return CookeSummary(results_dict(result), figure, seeds, targets), warnings
+
+
+def confidence_summary(export: ExportData, data: pd.DataFrame) -> pd.DataFrame:
+    """Items that asked for a confidence rating: per cohort the mean answer, the confidence-weighted mean
+    (weights = the expert's rating 1-5) and the mean confidence. "Don't know" answers are missing, never values.
+    """
+    rows = []
+    raw_items = [i for i in export.codebook.raw.get("items") or [] if isinstance(i, Mapping)]
+    for raw in raw_items:
+        column = f"{raw.get('id')}.confidence"
+        if column not in (raw.get("note_columns") or []) or column not in data.columns:
+            continue
+        value_column = str(raw.get("id"))
+        if value_column not in data.columns:
+            continue
+        values = pd.to_numeric(data[value_column], errors="coerce")
+        weights = pd.to_numeric(data[column], errors="coerce")
+        for cohort in [*sorted(data["cohort"].dropna().unique()), "all"]:
+            mask = values.notna() & (data["cohort"] == cohort if cohort != "all" else True)
+            both = mask & weights.notna()
+            rows.append(
+                {
+                    "item": value_column,
+                    "cohort": cohort,
+                    "n": int(mask.sum()),
+                    "mean": float(values[mask].mean()) if mask.any() else float("nan"),
+                    "n_rated": int(both.sum()),
+                    "weighted_mean": float((values[both] * weights[both]).sum() / weights[both].sum())
+                    if both.any()
+                    else float("nan"),
+                    "mean_confidence": float(weights[both].mean()) if both.any() else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ import pandas as pd
 from .agreement import AgreementResult, agreement
 from .comparisons import WithinResult, between_groups, mixed_anova, within_subjects
 from .descriptives import ALL, describe, item_descriptives, item_distribution, sample_overview
-from .elicitation import CookeSummary, DelphiSummary, cooke_summary, delphi_summary
+from .elicitation import CookeSummary, DelphiSummary, confidence_summary, cooke_summary, delphi_summary
 from .export_folder import ExportData, Item
 from .judgements import allocations, quantile_judgements, rankings, single_items
 from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
@@ -92,6 +92,7 @@ class Analysis:
     notes: tuple[str, ...] = field(default=())
     delphi: DelphiSummary | None = None
     cooke: CookeSummary | None = None
+    confidence: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def scale_names(self) -> list[str]:
@@ -229,6 +230,7 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         notes=tuple(notes),
         delphi=delphi,
         cooke=cooke,
+        confidence=confidence_summary(export, data),
     )
 
 

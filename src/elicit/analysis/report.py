@@ -306,6 +306,14 @@ TEMPLATE = r"""<!DOCTYPE html>
     change (Wilcoxon 1945); McNemar (1947) / Bowker (1948) for categorical items.</p>
 </section>
 {% endif %}
+{% if confidence %}
+<section id="confidence">
+  <h2>Confidence-weighted answers</h2>
+  <p>For items that asked experts how confident they were (1 = not at all, 5 = very), the mean answer next to the
+    mean weighted by each expert's confidence. "Don't know" answers are missing, never values.</p>
+  {{ records_table(confidence, "Answers weighted by the experts' confidence") }}
+</section>
+{% endif %}
 {% if cooke %}
 <section id="cooke">
   <h2>Structured expert judgement: Cooke's classical model</h2>
@@ -571,6 +579,7 @@ def render_report(
             if analysis.delphi is not None
             else None
         ),
+        confidence=as_records(analysis.confidence) if not analysis.confidence.empty else [],
         cooke=(
             {
                 "results": results.get("cooke", {}),

@@ -277,4 +277,6 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         }
     if analysis.cooke is not None:
         results["cooke"] = dict(analysis.cooke.results)
+    if not analysis.confidence.empty:
+        results["confidence"] = as_records(analysis.confidence)
     return cast(dict[str, Any], json_safe(results))  # a Mapping comes back as a dict
