@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench analysis scripts)
 	$(BIN)/ruff format --check src tests $(wildcard bench analysis scripts)
 	$(BIN)/mypy src/elicit
+	$(BIN)/bandit -q -c pyproject.toml -r src/elicit
 
 ## make test: the whole suite on SQLite and PostgreSQL, browser tests included
 test: $(STAMP) browser lint

@@ -51,6 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
         WTF_CSRF_TIME_LIMIT=None,
+        # Pages send no Referer (Referrer-Policy: no-referrer keeps link tokens from leaking), so Flask-WTF's
+        # HTTPS-only Referer check would refuse every form over HTTPS; the session-bound CSRF token, the
+        # SameSite=Lax cookie and frame-ancestors 'none' are the defence.
+        WTF_CSRF_SSL_STRICT=False,
         K_ANONYMITY=5,
         BASE_URL="http://127.0.0.1:5000",
     )

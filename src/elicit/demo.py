@@ -67,7 +67,7 @@ def ensure_demo(
         user.password_hash = hash_password(password)
     if session.get(StudyMember, (study.id, user.id)) is None:
         session.add(StudyMember(study_id=study.id, user_id=user.id))
-    rng = random.Random(20261127)  # noqa: S311 - simulated demo answers, not secrets
+    rng = random.Random(20261127)  # noqa: S311  # nosec B311  # simulated demo answers, not secrets
     for cohort in study.cohorts:
         have = session.scalar(
             select(func.count())

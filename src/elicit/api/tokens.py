@@ -15,7 +15,7 @@ from elicit.models import ApiToken, Role, Study, StudyMember, User, utcnow
 from elicit.tokens import new_token, token_hash
 from elicit.users import normalize_email
 
-TOKEN_PREFIX = "elicit_"  # noqa: S105 - a public prefix, not a secret
+TOKEN_PREFIX = "elicit_"  # noqa: S105  # nosec B105  # a public prefix of every API token, not a secret
 MAX_NAME = 100
 
 

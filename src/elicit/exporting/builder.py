@@ -363,7 +363,7 @@ def _write_folder(
     document = codebook_document(info, plan)
     try:
         if fmt in {"xlsx", "sav", "dta"}:
-            assert data_parquet is not None
+            assert data_parquet is not None  # nosec B101  # narrows the type; the parquet file is always written for these formats
             target = folder / f"data.{fmt}"
             if fmt == "xlsx":
                 write_xlsx(data_parquet, target, plan, codebook_rows(document))

@@ -544,7 +544,7 @@ class _Checker:
 
         if self.problems:
             return None, canonical
-        assert isinstance(inst_id, str) and isinstance(version, str) and title is not None
+        assert isinstance(inst_id, str) and isinstance(version, str) and title is not None  # nosec B101  # narrows types after validation (problems already returned above); not a security check
         definition = Definition(
             id=inst_id,
             version=version,
