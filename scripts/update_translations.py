@@ -2,7 +2,8 @@
 
 Extraction keywords: gettext/_ and N_ (marks), FieldError's 2nd and Message's 1st argument (domain messages).
 New strings appear untranslated in the .po files (shown in English until translated); the .mo files are compiled
-here and committed, so an install needs no build step. A test keeps .po and .mo in step.
+here and committed, so an install needs no build step. tests/test_translations.py uses ``extract`` to check that
+every string is translated and that .po and .mo agree.
 """
 
 from __future__ import annotations
@@ -14,36 +15,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TRANSLATIONS = ROOT / "src" / "elicit" / "translations"
 POT = ROOT / "build" / "messages.pot"
+PYBABEL = [sys.executable, "-m", "babel.messages.frontend"]
+KEYWORDS = ["-k", "N_", "-k", "FieldError:2", "-k", "Message:1"]
+
+
+def extract(pot: Path) -> None:
+    """Extract the expert-facing strings of the sources named in babel.cfg into ``pot``."""
+    command = [
+        *PYBABEL,
+        "extract",
+        "--no-location",
+        "--sort-output",
+        "-F",
+        "babel.cfg",
+        *KEYWORDS,
+        "-o",
+        str(pot),
+        ".",
+    ]
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
 
 
 def main() -> int:
     POT.parent.mkdir(exist_ok=True)
-    pybabel = [sys.executable, "-m", "babel.messages.frontend"]
+    extract(POT)
     subprocess.run(
-        [
-            *pybabel,
-            "extract",
-            "--no-location",
-            "--sort-output",
-            "-F",
-            "babel.cfg",
-            "-k",
-            "N_",
-            "-k",
-            "FieldError:2",
-            "-k",
-            "Message:1",
-            "-o",
-            str(POT),
-            ".",
-        ],
-        check=True,
-        cwd=ROOT,
+        [*PYBABEL, "update", "--no-fuzzy-matching", "-i", str(POT), "-d", str(TRANSLATIONS)], check=True
     )
-    subprocess.run(
-        [*pybabel, "update", "--no-fuzzy-matching", "-i", str(POT), "-d", str(TRANSLATIONS)], check=True
-    )
-    subprocess.run([*pybabel, "compile", "-d", str(TRANSLATIONS)], check=True)
+    subprocess.run([*PYBABEL, "compile", "-d", str(TRANSLATIONS)], check=True)
     return 0
 
 

@@ -40,6 +40,13 @@ def begin(client: FlaskClient, token: str, language: str = "en") -> Any:
     )
 
 
+def consented(client: FlaskClient, token: str) -> Any:
+    """Start in English and give consent; returns the page that follows (the background page)."""
+    page = begin(client, token)
+    data = {"csrf_token": csrf_of(page.text), "consent": "yes", "nav": "next"}
+    return follow(client, client.post(f"/s/{token}/p/welcome", data=data))
+
+
 def complete(
     client: FlaskClient, token: str, language: str, cohort: str, seed: int = 1
 ) -> dict[str, list[str]]:
@@ -162,13 +169,7 @@ def test_invalid_page_rerenders_with_errors_and_keeps_what_was_typed(
     app: Flask, client: FlaskClient, study: StudyHandle
 ) -> None:
     (token,) = study.invite("UK")
-    page = begin(client, token)
-    page = follow(
-        client,
-        client.post(
-            f"/s/{token}/p/welcome", data={"csrf_token": csrf_of(page.text), "consent": "yes", "nav": "next"}
-        ),
-    )
+    page = consented(client, token)
     bad = client.post(
         f"/s/{token}/p/background",
         data={
@@ -226,13 +227,7 @@ def test_answers_to_items_that_became_irrelevant_are_cleared(
     app: Flask, client: FlaskClient, study: StudyHandle
 ) -> None:
     (token,) = study.invite("UK")
-    page = begin(client, token)
-    page = follow(
-        client,
-        client.post(
-            f"/s/{token}/p/welcome", data={"csrf_token": csrf_of(page.text), "consent": "yes", "nav": "next"}
-        ),
-    )
+    page = consented(client, token)
     data = {
         "csrf_token": csrf_of(page.text),
         "state": "UK",

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from elicit.db import db
 from elicit.models import Answer, Response
 from tests.conftest import StudyHandle
-from tests.survey.test_expert_flow import begin, csrf_of, follow
+from tests.survey.test_expert_flow import begin, consented, csrf_of
 
 # Each case: the fields posted to the background page (the CSRF token is added unless the case removes it).
 MALFORMED: list[tuple[str, dict[str, Any]]] = [
@@ -67,13 +67,7 @@ def test_malformed_post_is_refused_without_storing_anything(
     app: Flask, client: FlaskClient, study: StudyHandle, case: str, fields: dict[str, Any]
 ) -> None:
     (token,) = study.invite("UK")
-    page = begin(client, token)
-    page = follow(
-        client,
-        client.post(
-            f"/s/{token}/p/welcome", data={"csrf_token": csrf_of(page.text), "consent": "yes", "nav": "next"}
-        ),
-    )
+    page = consented(client, token)
     data = {"csrf_token": csrf_of(page.text), **fields}
     if data["csrf_token"] is None:
         del data["csrf_token"]
@@ -93,13 +87,7 @@ def test_malformed_post_is_refused_without_storing_anything(
 
 def test_invalid_utf8_body_is_refused(app: Flask, client: FlaskClient, study: StudyHandle) -> None:
     (token,) = study.invite("UK")
-    page = begin(client, token)
-    page = follow(
-        client,
-        client.post(
-            f"/s/{token}/p/welcome", data={"csrf_token": csrf_of(page.text), "consent": "yes", "nav": "next"}
-        ),
-    )
+    page = consented(client, token)
     body = b"csrf_token=" + csrf_of(page.text).encode() + b"&state=\xff\xfe&nav=next"
     response = client.post(
         f"/s/{token}/p/background", data=body, content_type="application/x-www-form-urlencoded"

@@ -80,14 +80,19 @@ def _deliver(
 @bp.get("/studies/<slug>/roster")
 @access.study_access(access.READ)
 def roster(study: Study) -> View:
-    entries = list(db.session.scalars(service.roster_query(study)))
+    return _roster_page(study, _roster_form(study))
+
+
+def _roster_page(study: Study, form: Any, problems: list[tuple[int, str]] | None = None) -> str:
+    """The roster with its upload form (and the problems of a refused upload, line by line)."""
     return render_template(
         "studio/roster.html",
         study=study,
-        entries=entries,
+        entries=list(db.session.scalars(service.roster_query(study))),
         current=service.current_invitation,
         labels=service.STATUS_LABELS,
-        form=_roster_form(study),
+        form=form,
+        problems=problems,
     )
 
 
@@ -121,16 +126,7 @@ def roster_upload(study: Study) -> View:
                     details={"rows": len(rows), "delivery": form.delivery.data},
                 )
                 return _deliver(study, links, form.delivery.data or "links", _("roster invitations"))
-    entries = list(db.session.scalars(service.roster_query(study)))
-    return render_template(
-        "studio/roster.html",
-        study=study,
-        entries=entries,
-        current=service.current_invitation,
-        labels=service.STATUS_LABELS,
-        form=form,
-        problems=problems,
-    ), 422
+    return _roster_page(study, form, problems), 422
 
 
 def _generate_form(study: Study) -> GenerateForm:
