@@ -406,7 +406,7 @@ def test_bandit_reports_no_unjustified_finding() -> None:
         f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_text']}" for r in report["results"]
     ]
     assert not findings, (
-        "bandit findings (fix them, or justify with `# nosec BXXX  # reason`):\n" + "\n".join(findings)
+        "bandit findings (fix them, or justify with `# nosec B<id>  # reason`):\n" + "\n".join(findings)
     )
     assert not report["errors"], report["errors"]
     assert result.returncode == 0, result.stderr[-2000:]
@@ -420,7 +420,7 @@ def test_every_nosec_names_the_test_and_gives_a_reason() -> None:
             match = NOSEC.search(line)
             if match and not JUSTIFIED.match(match.group("rest")):
                 bad.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
-    assert not bad, "nosec without `BXXX  # reason`:\n" + "\n".join(bad)
+    assert not bad, "nosec without `B<id>  # reason`:\n" + "\n".join(bad)
 
 
 def test_bandit_runs_in_make_lint_with_the_pyproject_config() -> None:
