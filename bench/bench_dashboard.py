@@ -19,7 +19,6 @@ it answers at 127.0.0.1:5432 (a scratch database ``elicit_bench_dash_<random>``,
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
 import shutil
@@ -34,35 +33,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import POSTGRES_ADMIN, postgres_reachable
+
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "instruments" / "defence-diplomacy" / "1.0.0.yaml"
 SLUG = "bench-dashboard"
 BATCH = 5_000
 RUNS = 5
 ROW_SHARE = 0.05  # the dashboard's queries may return at most this share of N rows in all
-POSTGRES_ADMIN = os.environ.get(
-    "ELICIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 FLOOR_SQL = (
     "SELECT cohort_id, status, count(*) FROM responses WHERE study_id = :study GROUP BY cohort_id, status"
 )
 
 
 # --------------------------------------------------------------------------------------------- databases
-
-
-def postgres_reachable() -> bool:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(POSTGRES_ADMIN, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - unreachable in any way: the PostgreSQL half is skipped
-        return False
-    finally:
-        engine.dispose()
 
 
 @contextmanager

@@ -13,7 +13,6 @@ and dropped here).
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import sqlite3
@@ -27,14 +26,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import POSTGRES_ADMIN, postgres_reachable
+
 ROOT = Path(__file__).resolve().parents[1]
 SLUG = "bench-export"
 LIKERT = 57  # + state, years, comment = 60 items, 60 answer rows per response
 TIME_TARGET = 1.5
 RSS_TARGET = 1.3
-POSTGRES_ADMIN = os.environ.get(
-    "ELICIT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 POSTGRES_DB = "elicit_bench"
 
 
@@ -67,20 +65,6 @@ def instrument_yaml() -> str:
 
 
 # --------------------------------------------------------------------------------------------- the database
-
-
-def postgres_reachable() -> bool:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(POSTGRES_ADMIN, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - unreachable in any way: the PostgreSQL half is skipped
-        return False
-    finally:
-        engine.dispose()
 
 
 def fresh_database(backend: str, folder: Path) -> str:
