@@ -199,7 +199,14 @@ def study_create(slug: str, ref: str, cohorts: tuple[str, ...], title: str | Non
 
     with unit_of_work() as session:
         version = find_version(session, ref)
-        study = create_study(session, slug, version, [parse_cohort_spec(c) for c in cohorts], title)
+        study = create_study(
+            session,
+            slug,
+            version,
+            [parse_cohort_spec(c) for c in cohorts],
+            title,
+            k_threshold=int(current_app.config.get("K_ANONYMITY", 5)),
+        )
         audit.record(
             session, "study.create", ACTOR_CLI, study_id=study.id, target=slug, details={"instrument": ref}
         )
