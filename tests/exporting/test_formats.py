@@ -194,7 +194,8 @@ def test_demo_exports_in_every_format_and_independent_readers_agree(
     row = expected[0]
     assert same(row["tac_1"], values[("tac_1", "")])
     assert same(row["alloc.economic"], values[("alloc", "economic")])
-    assert values[("years", "")] == row["years"]
+    # years is optional: the simulated expert who sorts first (ids are random) may have left it empty.
+    assert values.get(("years", "")) == row["years"]
     assert ("covid_role", "") in values and len(first) == sum(
         1 for column, value in row.items() if value is not None and column not in columns[:6]
     )
