@@ -377,7 +377,12 @@ def _write_folder(
     seeds = {entry.data["id"] for entry in plan.items if entry.data.get("seed")}
     document["realizations"] = {item: value for item, value in info.realizations.items() if item in seeds}
     document["cooke_settings"] = COOKE_DEFAULTS
-    delphi_files = write_delphi_tables(folder, document, k if k is not None else info.k_threshold)
+    rounds_with_rows = sum(1 for number, _, _ in info.rounds.values() if counts.by_round.get(number))
+    delphi_files = (  # only a Delphi export reads data.csv back
+        write_delphi_tables(folder, document, k if k is not None else info.k_threshold)
+        if rounds_with_rows > 1
+        else []
+    )
     _write_json(folder / "codebook.json", document)
     (folder / "codebook.html").write_text(codebook_html(document), encoding="utf-8")
 

@@ -168,7 +168,9 @@ def page(token: str, page_id: str) -> Any:
 def _shown_values(link: flow.ExpertLink) -> dict[str, list[str]]:
     """Stored answers; in a later Delphi round, the expert's previous-round answers fill what is still empty."""
     assert link.response is not None  # nosec B101  # narrows the type: callers return early when there is no response; not a security check
-    values = stored_values(link.definition, link.answers, flow.load_notes(db.session, link.response))
+    asks_notes = flow.rationale_items(link) or any(item.confidence for item in link.definition.items())
+    notes = flow.load_notes(db.session, link.response) if asks_notes else None  # no query on plain surveys
+    values = stored_values(link.definition, link.answers, notes)
     if link.round.number > 1:
         earlier = flow.previous_response(db.session, link)
         if earlier is not None:
