@@ -98,6 +98,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database that exists but has no schema: an empty SQLite file, or an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        path = tmp_path / "blank.db"
+        sqlite3.connect(path).close()
+        yield f"sqlite:///{path}"
+        return
+    request.getfixturevalue("postgres_url")  # fails loudly when PostgreSQL is unreachable
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"elicit_blank_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def make_test_app(database_url: str, tmp_path: Path, **extra: Any) -> Flask:
     config = {
         "TESTING": True,

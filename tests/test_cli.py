@@ -200,8 +200,9 @@ def test_invite_from_a_roster(
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [(r["name"], r["cohort"]) for r in rows] == [("Ayesha Khan", "PK"), ("John Smith", "UK")]
     assert rows[0]["organisation"] == "'=HYPERLINK(1)"  # formula injection neutralised
-    code, _, err = run(runner, "invite", "dd-2026", "--roster", str(roster), "--out", str(out))
+    code, _, err = run(runner, "invite", "dd-2026", "--roster", str(roster), "--out", str(out), "--force")
     assert code == 1 and "is on this study's roster already" in err
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 2  # the refused run left the file alone
 
 
 def test_user_add(app: Flask, runner: FlaskCliRunner) -> None:
@@ -272,3 +273,92 @@ def test_audit_verify_detects_an_edited_event(
         db.session.commit()
     code, _, err = run(runner, "audit", "verify")
     assert code == 1 and "was edited after it was recorded" in err
+
+
+# ------------------------------------------------------------------------------- links that must not vanish (13)
+def _study_for_links(runner: FlaskCliRunner, flagship_path: Path) -> None:
+    publish_flagship(runner, flagship_path)
+    code, _, err = run(
+        runner, "study", "create", "dd-2026", "--instrument", "defence-diplomacy@1.0.0", "--cohort", "PK"
+    )
+    assert code == 0, err
+
+
+def _invitations(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Invitation)) or 0
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_invite_refuses_to_overwrite_a_links_file_unless_forced(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path
+) -> None:
+    _study_for_links(runner, flagship_path)
+    links = tmp_path / "f.csv"
+    code, _, err = run(runner, "invite", "dd-2026", "--cohort", "PK", "--count", "8", "--out", str(links))
+    assert code == 0, err
+    first = links.read_bytes()
+    assert len(list(csv.DictReader(links.open(encoding="utf-8")))) == 8
+    assert links.stat().st_mode & 0o777 == 0o600
+
+    code, out, err = run(runner, "invite", "dd-2026", "--cohort", "PK", "--count", "2", "--out", str(links))
+    assert code == 1, out
+    assert err.count("\n") == 1 and err.startswith("elicit: error: ")
+    assert str(links) in err and "--force" in err
+    assert links.read_bytes() == first  # the 8 live links are still where they were
+    assert _invitations(app) == 8  # and the 2 refused ones were never made
+
+    code, out, err = run(
+        runner, "invite", "dd-2026", "--cohort", "PK", "--count", "2", "--out", str(links), "--force"
+    )
+    assert code == 0, err
+    assert len(list(csv.DictReader(links.open(encoding="utf-8")))) == 2
+    assert links.stat().st_mode & 0o777 == 0o600
+    assert _invitations(app) == 10
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_invite_leaves_neither_links_nor_invitations(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The links file appears only once its invitations are committed; a failure on the way leaves nothing."""
+    from elicit.studies import StudyError
+
+    _study_for_links(runner, flagship_path)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise StudyError("the audit log refused the event")
+
+    monkeypatch.setattr("elicit.audit.record", refuse)
+    links = tmp_path / "f.csv"
+    code, _, err = run(runner, "invite", "dd-2026", "--cohort", "PK", "--count", "3", "--out", str(links))
+    assert (code, err.strip()) == (1, "elicit: error: the audit log refused the event")
+    assert not links.exists() and _leftovers(tmp_path) == []
+    assert _invitations(app) == 0
+
+
+def test_invite_refuses_a_folder_or_a_missing_folder_before_making_links(
+    app: Flask, runner: FlaskCliRunner, flagship_path: Path, tmp_path: Path
+) -> None:
+    _study_for_links(runner, flagship_path)
+    code, _, err = run(runner, "invite", "dd-2026", "--cohort", "PK", "--count", "1", "--out", str(tmp_path))
+    assert code == 2 and "is a directory" in err  # a usage error
+    missing = tmp_path / "missing" / "f.csv"
+    code, _, err = run(runner, "invite", "dd-2026", "--cohort", "PK", "--count", "1", "--out", str(missing))
+    assert (code, err.strip()) == (1, f"elicit: error: folder {missing.parent} does not exist")
+    assert _invitations(app) == 0 and not missing.parent.exists()
+
+
+def test_every_link_demo_prints_is_live(app: Flask, runner: FlaskCliRunner) -> None:
+    """demo writes no links file: it prints its links only after they are committed, so each one opens."""
+    code, out, err = run(runner, "demo", "--responses", "0", "--links", "2")
+    assert code == 0, err
+    tokens = [line.rsplit("/s/", 1)[1] for line in out.splitlines() if "/s/" in line]
+    assert len(tokens) == 4
+    client = app.test_client()
+    for token in tokens:
+        assert client.get(f"/s/{token}").status_code in {200, 302, 303}
+    assert client.get(f"/s/{tokens[0][:-2]}xx").status_code in {404, 410}

@@ -66,9 +66,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register(app)
     _error_handlers(app)
 
-    from elicit import ratelimit
+    from elicit import ratelimit, weblog
 
     ratelimit.init_app(app)
+    weblog.install(app)  # no invitation token reaches a log, whichever server runs the app
 
     from elicit.cli import register_commands
 

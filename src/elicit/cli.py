@@ -6,20 +6,23 @@ a command either finishes its whole unit of work or writes nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 ACTOR_CLI = "cli"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def fail(message: str) -> NoReturn:
@@ -46,6 +49,73 @@ def register_commands(app: Flask) -> None:
             app.cli.add_command(command)
 
 
+def database_named(url: str) -> str:
+    """The database for messages: a SQLite file with the URL it came from, or the URL; never a password."""
+    from sqlalchemy.engine import make_url
+
+    from elicit.db import sqlite_file
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  # a malformed URL is named as far as it can be, without guessing
+        return "DATABASE_URL (not a database URL)"
+    path = sqlite_file(url)
+    return f"{path} (DATABASE_URL={shown})" if path is not None else shown
+
+
+def _reason(exc: BaseException) -> str:
+    """A database error's own message on one line."""
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig or exc).split())
+
+
+def require_database(url: str, *, migrated: bool = True) -> None:
+    """Fail with one line naming the database unless it exists (and, if ``migrated``, is at this code's head).
+
+    Nothing is created or changed: a missing SQLite file stays missing.
+    """
+    from elicit.db import db, sqlite_file
+    from elicit.migrate import schema_state
+
+    where = database_named(url)
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        fail(f"no database at {where}; run elicit init first")
+    if not migrated:
+        return
+    try:
+        with db.engine.connect() as connection:
+            state = schema_state(connection)
+    except DBAPIError as exc:
+        fail(f"cannot use the database at {where}: {_reason(exc)}")
+    if state.current is None:
+        fail(f"the database at {where} is not initialised (it has no Elicit schema); run elicit init first")
+    if not state.known:
+        fail(
+            f"the database at {where} is at schema revision {state.current}, which this Elicit does not know "
+            f"(its newest is {state.head}): it was made by a newer version of Elicit; upgrade Elicit"
+        )
+    if not state.ready:
+        fail(
+            f"the database at {where} is at schema revision {state.current}, older than this Elicit's "
+            f"{state.head}; run elicit init to upgrade it"
+        )
+
+
+def with_database(*, migrated: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run a command in the app context once :func:`require_database` has found its database ready."""
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(command)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            require_database(current_app.config["DATABASE_URL"], migrated=migrated)
+            return command(*args, **kwargs)
+
+        return with_appcontext(checked)
+
+    return decorate
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Any]:
     """A session committed at the end, rolled back on error; domain errors become one line and exit 1."""
@@ -60,39 +130,96 @@ def unit_of_work() -> Iterator[Any]:
     except (StudyError, VersionError, UserError) as exc:
         fail(str(exc))
     except OperationalError as exc:
-        fail(f"cannot use the database ({exc.orig or exc}); run `elicit init` first?")
+        fail(
+            f"cannot use the database at {database_named(current_app.config['DATABASE_URL'])}: {_reason(exc)}"
+        )
 
 
-def write_atomic(path: Path, content: str) -> None:
-    """Write a file in full or not at all (temp file in the same folder, then rename)."""
+def check_new_file(path: Path, force: bool) -> Path:
+    """The absolute path of a file to write, or one line and exit 1 if it cannot or must not be written.
+
+    A file that exists is refused unless ``force``: a links file may hold the only copy of live links.
+    """
     path = path.resolve()
     if path.is_dir():
         fail(f"{path} is a folder; give a file name")
     if not path.parent.is_dir():
         fail(f"folder {path.parent} does not exist")
+    if path.exists() and not force:
+        fail(
+            f"{path} exists already and may hold the only copy of live links; "
+            "give another --out, or --force to replace it"
+        )
+    return path
+
+
+def stage_file(path: Path, content: str) -> Path:
+    """Write ``content`` in full to a new temporary file (mode 0600) beside ``path``, synced to disk."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(content)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+            fh.flush()
+            os.fsync(fh.fileno())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def put_in_place(staged: Path, path: Path, force: bool) -> None:
+    """Rename a staged file to ``path`` atomically; without ``force`` never replace a file that appeared since.
+
+    If the file cannot be put in place, the staged file is kept (it may hold the only copy of live links) and
+    the message names it.
+    """
+    try:
+        if force:
+            os.replace(staged, path)
+        else:
+            os.link(staged, path)  # fails if ``path`` exists: no check-then-write race
+            staged.unlink()
+    except FileExistsError:
+        fail(f"{path} appeared while the links were made; they are in {staged}: rename it to keep them")
+    except OSError as exc:
+        fail(f"cannot write {path} ({exc.strerror}); the links are in {staged}: rename it to keep them")
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)  # the rename itself survives a crash
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
 
 
 # ---------------------------------------------------------------------------------------------------------- init
 @main.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Create or upgrade the database to the newest schema."""
+    """Create or upgrade the database to the newest schema (the one command, with demo, that creates it)."""
+    url = current_app.config["DATABASE_URL"]
+    revision = _create_or_upgrade(url)
+    click.echo(f"database ready at revision {revision}: {database_named(url)}")
+
+
+def _create_or_upgrade(url: str) -> str:
+    """Create the database if it is missing and upgrade it to head; print the migrations' notes."""
     from elicit.migrate import upgrade
 
+    notes: list[str] = []
     try:
-        revision = upgrade(current_app.config["DATABASE_URL"])
-    except OperationalError as exc:
-        fail(f"cannot reach the database: {exc.orig or exc}")
-    click.echo(f"database ready at revision {revision}")
+        revision = upgrade(url, secret=current_app.config["SECRET_KEY"], notes=notes)
+    except DBAPIError as exc:
+        fail(f"cannot reach the database at {database_named(url)}: {_reason(exc)}")
+    except OSError as exc:  # the SQLite file's folder cannot be made
+        fail(f"cannot create the database at {database_named(url)}: {exc.strerror}: {exc.filename}")
+    for note in notes:
+        click.echo(note)
+    return revision
 
 
 # --------------------------------------------------------------------------------------------------- instruments
@@ -136,7 +263,7 @@ def _load_or_fail(path: str) -> Any:
 
 @instrument_group.command("publish")
 @click.argument("path")
-@with_appcontext
+@with_database()
 def instrument_publish(path: str) -> None:
     """Store an immutable version; the same content again changes nothing."""
     from elicit import audit
@@ -174,6 +301,7 @@ def _definition_from(ref: str) -> Any:
     from elicit.instruments.versions import REF_RE, definition_of, find_version
 
     if REF_RE.match(ref) and not Path(ref).exists():
+        require_database(current_app.config["DATABASE_URL"])
         with unit_of_work() as session:
             return definition_of(find_version(session, ref))
     return _load_or_fail(ref)
@@ -190,7 +318,7 @@ def study_group() -> None:
 @click.option("--instrument", "ref", required=True, help="a published version, id@version")
 @click.option("--cohort", "cohorts", multiple=True, required=True, help="cohort code, or CODE=Label; repeat")
 @click.option("--title", default=None)
-@with_appcontext
+@with_database()
 def study_create(slug: str, ref: str, cohorts: tuple[str, ...], title: str | None) -> None:
     """A study on a published instrument version, with one cohort per state."""
     from elicit import audit
@@ -226,9 +354,16 @@ def study_create(slug: str, ref: str, cohorts: tuple[str, ...], title: str | Non
     "--roster", type=click.Path(dir_okay=False), default=None, help="CSV: name,email,organisation,cohort"
 )
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="links CSV to write")
-@with_appcontext
-def invite(slug: str, cohort_code: str | None, count: int | None, roster: str | None, out: str) -> None:
-    """Make personal invitation links and write them, one URL per row, to a CSV file."""
+@click.option("--force", is_flag=True, help="replace --out if it exists (its links are then gone for good)")
+@with_database()
+def invite(
+    slug: str, cohort_code: str | None, count: int | None, roster: str | None, out: str, force: bool
+) -> None:
+    """Make personal invitation links and write them, one URL per row, to a CSV file (mode 0600).
+
+    Only a hash of each link is stored, so the file is the only copy: an existing file is refused unless
+    ``--force``, and the file appears, complete, only once the invitations are committed.
+    """
     from elicit import audit
     from elicit.studies import (
         RosterError,
@@ -244,9 +379,7 @@ def invite(slug: str, cohort_code: str | None, count: int | None, roster: str | 
         raise click.UsageError("give exactly one of --count N or --roster FILE.csv")
     if count is not None and cohort_code is None:
         raise click.UsageError("--count needs --cohort CODE")
-    out_path = Path(out)
-    if not out_path.resolve().parent.is_dir():
-        fail(f"folder {out_path.resolve().parent} does not exist")
+    out_path = check_new_file(Path(out), force)
     roster_text = None
     if roster is not None:
         try:
@@ -255,31 +388,39 @@ def invite(slug: str, cohort_code: str | None, count: int | None, roster: str | 
             fail(f"{roster}: no such file")
         except UnicodeDecodeError:
             fail(f"{roster}:1: not UTF-8 text; save the roster as CSV UTF-8")
-    with unit_of_work() as session:
-        study = find_study(session, slug)
-        if roster_text is not None:
-            try:
-                rows = parse_roster(roster_text, study, cohort_code)
-            except RosterError as exc:
-                for problem in exc.problems:
-                    click.echo(f"{roster}:{problem.line}: {problem.message}", err=True)
-                session.rollback()
-                sys.exit(1)
-            links = import_roster(session, study, rows)
-        else:
-            assert count is not None and cohort_code is not None  # nosec B101  # narrows types for mypy; click guarantees both on this branch, a failure only aborts the command
-            links = issue_links(session, study, find_cohort(study, cohort_code), count)
-        content = links_csv(current_app.config["BASE_URL"], study, links)
-        # The links file is written before the commit: if it cannot be written, no invitation exists.
-        write_atomic(out_path, content)
-        audit.record(
-            session,
-            "invitations.issue",
-            ACTOR_CLI,
-            study_id=study.id,
-            target=slug,
-            details={"count": len(links), "roster": roster is not None},
-        )
+    # The links are staged in a temporary file (synced) before the commit, so if they cannot be written no
+    # invitation exists; the file takes its name only after the commit, so a failed commit leaves no dead links.
+    staged: Path | None = None
+    try:
+        with unit_of_work() as session:
+            study = find_study(session, slug)
+            if roster_text is not None:
+                try:
+                    rows = parse_roster(roster_text, study, cohort_code)
+                except RosterError as exc:
+                    for problem in exc.problems:
+                        click.echo(f"{roster}:{problem.line}: {problem.message}", err=True)
+                    session.rollback()
+                    sys.exit(1)
+                links = import_roster(session, study, rows)
+            else:
+                assert count is not None and cohort_code is not None  # nosec B101  # narrows types for mypy; click guarantees both on this branch, a failure only aborts the command
+                links = issue_links(session, study, find_cohort(study, cohort_code), count)
+            staged = stage_file(out_path, links_csv(current_app.config["BASE_URL"], study, links))
+            audit.record(
+                session,
+                "invitations.issue",
+                ACTOR_CLI,
+                study_id=study.id,
+                target=slug,
+                details={"count": len(links), "roster": roster is not None},
+            )
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        raise
+    assert staged is not None  # nosec B101  # narrows the type: the unit of work either staged the file or raised
+    put_in_place(staged, out_path, force)
     click.echo(f"{len(links)} invitation link(s) written to {out}")
 
 
@@ -293,7 +434,7 @@ def user_group() -> None:
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "researcher", "viewer"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
-@with_appcontext
+@with_database()
 def user_add(email: str, role: str, password_stdin: bool) -> None:
     """Add an account (the password is read from stdin or asked for, never from the command line)."""
     from elicit import audit
@@ -313,7 +454,7 @@ def user_add(email: str, role: str, password_stdin: bool) -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)
-@with_appcontext
+@with_database()
 def serve(host: str, port: int) -> None:
     """Serve the app (threaded, for one machine; production uses gunicorn, see README)."""
     from werkzeug.serving import run_simple
@@ -339,9 +480,13 @@ def serve(host: str, port: int) -> None:
 )
 @with_appcontext
 def demo(responses: int, links: int) -> None:
-    """A ready demo study on the flagship instrument, with simulated experts and a researcher login."""
+    """A ready demo study on the flagship instrument, with simulated experts and a researcher login.
+
+    Like init, demo creates (or upgrades) the database first; its links are printed only once committed.
+    """
     from elicit.demo import ensure_demo
 
+    _create_or_upgrade(current_app.config["DATABASE_URL"])
     with unit_of_work() as session:
         result = ensure_demo(
             session, current_app.config, Path(current_app.instance_path), responses=responses, links=links
@@ -364,7 +509,7 @@ def round_group() -> None:
 @click.option(
     "--feedback", "feedback", multiple=True, help="item whose previous-round results experts see; repeat"
 )
-@with_appcontext
+@with_database()
 def round_open(slug: str, ref: str | None, feedback: tuple[str, ...]) -> None:
     """Open the next round; every expert keeps their link."""
     from elicit import audit
@@ -393,7 +538,7 @@ def round_open(slug: str, ref: str | None, feedback: tuple[str, ...]) -> None:
 
 @round_group.command("close")
 @click.argument("slug")
-@with_appcontext
+@with_database()
 def round_close(slug: str) -> None:
     """Close the open round."""
     from elicit import audit
@@ -418,7 +563,7 @@ def round_close(slug: str) -> None:
 @click.argument("slug")
 @click.argument("item")
 @click.argument("value", type=float)
-@with_appcontext
+@with_database()
 def realization(slug: str, item: str, value: float) -> None:
     """Enter (or correct) the true value of a seed question, for Cooke's classical model."""
     from elicit import audit
@@ -441,7 +586,7 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-@with_appcontext
+@with_database()
 def audit_verify() -> None:
     """Check the hash chain; exit 1 at the first edited, deleted or reordered event."""
     from elicit import audit
@@ -451,6 +596,31 @@ def audit_verify() -> None:
     if problem is not None:
         fail(problem.message)
     click.echo(f"audit log intact: {count} event(s)")
+
+
+# ---------------------------------------------------------------------------------------------------------- outbox
+@main.group("outbox")
+def outbox_group() -> None:
+    """The outbox of a server without SMTP: messages that carry links in clear."""
+
+
+@outbox_group.command("purge")
+@click.argument("slug")
+@with_database()
+def outbox_purge(slug: str) -> None:
+    """Delete every message in the study's outbox, once its links went out by hand."""
+    from elicit import audit
+    from elicit.studies import find_study
+    from elicit.studio import mail
+
+    with unit_of_work() as session:
+        study = find_study(session, slug)
+        folder = mail.outbox_folder(current_app.config, current_app.instance_path, study.slug)
+        deleted = mail.purge_outbox(folder)
+        audit.record(
+            session, "outbox.purge", ACTOR_CLI, study_id=study.id, target=slug, details={"deleted": deleted}
+        )
+    click.echo(f"{deleted} message(s) deleted from the outbox of {slug}")
 
 
 # -------------------------------------------------------------------------------------------------------- analysis
@@ -468,7 +638,7 @@ def analyze(folder: str, out_html: str, out_json: str | None) -> None:
 
     try:
         results = run_analysis(Path(folder), Path(out_html), Path(out_json) if out_json else None)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         fail(str(exc))
     warnings = results.get("warnings") or []
     click.echo(f"report written to {out_html}" + (f" and results to {out_json}" if out_json else ""))
@@ -490,14 +660,14 @@ EXPORT_FORMATS = ("csv", "xlsx", "parquet", "sav", "dta")
     "k",
     type=click.IntRange(1, 1000),
     default=None,
-    help="k for the k-anonymity report [default: the study's]",
+    help="k for the k-anonymity report and --suppress: the study's k or more [default: the study's]",
 )
 @click.option(
     "--suppress", is_flag=True, help="blank quasi-identifiers in rows whose class has fewer than k experts"
 )
 @click.option("--identified", is_flag=True, help="keep identifiers and roster fields (admins only; audited)")
 @click.option("--admin", "admin", default=None, help="e-mail of the admin who asks for an identified export")
-@with_appcontext
+@with_database()
 def export(
     slug: str, fmt: str, out: str, k: int | None, suppress: bool, identified: bool, admin: str | None
 ) -> None:
@@ -522,6 +692,10 @@ def export(
     # snapshot, so no write lock is held while it runs, and records itself in the audit log at the end.
     with unit_of_work() as session:
         study = find_study(session, slug)
+        try:
+            check_options(fmt, k=k, identified=identified, suppress=suppress, floor=study.k_threshold)
+        except ExportError as exc:
+            fail(str(exc))
         if identified:
             assert admin is not None  # nosec B101  # narrows the type; --identified without --admin is refused above with a UsageError
             user = session.scalar(select(User).where(User.email == normalize_email(admin)))
@@ -566,7 +740,7 @@ def _token_errors() -> Any:
 @token_group.command("create")
 @click.argument("email")
 @click.option("--name", required=True, help="what the token is for, e.g. 'analysis server'")
-@with_appcontext
+@with_database()
 def token_create(email: str, name: str) -> None:
     """Make a token and print it once (only its hash is stored)."""
     from elicit import audit
@@ -594,7 +768,7 @@ def token_create(email: str, name: str) -> None:
 
 @token_group.command("revoke")
 @click.argument("token_id", type=int)
-@with_appcontext
+@with_database()
 def token_revoke(token_id: int) -> None:
     """Revoke a token at once."""
     from elicit import audit
@@ -613,7 +787,7 @@ def token_revoke(token_id: int) -> None:
 
 @token_group.command("list")
 @click.argument("email")
-@with_appcontext
+@with_database()
 def token_list(email: str) -> None:
     """A user's tokens: id, name, created, last used, revoked (never the tokens themselves)."""
     from elicit.api.tokens import list_tokens
@@ -639,7 +813,7 @@ def token_list(email: str) -> None:
 # --------------------------------------------------------------------------------------------------------- backups
 @main.command("backup")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="backup file to write")
-@with_appcontext
+@with_database(migrated=False)
 def backup_command(out: str) -> None:
     """A consistent copy of the database while Elicit runs (SQLite backup API, or pg_dump for PostgreSQL)."""
     from elicit.backup import BackupError, backup, describe
@@ -657,10 +831,20 @@ def backup_command(out: str) -> None:
 @click.option("--force", is_flag=True, help="replace a database that already holds data")
 @with_appcontext
 def restore_command(file: str, force: bool) -> None:
-    """Replace the configured database with a backup, then check its schema revision and audit chain."""
+    """Replace the configured database with a backup, then check its schema revision and audit chain.
+
+    Like init, restore may create the database (and its folder) it restores into.
+    """
     from elicit.backup import BackupError, describe, restore
+    from elicit.db import sqlite_file
 
     url = current_app.config["DATABASE_URL"]
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        if not Path(file).is_file():
+            fail(f"{file}: no such file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        force = True  # no file, so no data that --force would protect
     try:
         report = restore(url, Path(file), force=force)
     except BackupError as exc:

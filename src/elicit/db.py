@@ -7,14 +7,20 @@ and anything else rolls back, so a failure never leaves half-written data.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response, abort, g, request
+from flask_babel import gettext
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from elicit.i18n import N_
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,19 +45,39 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is overwritten, so a row deleted (or a page freed) leaves nothing to read in the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine with the settings Elicit relies on for either database."""
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of a SQLite URL's file; None for other databases, ``:memory:`` and ``file:`` URIs."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).absolute()
+
+
+def make_engine(url: str, *, create: bool = False) -> Engine:
+    """Create an engine with the settings Elicit relies on for either database.
+
+    A SQLite file is opened, never created (SQLite's ``mode=rw``), unless ``create`` is given: only
+    ``elicit init`` and ``elicit demo`` (through :func:`elicit.migrate.upgrade`) create a database, and with it
+    its folder. Anything else on a missing file fails with "unable to open database file".
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            from pathlib import Path
-
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        path = sqlite_file(url)
+        options: dict[str, Any] = {"connect_args": {"timeout": 10, "check_same_thread": False}}
+        if path is not None and create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif path is not None:
+            uri = f"{path.as_uri()}?mode=rw"
+            options = {"creator": lambda: sqlite3.connect(uri, uri=True, timeout=10, check_same_thread=False)}
+        engine = create_engine(url, hide_parameters=True, **options)  # errors never carry the values
         event.listen(engine, "connect", _sqlite_connect)
         # Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of failing
         # with "database is locked" when a read transaction later tries to write.
@@ -59,7 +85,36 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # hide_parameters: a failed statement's error (and so any log of it) never carries its values, such as a
+    # token hash or an answer.
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
+
+
+NOT_INITIALISED = N_(
+    "This service is not set up yet: its database is not initialised. The administrator needs to run "
+    "elicit init; nothing can be saved until then."
+)
+
+
+def _refuse_requests_without(app: Flask, path: Path) -> None:
+    """Answer 503 (and log the file once) while the SQLite database does not exist; requests never create it.
+
+    Checked on every request, so the server serves as soon as ``elicit init`` has run, without a restart.
+    """
+    logged: list[bool] = []
+
+    @app.before_request
+    def _database_exists() -> None:
+        if request.endpoint == "static" or path.is_file():
+            return
+        if not logged:
+            logged.append(True)
+            logging.getLogger("elicit").error(
+                "no database at %s (DATABASE_URL=%s): run elicit init; answering 503 until then",
+                path,
+                make_url(app.config["DATABASE_URL"]).render_as_string(hide_password=True),
+            )
+        abort(503, description=gettext(NOT_INITIALISED))
 
 
 class Database:
@@ -72,6 +127,9 @@ class Database:
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["elicit.db"] = (engine, sessionmaker(engine, expire_on_commit=False))
+        path = sqlite_file(app.config["DATABASE_URL"])
+        if path is not None:
+            _refuse_requests_without(app, path)
 
         @app.after_request
         def _commit(response: Response) -> Response:

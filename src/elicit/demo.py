@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -114,7 +115,7 @@ def simulate_expert(
         invitation.pseudonym = pseudonym(study.pseudonym_key, secrets.token_hex(16))
     session.add(invitation)
     session.flush()
-    link = flow.open_by_token(session, token)
+    link = flow.open_by_token(session, token, secret=current_app.config["SECRET_KEY"])
     language = rng.choice(definition.languages) if cohort_code == "PK" else definition.languages[0]
     flow.start(session, link, language)
     tendency = COHORT_TENDENCY.get(cohort_code, {})

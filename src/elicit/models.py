@@ -7,6 +7,7 @@ streamed pivot rather than a decode of every value.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -38,6 +39,16 @@ def _new_response_id() -> str:
     # Random, not sequential: an id's order must not reveal when a response started, which could be joined
     # with invitation activity in anonymous studies.
     return uuid.uuid4().hex
+
+
+def _new_seed() -> str:
+    # The per-expert secret an anonymous response is found by (through a keyed hash); a reissued link keeps it.
+    return secrets.token_hex(16)
+
+
+# SQLite tables whose rows must not be stored in insertion order: without a rowid, rows live in primary-key
+# order (random ids), so the file does not say which response started or saved first.
+NO_ROWID = {"sqlite_with_rowid": False}
 
 
 def _check_in(column: str, values: type[StrEnum]) -> str:
@@ -73,6 +84,9 @@ class InvitationStatus(StrEnum):
     SUBMITTED = "submitted"
     DECLINED = "declined"
     REVOKED = "revoked"
+    # Anonymous studies only: answered or declined, confirmed in groups of at least k per cohort, so no
+    # invitation's status changes with (or next to) one response's submission.
+    FINISHED = "finished"
 
 
 class ResponseStatus(StrEnum):
@@ -278,23 +292,33 @@ class Invitation(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when its link was e-mailed
+    # Anonymous studies find the expert's response by HMAC(server key, round, seed): nothing stored joins them.
+    response_seed: Mapped[str] = mapped_column(String(32), default=_new_seed)
 
     cohort: Mapped[Cohort] = relationship()
     roster_entry: Mapped[RosterEntry | None] = relationship(back_populates="invitations")
 
 
 class Response(Base):
-    """One expert's answers in one round, pinned to the instrument version they answered."""
+    """One expert's answers in one round, pinned to the instrument version they answered.
+
+    Pseudonymous studies link a response to its invitation (``invitation_id``), by design. Anonymous studies never
+    do: ``lookup_key`` is a keyed hash only the server can compute from the expert's invitation, and the times are
+    dates from the start (see ``elicit.responding.unlinking``).
+    """
 
     __tablename__ = "responses"
     __table_args__ = (
         UniqueConstraint("invitation_id", "round_id"),
         CheckConstraint(_check_in("status", ResponseStatus), name="status"),
+        CheckConstraint("invitation_id IS NULL OR lookup_key IS NULL", name="one_link"),
         Index("ix_responses_study_status", "study_id", "status"),
+        NO_ROWID,
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_response_id)
     invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
+    lookup_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
@@ -320,12 +344,12 @@ class Answer(Base):
     """One stored variable: ``part`` is '' for a simple item, else a choice code or quantile level."""
 
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("response_id", "item_id", "part"),)
+    __table_args__ = (NO_ROWID,)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
-    item_id: Mapped[str] = mapped_column(String(64))
-    part: Mapped[str] = mapped_column(String(64), default="")
+    # Keyed by what it is, not by an insertion-ordered id that would tell which response saved when.
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     value_num: Mapped[float | None] = mapped_column(Float)
     value_text: Mapped[str | None] = mapped_column(Text)
     dont_know: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -338,15 +362,31 @@ class AnswerNote(Base):
 
     __tablename__ = "answer_notes"
     __table_args__ = (
-        UniqueConstraint("response_id", "item_id"),
         CheckConstraint("confidence IS NULL OR (confidence >= 1 AND confidence <= 5)", name="confidence"),
+        NO_ROWID,
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
-    item_id: Mapped[str] = mapped_column(String(64))
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     confidence: Mapped[int | None] = mapped_column(Integer)
     rationale: Mapped[str | None] = mapped_column(Text)
+
+
+class FinishMark(Base):
+    """An anonymous expert finished (answered or declined); which invitation is readable only with the server key.
+
+    ``mark`` is HMAC(server key, round, seed). Marks wait here until a cohort has at least k of them; then one
+    transaction sets all those invitations to ``finished`` and deletes the marks, so each finished invitation
+    hides among at least k responses (``elicit.responding.unlinking.confirm_finished``).
+    """
+
+    __tablename__ = "finish_marks"
+    __table_args__ = (NO_ROWID,)
+
+    mark: Mapped[str] = mapped_column(String(64), primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
 
 
 class Realization(Base):
@@ -377,3 +417,22 @@ class AuditEvent(Base):
     details_json: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LinkSubmission(Base):
+    """One submission of a studio form that made links, named by the form's ``nonce``, kept 12 hours.
+
+    The same form posted again (a browser reload) is recognised and makes nothing new. It holds what was made
+    in counts only: a token is never stored, here or anywhere, so a reload cannot show the links again (a lost
+    link is reissued).
+    """
+
+    __tablename__ = "link_submissions"
+    __table_args__ = (UniqueConstraint("study_id", "nonce"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    summary_json: Mapped[str] = mapped_column(Text, default="{}")

@@ -8,6 +8,8 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,6 +34,10 @@ COHORT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 KNOWN_COHORTS = {"UK": "United Kingdom", "PK": "Pakistan"}
 ROSTER_COLUMNS = ("name", "email", "organisation", "cohort")
 MAX_INVITATIONS = 10000
+# Control characters (CR, LF, tab, NUL, DEL, C1) and the Unicode line separators: none belongs in a name, an
+# address or a title, and in an e-mail header a line break would start a new header.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+TITLE_CONTROL = "the title contains a line break or another control character; type it on one line"
 
 
 class StudyError(ValueError):
@@ -97,6 +103,7 @@ def create_study(
     codes = [code for code, _ in cohorts]
     if len(set(codes)) != len(codes):
         raise StudyError("cohort codes must be distinct")
+    check_title(title or "")
     definition = definition_of(version)
     study = Study(
         slug=slug,
@@ -113,6 +120,12 @@ def create_study(
     session.add(study)
     session.flush()
     return study
+
+
+def check_title(title: str) -> None:
+    """Refuse a study title that could not go into an e-mail's Subject on one line."""
+    if CONTROL_RE.search(title):
+        raise StudyError(TITLE_CONTROL)
 
 
 def find_study(session: Session, slug: str) -> Study:
@@ -176,11 +189,24 @@ def parse_roster(text: str, study: Study, default_cohort: str | None = None) -> 
 
             name, email = cell("name"), normalize_email(cell("email"))
             organisation, cohort = cell("organisation"), cell("cohort") or (default_cohort or "")
+            for label, value in (("name", name), ("organisation", organisation), ("e-mail", email)):
+                if CONTROL_RE.search(value):
+                    problems.append(
+                        RosterProblem(
+                            line, f"the {label} contains a control character (a line break, tab or similar)"
+                        )
+                    )
             if not name:
                 problems.append(RosterProblem(line, "the name is empty"))
             elif len(name) > 200:
                 problems.append(RosterProblem(line, "the name is longer than 200 characters"))
-            if not EMAIL_RE.match(email):
+            if CONTROL_RE.search(email):
+                pass  # said above
+            elif EMAIL_RE.match(email) and not email.partition("@")[0].isascii():
+                problems.append(
+                    RosterProblem(line, f"{email}: letters outside ASCII before the @ cannot be e-mailed")
+                )
+            elif not EMAIL_RE.match(email) or not _one_address(email):
                 problems.append(RosterProblem(line, f"{email!r} is not an e-mail address"))
             elif email in seen:
                 problems.append(RosterProblem(line, f"duplicate e-mail {email} (also on line {seen[email]})"))
@@ -204,6 +230,15 @@ def parse_roster(text: str, study: Study, default_cohort: str | None = None) -> 
     if not rows:
         raise RosterError([RosterProblem(1, "the roster has a header but no rows")])
     return rows
+
+
+def _one_address(email: str) -> bool:
+    """Whether the e-mail library reads ``email`` as exactly this one address (no list, no display name)."""
+    try:
+        mailbox = Address(addr_spec=email)
+    except (HeaderParseError, ValueError, IndexError):
+        return False
+    return bool(mailbox.username and mailbox.domain) and mailbox.addr_spec == email
 
 
 def session_emails(study: Study) -> list[str]:

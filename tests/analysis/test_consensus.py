@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ from scipy import stats
 from elicit.analysis.consensus import (
     ConsensusRule,
     consensus_table,
+    delphi_tables,
     ranking_agreement,
     ranking_agreement_table,
     stability_table,
@@ -206,3 +209,88 @@ def test_kendall_w_by_hand() -> None:
     table = ranking_agreement_table(long).set_index("cohort")
     assert table.loc["UK", "w"] == pytest.approx(420 / 540)
     assert table.loc["all", "m"] == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"min_agreement": 0.0}, "minimum agreement"),
+        ({"min_agreement": -0.1}, "minimum agreement"),
+        ({"min_agreement": 1.5}, "minimum agreement"),
+        ({"min_agreement": float("nan")}, "minimum agreement"),
+        ({"max_iqr": -1.0}, "largest IQR"),
+        ({"max_iqr": float("nan")}, "largest IQR"),
+        ({"max_iqr": float("inf")}, "largest IQR"),
+    ],
+)
+def test_a_rule_out_of_range_is_refused_with_a_sentence(fields: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ConsensusRule(**fields)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        ConsensusRule.from_dict(fields)
+
+
+def test_a_recorded_rule_reads_back() -> None:
+    rule = ConsensusRule(max_iqr=10, min_agreement=0.5, agreement="top2", quartile_method="weibull")
+    assert ConsensusRule.from_dict(rule.as_dict()) == rule
+    assert ConsensusRule.from_dict({"max_iqr": None, "min_agreement": 0.6}) == ConsensusRule(
+        max_iqr=None, min_agreement=0.6
+    )
+    with pytest.raises(ValueError, match="must be a number"):
+        ConsensusRule.from_dict({"max_iqr": "10"})
+    with pytest.raises(ValueError, match="must be an object"):
+        ConsensusRule.from_dict([10, 0.5])  # type: ignore[arg-type]
+
+
+def test_delphi_tables_is_the_consensus_and_stability_of_every_round_under_the_rule() -> None:
+    wide = ConsensusRule(max_iqr=10, min_agreement=0.5)
+    tables = delphi_tables(panel(), {"q1": LIKERT}, wide)
+    verdicts = tables.consensus.set_index(["round", "cohort"])["consensus"]
+    # Round 1 (IQR 1.75, top two 50 %) passes "IQR <= 10 and >= 50 %", not the default rule.
+    assert (
+        verdicts[(1, "all")]
+        and not consensus_table(panel(), {"q1": LIKERT})
+        .set_index(["round", "cohort"])
+        .loc[(1, "all"), "consensus"]
+    )
+    assert tables.rounds == (1, 2) and tables.rule == wide and tables.suppressed == 0
+    pd.testing.assert_frame_equal(
+        tables.stability.reset_index(drop=True), stability_table(panel(), 1, 2, {"q1": LIKERT})
+    )
+    # k = 6: each cohort of five is hidden in both rounds; "all" (10) stays, as the two hidden ones are 9 or more
+    # together, so neither can be had back by subtraction.
+    hidden = delphi_tables(panel(), {"q1": LIKERT}, wide, k=6)
+    assert set(hidden.consensus["cohort"]) == {"all"} and hidden.suppressed == 4
+    assert set(hidden.stability["cohort"]) == {"all"}
+
+
+def _two_round_export(
+    builders: Any, tmp_path: Path, rule: dict[str, Any] | None, where: str = "codebook"
+) -> Path:
+    first = builders.build_data({"UK": 8, "PK": 8}, seed=3)
+    second = builders.build_data({"UK": 8, "PK": 8}, seed=4).assign(round=2)
+    codebook = builders.build_codebook(("UK", "PK"))
+    if rule is not None and where == "codebook":
+        codebook["consensus_rule"] = rule
+    if rule is not None and where == "manifest":
+        codebook["study"] = {**codebook["study"], "consensus_rule": rule}
+    return builders.write_export(tmp_path / f"export-{where}", pd.concat([first, second]), codebook)
+
+
+def test_analysis_judges_by_the_rule_the_export_records(builders: Any, tmp_path: Path) -> None:
+    """Issue 13: `elicit analyze` used the default rule while the studio and consensus.csv used the study's."""
+    from elicit.analysis.elicitation import delphi_summary
+    from elicit.analysis.export_folder import load_export
+
+    rule = ConsensusRule(max_iqr=10, min_agreement=0.3)
+    for where in ("codebook", "manifest"):
+        summary = delphi_summary(load_export(_two_round_export(builders, tmp_path, rule.as_dict(), where)))
+        assert summary is not None and summary.rule == rule, where
+        assert set(summary.consensus["rule"]) == {rule.describe()}
+    default = delphi_summary(load_export(_two_round_export(builders, tmp_path, None, "none")))
+    assert default is not None and default.rule == ConsensusRule()
+    # The verdicts differ between the two rules somewhere, so reading the recorded rule matters.
+    assert (summary.consensus["consensus"].to_numpy() != default.consensus["consensus"].to_numpy()).any()
+    bad = _two_round_export(builders, tmp_path, {"max_iqr": 1, "min_agreement": 0}, "codebook")
+    with pytest.raises(ValueError, match="the export's consensus rule cannot be used: the minimum agreement"):
+        delphi_summary(load_export(bad))

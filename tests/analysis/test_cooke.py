@@ -270,6 +270,58 @@ def test_results_dict_is_json_and_records_the_settings(tmp_path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Calibration scores that are mathematically equal but differ in the last bits (issue 13). With p = (.05, .45,
+# .45, .05) the bin counts (0, 1, 1, 2) and (2, 1, 1, 0) give the same I(s, p), but summing the terms in a
+# different order leaves the two scores 2.4e-16 apart. Compared with a plain >=, the optimized cut-off lands on
+# the larger one and the other expert is cut off, although the model cannot tell the two apart (the TU Delft
+# studies Hemophilia, EffusiveErupt and p6r have such pairs; their data are not in this repository).
+
+TIED = pd.DataFrame(
+    [
+        # expert, item, q05, q50, q95             bin of the realization (0 below q05 ... 3 above q95)
+        ("X", "s1", 8, 12, 16),  # 10 -> 1
+        ("X", "s2", 9, 13, 17),  # 20 -> 3
+        ("X", "s3", 25, 29, 33),  # 30 -> 2
+        ("X", "s4", 27, 31, 35),  # 40 -> 3     counts (0, 1, 1, 2)
+        ("Y", "s1", 9, 13, 17),  # 10 -> 1
+        ("Y", "s2", 26, 30, 34),  # 20 -> 0
+        ("Y", "s3", 24, 28, 32),  # 30 -> 2
+        ("Y", "s4", 42, 46, 50),  # 40 -> 0     counts (2, 1, 1, 0)
+    ],
+    columns=["expert", "item", "q05", "q50", "q95"],
+)
+TIED_REALIZATIONS = {"s1": 10, "s2": 20, "s3": 30, "s4": 40}
+
+
+def test_equal_calibrations_differing_by_rounding_fall_on_the_same_side_of_the_cutoff() -> None:
+    table = calibration_scores(TIED, TIED_REALIZATIONS).set_index("expert")
+    assert table.loc["X", ["below_q05", "q05_q50", "q50_q95", "above_q95"]].tolist() == [0, 1, 1, 2]
+    assert table.loc["Y", ["below_q05", "q05_q50", "q50_q95", "above_q95"]].tolist() == [2, 1, 1, 0]
+    x, y = table.loc["X", "calibration"], table.loc["Y", "calibration"]
+    assert x != y and math.isclose(x, y, rel_tol=1e-14)  # the case only tests something while the bits differ
+    for settings in (CookeSettings(), CookeSettings(weights="item"), CookeSettings(cutoff=float(max(x, y)))):
+        result = classical_model(TIED, TIED_REALIZATIONS, settings)
+        experts = result.experts.set_index("expert")
+        assert experts["above_cutoff"].tolist() == [True, True], settings
+        assert (experts["weight"] > 0).all(), settings
+        assert result.decision_makers.set_index("dm").loc["performance_global", "n_experts_weighted"] == 2
+        assert (result.item_weights["weight"] > 0).all(), settings
+    # The expert order in the data does not decide who is cut off.
+    flipped = classical_model(TIED.iloc[::-1].reset_index(drop=True), TIED_REALIZATIONS)
+    assert flipped.experts.set_index("expert")["weight"].to_dict() == pytest.approx(
+        classical_model(TIED, TIED_REALIZATIONS).experts.set_index("expert")["weight"].to_dict()
+    )
+
+
+def test_the_calibration_tolerance_is_recorded() -> None:
+    settings = results_dict(classical_model(TIED, TIED_REALIZATIONS))["settings"]
+    assert settings["calibration_rel_tol"] == 1e-9
+    assert "relative tolerance" in settings["cutoff_rule"] and "1e-09" in settings["cutoff_rule"]
+    fixed = CookeSettings(cutoff=0.01).as_dict()
+    assert "relative tolerance" in fixed["cutoff_rule"]
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Published study 1: "FCEP Error" (flight crew error probabilities), TU Delft data base: 5 experts, 3 quantiles
 # (5/50/95), log-uniform background, 8 seed items (cases/FCEP Error.dtt and .rls in the anduryl repository).
 # Expert C's 95 % quantile of ManOccRepUK equals its realization (52): the binning rule matters here.

@@ -1,10 +1,13 @@
-"""The JSON API: tokens (none, bad, revoked, valid), permissions, status with small counts suppressed, the export
-zip, JSON errors, and every real response checked against the OpenAPI document."""
+"""The JSON API: tokens (none, bad, revoked, valid), permissions, status with small counts suppressed (and their
+complements), the export zip with the study's k as a floor, JSON errors, and every real response checked against
+the OpenAPI document."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
 import zipfile
 from typing import Any
 
@@ -17,6 +20,15 @@ from elicit.db import db
 from elicit.models import ApiToken, AuditEvent, Study, StudyMember, User
 from tests.api.schema_check import problems, response_schema
 from tests.exporting.helpers import SLUG, demo, run
+from tests.studio.conftest import SLUG as STUDIO_SLUG
+from tests.studio.conftest import (  # the fixtures are used by name
+    answer,
+    flagship_study,  # noqa: F401
+    issue,
+    login,
+    people,  # noqa: F401
+    quick_argon2,  # noqa: F401
+)
 
 
 def _token(runner: FlaskCliRunner, email: str, name: str = "tests") -> str:
@@ -29,7 +41,7 @@ def _token(runner: FlaskCliRunner, email: str, name: str = "tests") -> str:
 
 
 def _users(app: Flask, **roles: str) -> None:
-    """Accounts by e-mail and role (no password: API tests need none), and study membership for viewers."""
+    """Accounts by e-mail and role (no password: API tests need none); viewers and ``member@`` are members."""
     with app.app_context(), db.transaction() as session:
         study = session.scalar(select(Study).where(Study.slug == SLUG))
         assert study is not None
@@ -37,7 +49,7 @@ def _users(app: Flask, **roles: str) -> None:
             user = User(email=email, role=role, password_hash="-")
             session.add(user)
             session.flush()
-            if role == "viewer":
+            if role == "viewer" or email.startswith("member@"):
                 session.add(StudyMember(study_id=study.id, user_id=user.id))
 
 
@@ -58,11 +70,19 @@ def _conforms(client: FlaskClient, path: str, template: str, status: int, **kwar
 
 @pytest.fixture
 def setup(app: Flask, runner: FlaskCliRunner) -> dict[str, str]:
-    """The demo (2 experts per cohort), a viewer who is a member, an outsider, and an admin; their tokens."""
+    """The demo (2 experts per cohort), a viewer and a researcher who are members, an outsider, an admin; tokens."""
     demo(runner, 2)
-    _users(app, **{"viewer@example.org": "viewer", "outsider@example.org": "researcher"})
+    _users(
+        app,
+        **{
+            "viewer@example.org": "viewer",
+            "member@example.org": "researcher",
+            "outsider@example.org": "researcher",
+        },
+    )
     return {
         "viewer": _token(runner, "viewer@example.org"),
+        "member": _token(runner, "member@example.org"),
         "outsider": _token(runner, "outsider@example.org"),
         "admin": _token(runner, "researcher@example.org"),  # the demo login is an admin
     }
@@ -121,11 +141,13 @@ def test_studies_and_status_by_membership(app: Flask, client: FlaskClient, setup
     )
     assert status["anonymity"] == "anonymous" and status["k"] == 5
     assert status["rounds"] == [{"number": 1, "version": "defence-diplomacy@1.0.0", "status": "open"}]
+    assert status["round"] == 1
     uk = status["cohorts"][0]
-    # 2 submitted in an anonymous study with k = 5: hidden, and flagged.
-    assert uk["code"] == "UK" and uk["invitations"]["submitted"] is None and uk["submitted_responses"] is None
+    # 2 submitted of each cohort in an anonymous study with k = 5: hidden, the total (4) too, and flagged.
+    assert uk["code"] == "UK" and uk["responses"]["submitted"] is None
+    assert status["total"]["responses"]["submitted"] is None
     assert uk["suppressed"] is True and status["small_counts_suppressed"] is True
-    assert uk["invitations"]["not_opened"] == 0
+    assert uk["invitations"]["invited"] == 2 and "opened" not in uk["invitations"]
 
     body = _conforms(
         client, f"/api/v1/studies/{SLUG}", "/studies/{slug}", 403, headers=_auth(setup["outsider"])
@@ -140,11 +162,46 @@ def test_studies_and_status_by_membership(app: Flask, client: FlaskClient, setup
         assert used is not None
 
 
+def _manifest_and_rows(response: Any, folder: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        manifest = json.loads(archive.read(f"{folder}/manifest.json"))
+        rows = list(csv.DictReader(io.StringIO(archive.read(f"{folder}/data.csv").decode("utf-8-sig"))))
+    return manifest, rows
+
+
+def test_k_is_a_floor_and_viewers_export_nothing(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, setup: dict[str, str], tmp_path: Any
+) -> None:
+    """Issue 12, item 8: a viewer's token with k=1 got every quasi-identifier unblanked; the studio gives viewers
+    no export at all (403). The CLI refuses a k below the study's too."""
+    code, _, err = run(runner, "export", SLUG, "--k", "1", "--suppress", "--out", str(tmp_path / "low"))
+    assert code == 1 and err.strip() == (
+        "elicit: error: k must be at least the study's k of 5 (not 1): groups smaller than the study's k are "
+        "never treated as safe; leave k out to use the study's"
+    )
+    assert not (tmp_path / "low").exists()
+    attack = f"/api/v1/studies/{SLUG}/export?format=csv&suppress=1&k=1"
+    body = _conforms(client, attack, "/studies/{slug}/export", 403, headers=_auth(setup["viewer"]))
+    assert "viewers cannot export" in body["error"]
+    for who in ("member", "admin"):
+        body = _conforms(client, attack, "/studies/{slug}/export", 400, headers=_auth(setup[who]))
+        assert "at least the study's k of 5 (not 1)" in body["error"]
+    # at the floor, every quasi-identifier of the four demo rows (classes of fewer than 5) is blanked
+    response = client.get(
+        f"/api/v1/studies/{SLUG}/export?format=csv&suppress=1", headers=_auth(setup["member"])
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    manifest, rows = _manifest_and_rows(response, f"{SLUG}-csv")
+    report = manifest["anonymization"]["k_anonymity"]
+    assert report["k"] == 5 and report["rows_suppressed"] == 4 and len(rows) == 4
+    assert all(row[name] == "" for row in rows for name in report["suppressed_columns"])
+
+
 def test_export_zip_for_members_identified_for_admins_only(
     app: Flask, client: FlaskClient, setup: dict[str, str]
 ) -> None:
-    viewer = _auth(setup["viewer"])
-    response = client.get(f"/api/v1/studies/{SLUG}/export?format=parquet&k=3", headers=viewer)
+    member = _auth(setup["member"])
+    response = client.get(f"/api/v1/studies/{SLUG}/export?format=parquet&k=6", headers=member)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/zip"
     assert response.headers["Content-Disposition"] == f"attachment; filename={SLUG}-parquet.zip"
@@ -163,17 +220,18 @@ def test_export_zip_for_members_identified_for_admins_only(
         ]
         manifest = json.loads(archive.read(f"{SLUG}-parquet/manifest.json"))
     assert manifest["identified"] is False and manifest["counts"]["rows"] == 4
-    assert manifest["anonymization"]["k_anonymity"]["k"] == 3
+    assert manifest["anonymization"]["k_anonymity"]["k"] == 6
 
     for query, status, message in (
         ("format=sas", 400, "unknown export format 'sas'"),
         ("k=zero", 400, "k must be a whole number"),
         ("k=0", 400, "k must be a whole number from 1 to 1000"),
+        ("k=4", 400, "k must be at least the study's k of 5 (not 4)"),
         ("suppress=perhaps", 400, "suppress must be true or false"),
         ("identified=true", 403, "identified exports are for administrators only"),
     ):
         body = _conforms(
-            client, f"/api/v1/studies/{SLUG}/export?{query}", "/studies/{slug}/export", status, headers=viewer
+            client, f"/api/v1/studies/{SLUG}/export?{query}", "/studies/{slug}/export", status, headers=member
         )
         assert message in body["error"], body
     _conforms(
@@ -183,7 +241,7 @@ def test_export_zip_for_members_identified_for_admins_only(
         403,
         headers=_auth(setup["outsider"]),
     )
-    _conforms(client, "/api/v1/studies/nope/export", "/studies/{slug}/export", 404, headers=viewer)
+    _conforms(client, "/api/v1/studies/nope/export", "/studies/{slug}/export", 404, headers=member)
 
     response = client.get(
         f"/api/v1/studies/{SLUG}/export?format=csv&identified=true", headers=_auth(setup["admin"])
@@ -197,7 +255,7 @@ def test_export_zip_for_members_identified_for_admins_only(
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
         assert [(e.actor, json.loads(e.details_json)["identified"]) for e in events] == [
-            ("viewer@example.org", False),
+            ("member@example.org", False),
             ("researcher@example.org", True),
         ]
 
@@ -211,3 +269,35 @@ def test_unknown_paths_and_methods_are_json(client: FlaskClient, setup: dict[str
     }
     response = client.delete(f"/api/v1/studies/{SLUG}", headers=_auth(setup["viewer"]))
     assert response.status_code == 405 and response.mimetype == "application/json"
+
+
+@pytest.mark.usefixtures("people", "flagship_study")
+def test_status_and_dashboard_together_do_not_give_a_hidden_cohort_back(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    """Issue 12, item 5: the API showed UK's 6 submissions and hid PK's 2; the dashboard showed all 8."""
+    uk = issue(app, STUDIO_SLUG, "UK", 9)
+    pk = issue(app, STUDIO_SLUG, "PK", 2)
+    for i, token in enumerate(uk[:6] + pk):
+        answer(app, token, seed=i)
+    token = _token(runner, "viewer@example.org")
+    status = _conforms(client, f"/api/v1/studies/{STUDIO_SLUG}", "/studies/{slug}", 200, headers=_auth(token))
+    login(client, "viewer@example.org")
+    page = client.get(f"/studio/studies/{STUDIO_SLUG}").get_data(as_text=True)
+    row = re.search(r'<tr data-cohort="all">(.*?)</tr>', page, re.S)
+    assert row
+    page_total = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+    for name, column in (("in_progress", 2), ("submitted", 3), ("declined", 4)):
+        shown = [c["responses"][name] for c in status["cohorts"]]
+        totals = {
+            status["total"]["responses"][name],
+            int(page_total[column]) if page_total[column].isdigit() else None,
+        }
+        assert len(totals) == 1, "the page and the API disagree"
+        (total,) = totals
+        assert total is None or shown.count(None) != 1, (
+            f"{name}: {total} minus the shown cohorts gives one back"
+        )
+    assert status["total"]["responses"]["submitted"] == 8
+    assert [c["responses"]["submitted"] for c in status["cohorts"]] == [None, None]
+    assert status["cohorts"][0]["invitations"] == {"invited": 9, "revoked": 0, "finished": 6}

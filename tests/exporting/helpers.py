@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -93,7 +94,7 @@ def answer(
     session: Session, token: str, values: Mapping[str, Any], language: str = "en", submit: bool = True
 ) -> Response:
     """Answer every visible page with ``values`` through the real flow (validation included), then submit."""
-    link = flow.open_by_token(session, token)
+    link = flow.open_by_token(session, token, secret=current_app.config["SECRET_KEY"])
     flow.start(session, link, language)
     while True:
         page_id = flow.resume_page(link)

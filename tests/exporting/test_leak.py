@@ -1,7 +1,12 @@
 """The leak scan: a study whose roster holds distinctive names, e-mails and organisations, whose experts write
 them (and URLs, phone numbers and their own link) into free text and a direct-identifier item. Every byte of every
 exported file, inside zip, xlsx and Parquet containers and SPSS/Stata values and labels too, is scanned for any of
-them, for every invitation token and for exact timestamps."""
+them, for every invitation token and for exact timestamps.
+
+Nothing here depends on what random tokens happen to look like: the invitation links are of the current format
+(prefix and checksum), and the first expert holds a fixed legacy link (made before the prefix existed) with no
+digit and no capital in it, which only the study's token hashes can find. Each expert also writes their code
+split across a line break."""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from elicit.db import db
 from elicit.exporting import export_zip
 from elicit.models import Invitation, Response, RosterEntry
 from elicit.studies import create_study, find_study
+from elicit.tokens import token_hash
 from tests.exporting.helpers import BASE_ANSWERS, answer, flagship_variant, new_invitation, publish_text, run
 
 ROSTER = [
@@ -66,6 +72,9 @@ NAME_PARTS = [
     "Xanthippe",
     "Nakamura",
 ]
+# A link of the format made before tokens had a prefix (secrets.token_urlsafe(24)), drawn without a digit: the
+# old scrubber needed a digit to see a token, so about one run in twenty leaked the token it drew.
+LEGACY_TOKEN = "quietletters_onlynodigits-atallx"
 PHONES = ["+44 20 7946 0958", "+92 300 1234567", "0300-1234567", "+44 (0)7700 900123"]
 URLS = ["https://intranet.karakoram-institute.example.pk/reports?id=7", "www.quillfeather.example.com/team"]
 # Exact times set on rows an export must never reveal (distinct from the time the test runs).
@@ -141,13 +150,19 @@ def test_no_identifier_token_or_timestamp_leaves_in_any_format(
 
     with app.app_context(), db.transaction() as session:
         study = find_study(session, slug)
+        legacy = session.scalar(select(Invitation).where(Invitation.token_hash == token_hash(tokens[0])))
+        assert legacy is not None
+        legacy.token_hash = token_hash(LEGACY_TOKEN)  # as a database from before the prefix holds it
+        links[0]["url"] = links[0]["url"].rsplit("/", 1)[0] + "/" + LEGACY_TOKEN
+        tokens[0] = LEGACY_TOKEN
         for index, (row, token) in enumerate(zip(links, tokens, strict=True)):
             name, email, organisation, cohort = ROSTER[index]
             other = ROSTER[(index + 1) % len(ROSTER)]
             rationale = (
                 f"I am {name} of {organisation} ({email}); call me on {PHONES[index]} or {PHONES[index - 1]}. "
                 f"Ask {other[0].split()[-1].lower()} ({other[1]}) at {other[2].upper()}, see {URLS[index % 2]}. "
-                f"My link is {row['url']} and my code {token}. {other[0].split()[0]}'s view differs."
+                f"My link is {row['url']} and my code {token} (again: {token[:12]}\n{token[12:]}). "
+                f"{other[0].split()[0]}'s view differs; write to {email.replace('@', ' at ').replace('.', ' dot ')}."
             )
             values = {
                 **BASE_ANSWERS,
@@ -190,7 +205,8 @@ def test_no_identifier_token_or_timestamp_leaves_in_any_format(
     needles = {text.casefold() for entry in ROSTER for text in entry[:3]}
     needles |= {part.casefold() for part in NAME_PARTS}
     needles |= {entry[1].split("@")[0].casefold() for entry in ROSTER}
-    needles |= {token.casefold() for token in tokens}
+    needles |= {entry[1].split("@")[1].split(".")[0].casefold() for entry in ROSTER}  # the domain
+    needles |= {piece.casefold() for token in tokens for piece in (token, token[:12], token[12:])}
     needles |= {p.casefold() for p in PHONES} | {"7946 0958", "1234567", "900123"}
     needles |= {u.casefold() for u in URLS} | {"karakoram-institute", "quillfeather.example"}
     needles |= {"unsubmitted-marker"}

@@ -154,6 +154,6 @@ def test_identified_export_of_an_anonymous_study_has_no_roster_link(
     data = pd.read_csv(tmp_path / "id" / "data.csv", dtype=str, keep_default_na=False)
     assert "roster_name" not in data.columns and data["respondent"].tolist() == ["R0001", "R0002"]
     manifest = json.loads((tmp_path / "id" / "manifest.json").read_text(encoding="utf-8"))
-    assert "cut at submission" in manifest["anonymization"]["roster_link"]
+    assert "no invitation was ever stored with its response" in manifest["anonymization"]["roster_link"]
     with app.app_context():
         assert db.session.scalar(select(Study.anonymity)) == "anonymous"

@@ -348,34 +348,59 @@ class StoredResponse:
     invitation_id: int | None
     pages_done: list[str]
     variables: dict[str, str]
+    # Whose it is, found as only the holder of the server's secret can (the tests hold it): the token hash of
+    # the invitation whose keyed hash is the response's lookup key (or whose id it carries, if pseudonymous).
+    token_hash: str | None
 
 
-def database_state(database_url: str) -> tuple[list[StoredResponse], dict[str, str], dict[int, str]]:
-    """Every response with its stored variables, invitation status by token hash, token hash by invitation id."""
+def database_state(database_url: str) -> tuple[list[StoredResponse], dict[str, str]]:
+    """Every response with its stored variables and its expert's token hash, and invitation status by hash."""
     from elicit.models import Answer, Invitation, Response
+    from elicit.responding.unlinking import response_key
     from tests.load.respondent import stored_variables
 
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
             responses = conn.execute(
-                select(Response.id, Response.status, Response.invitation_id, Response.pages_done)
+                select(
+                    Response.id,
+                    Response.status,
+                    Response.invitation_id,
+                    Response.lookup_key,
+                    Response.round_id,
+                    Response.pages_done,
+                )
             ).all()
             rows: dict[str, list[Any]] = {r.id: [] for r in responses}
             for answer in conn.execute(
                 select(Answer.response_id, Answer.item_id, Answer.part, Answer.value_num, Answer.value_text)
             ):
                 rows.setdefault(answer.response_id, []).append(answer[1:])
-            invitations = conn.execute(select(Invitation.id, Invitation.token_hash, Invitation.status)).all()
+            invitations = conn.execute(
+                select(Invitation.id, Invitation.token_hash, Invitation.status, Invitation.response_seed)
+            ).all()
     finally:
         engine.dispose()
+    by_id = {i.id: i.token_hash for i in invitations}
+    rounds = {r.round_id for r in responses}
+    by_key = {
+        response_key(SECRET_KEY, round_id, i.response_seed): i.token_hash
+        for i in invitations
+        for round_id in rounds
+    }
     stored = [
         StoredResponse(
-            r.id, r.status, r.invitation_id, (r.pages_done or "").split(), stored_variables(rows[r.id])
+            r.id,
+            r.status,
+            r.invitation_id,
+            (r.pages_done or "").split(),
+            stored_variables(rows[r.id]),
+            by_id.get(r.invitation_id) if r.invitation_id is not None else by_key.get(r.lookup_key or ""),
         )
         for r in responses
     ]
-    return stored, {i.token_hash: i.status for i in invitations}, {i.id: i.token_hash for i in invitations}
+    return stored, {i.token_hash: i.status for i in invitations}
 
 
 # ------------------------------------------------------------------------------------------ one at a time

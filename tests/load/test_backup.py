@@ -72,11 +72,11 @@ def test_backup_during_live_traffic_restores_every_response_submitted_before_it(
     kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     if kind == "sqlite":
         code, output = _restore(f"sqlite:///{tmp_path / 'restored.db'}", tmp_path, backup_file)
-        responses, _, _ = database_state(f"sqlite:///{tmp_path / 'restored.db'}")
+        responses, _ = database_state(f"sqlite:///{tmp_path / 'restored.db'}")
     else:
         with scratch_database("elicit_restore") as target_url:
             code, output = _restore(target_url, tmp_path, backup_file)
-            responses, _, _ = database_state(target_url)
+            responses, _ = database_state(target_url)
     assert code == 0, output
     assert "schema revision" in output and "(current)" in output
     assert "audit log intact: 3 event(s)" in output

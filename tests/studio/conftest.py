@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -157,7 +157,7 @@ def answer(app: Flask, token: str, pages: int | None = None, seed: int = 1) -> N
     rng = random.Random(seed)  # noqa: S311
     with app.app_context():
         session = db.session
-        link = flow.open_by_token(session, token)
+        link = flow.open_by_token(session, token, secret=current_app.config["SECRET_KEY"])
         flow.start(session, link, "en")
         cohort = link.invitation.cohort.code
         latent = {name: 3.5 for name in link.definition.scales}

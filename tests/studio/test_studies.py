@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from elicit.db import db
-from elicit.models import AuditEvent, Invitation, Response, RosterEntry, Study, StudyMember
+from elicit.models import AuditEvent, FinishMark, Invitation, Response, RosterEntry, Study, StudyMember
 from tests.studio.conftest import SLUG, People, answer, count_rows, csrf, issue, login, post
 
 ROSTER = (
@@ -175,7 +175,7 @@ def test_generate_revoke_and_reissue(
     response = post(client, f"/studio/studies/{SLUG}/invitations/{ids[0]}/revoke")
     assert response.status_code == 302
     with app.app_context(), pytest.raises(flow.LinkError):
-        flow.open_by_token(db.session, first)
+        flow.open_by_token(db.session, first, secret=app.config["SECRET_KEY"])
 
     # reissue keeps what was saved: the expert continues on the new link
     response = post(client, f"/studio/studies/{SLUG}/invitations/{ids[1]}/reissue", {"delivery": "links"})
@@ -183,9 +183,9 @@ def test_generate_revoke_and_reissue(
     assert len(new) == 1
     new_token = new[0]["url"].rsplit("/", 1)[1]
     with app.app_context():
-        link = flow.open_by_token(db.session, new_token)
+        link = flow.open_by_token(db.session, new_token, secret=app.config["SECRET_KEY"])
         assert link.response is not None and len(link.pages_done) == 2
-        assert link.invitation.status == "in_progress"
+        assert link.invitation.status == "not_opened"  # anonymous: nobody learns that the expert started
         old = db.session.get(Invitation, ids[1])
         assert old is not None and old.status == "revoked"
     # a finished or revoked invitation is not reissued twice
@@ -222,22 +222,26 @@ def test_email_invitations_and_reminders_go_to_the_outbox(
     assert token in shown
     assert client.get(f"/studio/studies/{SLUG}/outbox/..%2F..%2Fsecret_key").status_code == 404
 
-    # one expert submits; reminders go to the other two, each with a new link; the old ones stop working
+    # one expert submits; in an anonymous study nobody can tell who, so reminders go to all three, each with a
+    # new link that says so; the submitter's new link still finds their finished response
     submitter = message["To"].addresses[0].addr_spec
     answer(app, token)
     response = post(client, f"/studio/studies/{SLUG}/invitations/remind", {"cohort": "", "in_progress": "y"})
-    assert response.status_code == 200 and "2 messages sent." in response.get_data(as_text=True)
+    assert response.status_code == 200 and "3 messages sent." in response.get_data(as_text=True)
     reminders = [f for f in (outbox / SLUG).glob("*.eml") if f not in files]
-    assert len(reminders) == 2
-    recipients = set()
+    assert len(reminders) == 3
+    recipients = {}
     for path in reminders:
         reminder = BytesParser(policy=policy.default).parse(path.open("rb"))
         assert reminder["Subject"].strip().startswith("Reminder: ")
-        recipients.add(reminder["To"].addresses[0].addr_spec)
-    assert submitter not in recipients and len(recipients) == 2
+        text = reminder.get_body(preferencelist=("plain",)).get_content()
+        assert "If you have already answered, thank you" in text
+        recipients[reminder["To"].addresses[0].addr_spec] = re.search(r"/s/(\S+)", text).group(1)
+    assert submitter in recipients and len(recipients) == 3
+    assert "submitted" in client.get(f"/s/{recipients[submitter]}").get_data(as_text=True)
     with app.app_context():
         live = list(db.session.scalars(select(Invitation).where(Invitation.status != "revoked")))
-        assert len(live) == 3 and sum(1 for i in live if i.reminded_at is not None) == 2
+        assert len(live) == 3 and sum(1 for i in live if i.reminded_at is not None) == 3
         assert all(i.sent_at is not None for i in live)
 
 
@@ -252,19 +256,25 @@ def test_smtp_failure_keeps_the_unsent_links_visible(
     assert len(links_from(html)) == 3  # shown once, so they can be sent another way
 
 
-def test_anonymous_study_shows_invitation_status_but_no_response(
+def test_anonymous_study_confirms_finished_invitations_in_groups_of_k(
     app: Flask, client: FlaskClient, people: People, flagship_study: str
 ) -> None:
     login(client, "viewer@example.org")
-    tokens = issue(app, SLUG, "UK", 2)
-    answer(app, tokens[0])
+    tokens = issue(app, SLUG, "UK", 6)
+    for token in tokens[:4]:
+        answer(app, token)
     page = client.get(f"/studio/studies/{SLUG}/invitations").get_data(as_text=True)
-    assert 'data-status="submitted"' in page and 'data-status="not_opened"' in page
+    assert 'data-status="finished"' not in page  # 4 < k = 5: no invitation may say it finished
+    assert page.count('data-status="not_opened"') == 6
+    answer(app, tokens[4])
+    page = client.get(f"/studio/studies/{SLUG}/invitations").get_data(as_text=True)
+    assert page.count('data-status="finished"') == 5 and page.count('data-status="not_opened"') == 1
     assert "Revoke" not in page  # viewers read only
     with app.app_context():
-        response = db.session.scalar(select(Response))
-        assert response is not None and response.invitation_id is None  # the link was cut at submission
-        assert response.id not in page
+        responses = db.session.scalars(select(Response)).all()
+        assert len(responses) == 5 and all(r.invitation_id is None for r in responses)
+        assert not any(r.id in page for r in responses)
+        assert db.session.scalar(select(func.count()).select_from(FinishMark)) == 0  # used up by the group
 
 
 def test_anonymized_export_download(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from flask import Flask
@@ -91,6 +92,7 @@ def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
     links = tmp_path / "links.csv"
     invoke(runner, "invite", "delphi-uk-pk", "--cohort", "UK", "--count", "6", "--out", str(links))
     uk = [line.rsplit("/", 1)[1] for line in links.read_text().splitlines()[1:]]
+    links = tmp_path / "links-pk.csv"
     invoke(runner, "invite", "delphi-uk-pk", "--cohort", "PK", "--count", "3", "--out", str(links))
     pk = [line.rsplit("/", 1)[1] for line in links.read_text().splitlines()[1:]]
 
@@ -140,15 +142,13 @@ def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
         page = follow(client, client.post(form["action"], data=data))
         assert page.status_code == 200, page.text[:300]
     html = page.text
-    # By hand: UK round 1 = 2 3 3 4 4 5 -> median 3.5, quartiles (type 7) 3 and 4; all nine = 1 2 2 2 3 3 4 4 5.
+    # By hand: all nine = 1 2 2 2 3 3 4 4 5 -> median 3, quartiles (type 7) 2 and 4. UK's six are not shown:
+    # with PK's three hidden, all nine minus UK's six would be PK's answers (complementary suppression).
     assert "Results of round 1" in html
     assert "Your answer: <strong>Disagree</strong>" in html
-    assert "Your group (n = 6): median 3.5, middle half 3 to 4" in html
+    assert "Your group: not shown: fewer than 5 answers, or hidden with such a group" in html
+    assert "(n = 6)" not in html and 'aria-label="Your group' not in html
     assert "All experts (n = 9): median 3, middle half 2 to 4" in html
-    assert (
-        'aria-label="Your group: Strongly disagree 0; Disagree 1; Neither agree nor disagree 2; Agree 2; Strongly agree 1"'
-        in html
-    )
     assert 'name="afford.rationale"' in html and 'name="afford.confidence"' in html
     assert 'value="2" checked' in html  # round-1 answer offered for revision
 
@@ -160,7 +160,7 @@ def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
         data = {k: v for k, v in current_values(form).items() if k != "csrf_token"}
         data.update(csrf_token=[csrf_of(pk_page.text)], nav=["next"])
         pk_page = follow(pk_client, pk_client.post(form["action"], data=data))
-    assert "Your group: too few answers to show (fewer than 5)." in pk_page.text
+    assert "Your group: not shown: fewer than 5 answers, or hidden with such a group" in pk_page.text
     assert "All experts (n = 9): median 3, middle half 2 to 4" in pk_page.text
     assert "(n = 3)" not in pk_page.text
 
@@ -199,3 +199,68 @@ def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
     assert "<td>1</td><td>PK</td><td>afford</td>" not in table  # 3 < k experts: suppressed
     stability = table.split("<td>1→2</td><td>all</td><td>afford</td>")[1].split("</tr>")[0]
     assert '<td class="numeric">9</td>' in stability and ">11%<" in stability  # 1 of 9 changed
+
+
+def _groups_seen(html: str) -> dict[str, tuple[int, dict[str, int]]]:
+    """The group results on an expert's page: scope -> (n, answers per choice), for the groups that are shown."""
+    found = {}
+    for scope, n in re.findall(r"(Your group|All experts) \(n = (\d+)\)", html):
+        label = re.search(rf'aria-label="{scope}: ([^"]*)"', html)
+        assert label, scope
+        counts = {part.rsplit(" ", 1)[0]: int(part.rsplit(" ", 1)[1]) for part in label.group(1).split("; ")}
+        found[scope] = (int(n), counts)
+    return found
+
+
+def test_everyone_minus_a_shown_cohort_does_not_give_back_a_small_one(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """Issue 12, item 5: "UK (n=5)" and "All (n=7)" were shown while PK (n=2) was "too few to show"."""
+    from elicit.instruments.loading import load_file
+
+    path = delphi_instrument(tmp_path)
+    DEFINITION_CACHE["d"] = load_file(path)
+    invoke(runner, "instrument", "publish", str(path))
+    invoke(
+        runner,
+        "study",
+        "create",
+        "delphi-k",
+        "--instrument",
+        "defence-diplomacy-delphi@1.0.0",
+        "--cohort",
+        "UK",
+        "--cohort",
+        "PK",
+    )
+    tokens = {}
+    for cohort, count in (("UK", 5), ("PK", 2)):
+        links = tmp_path / f"links-{cohort}.csv"
+        invoke(runner, "invite", "delphi-k", "--cohort", cohort, "--count", str(count), "--out", str(links))
+        tokens[cohort] = [line.rsplit("/", 1)[1] for line in links.read_text().splitlines()[1:]]
+    values = {"UK": ["2", "3", "3", "4", "5"], "PK": ["1", "1"]}
+    for cohort in ("UK", "PK"):
+        for i, (token, value) in enumerate(zip(tokens[cohort], values[cohort], strict=True)):
+            answer_all(app.test_client(), token, cohort, value, 50 + i)
+    invoke(runner, "round", "close", "delphi-k")
+    invoke(runner, "round", "open", "delphi-k", "--feedback", "afford")
+
+    seen: dict[str, dict[str, tuple[int, dict[str, int]]]] = {}
+    for cohort in ("UK", "PK"):
+        client = app.test_client()
+        page = begin(client, tokens[cohort][0])
+        while "/p/affordability" not in page.request.path:
+            form = questionnaire_form(page.text)
+            data = {k: v for k, v in current_values(form).items() if k != "csrf_token"}
+            data.update(csrf_token=[csrf_of(page.text)], nav=["next"])
+            page = follow(client, client.post(form["action"], data=data))
+        seen[cohort] = _groups_seen(page.text)
+    # The attacker pools what every expert saw and subtracts the shown cohorts from everyone.
+    everyone = next((groups["All experts"] for groups in seen.values() if "All experts" in groups), None)
+    cohorts = {cohort: groups["Your group"] for cohort, groups in seen.items() if "Your group" in groups}
+    if everyone is not None and len(cohorts) == 1:
+        ((shown_n, shown_counts),) = cohorts.values()
+        recovered = (everyone[0] - shown_n, {c: everyone[1][c] - shown_counts[c] for c in everyone[1]})
+        raise AssertionError(f"the hidden cohort's answers, by subtraction: {recovered}")
+    assert cohorts == {}  # both cohorts hidden: PK is small, UK is its complement
+    assert everyone is not None and everyone[0] == 7  # everyone's result is still fed back

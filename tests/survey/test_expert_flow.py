@@ -13,7 +13,16 @@ from sqlalchemy import func, select
 
 from elicit.db import db
 from elicit.instruments.loading import load_file
-from elicit.models import Answer, Invitation, InvitationStatus, Response, ResponseStatus, Round, RoundStatus
+from elicit.models import (
+    Answer,
+    FinishMark,
+    Invitation,
+    InvitationStatus,
+    Response,
+    ResponseStatus,
+    Round,
+    RoundStatus,
+)
 from tests.conftest import FLAGSHIP, StudyHandle
 from tests.survey.contract import answers_for_page, current_values, questionnaire_form
 
@@ -33,7 +42,10 @@ def follow(client: FlaskClient, response: Any) -> Any:
 
 
 def begin(client: FlaskClient, token: str, language: str = "en") -> Any:
+    """Start a response from the landing page (or, if it was started already, go back to where it was)."""
     landing = client.get(f"/s/{token}")
+    if landing.status_code == 302:
+        return follow(client, landing)
     assert landing.status_code == 200
     return follow(
         client, client.post(f"/s/{token}", data={"csrf_token": csrf_of(landing.text), "language": language})
@@ -114,10 +126,13 @@ def test_scripted_expert_completes_the_flagship(
         response = db.session.scalar(select(Response))
         assert response is not None
         assert response.status == ResponseStatus.SUBMITTED.value and response.language == language
-        assert response.invitation_id is None  # anonymous study: the link is cut
+        assert response.invitation_id is None and response.lookup_key  # anonymous: never linked
         assert response.started_at.hour == 0 and response.started_at.minute == 0
+        assert response.updated_at.hour == 0 and response.duration_minutes is not None
         invitation = db.session.scalar(select(Invitation))
-        assert invitation is not None and invitation.status == InvitationStatus.SUBMITTED.value
+        # The invitation is not written by the expert: its finish waits, as a mark, for k-1 others.
+        assert invitation is not None and invitation.status == InvitationStatus.NOT_OPENED.value
+        assert db.session.scalar(select(func.count()).select_from(FinishMark)) == 1
 
 
 def test_resume_in_a_new_browser_continues_with_answers_filled(
@@ -278,10 +293,14 @@ def test_declining_consent_records_only_declined(app: Flask, client: FlaskClient
         ),
     )
     assert "You have chosen not to take part" in done.text
+    assert "You have chosen not to take part" in client.get(f"/s/{token}").text  # and stays so
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Response)) == 0
+        # Anonymous: an empty declined response is the only record, and the invitation is not touched.
+        statuses = db.session.scalars(select(Response.status)).all()
+        assert statuses == [ResponseStatus.DECLINED.value]
         assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
-        assert db.session.scalar(select(Invitation.status)) == InvitationStatus.DECLINED.value
+        assert db.session.scalar(select(Invitation.status)) == InvitationStatus.NOT_OPENED.value
+        assert db.session.scalar(select(func.count()).select_from(FinishMark)) == 1
 
 
 def test_unknown_revoked_and_closed_links_get_clear_pages(

@@ -45,13 +45,17 @@ from scipy import stats
 
 from .agreement import KendallW, kendall_w
 from .comparisons import wilcoxon_paired
+from .disclosure import drop_hidden_groups
 
 __all__ = [
     "ALL_COHORTS",
     "QUARTILE_METHODS",
     "ConsensusRule",
+    "DelphiTables",
     "SymmetryTest",
+    "answers_long",
     "consensus_table",
+    "delphi_tables",
     "ranking_agreement",
     "ranking_agreement_table",
     "stability_table",
@@ -100,11 +104,14 @@ class ConsensusRule:
     def __post_init__(self) -> None:
         if self.max_iqr is None and self.min_agreement is None:
             raise ValueError("a consensus rule needs at least one criterion (max_iqr or min_agreement)")
-        if self.max_iqr is not None and not (math.isfinite(self.max_iqr) and self.max_iqr >= 0):
-            raise ValueError(f"max_iqr must be a number >= 0; got {self.max_iqr}")
-        if self.min_agreement is not None and not 0 < self.min_agreement <= 1:
+        if self.max_iqr is not None and not (_is_number(self.max_iqr) and self.max_iqr >= 0):
+            raise ValueError(f"the largest IQR (max_iqr) must be a number, 0 or more; got {self.max_iqr}")
+        if self.min_agreement is not None and not (
+            _is_number(self.min_agreement) and 0 < self.min_agreement <= 1
+        ):
             raise ValueError(
-                f"min_agreement is a share between 0 and 1 (0.7 = 70 %); got {self.min_agreement}"
+                "the minimum agreement (min_agreement) must be a share between 0 and 1: greater than 0 and at "
+                f"most 1 (0.7 = 70 %); got {self.min_agreement}"
             )
         if self.agreement not in _AGREEMENT:
             raise ValueError(f"agreement must be one of {tuple(_AGREEMENT)}; got {self.agreement!r}")
@@ -129,6 +136,23 @@ class ConsensusRule:
             f"{QUARTILE_METHODS[method]}, numpy method '{method}')."
         )
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ConsensusRule:
+        """The rule recorded by :meth:`as_dict` (as in an export's ``codebook.json``); ``ValueError`` if invalid."""
+        if not isinstance(raw, Mapping):
+            raise ValueError("a consensus rule must be an object with max_iqr and min_agreement")
+        fields: dict[str, Any] = {}
+        for name in ("max_iqr", "min_agreement"):
+            if name in raw:
+                value = raw[name]
+                if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+                    raise ValueError(f"the consensus rule's {name} must be a number or null; got {value!r}")
+                fields[name] = None if value is None else float(value)
+        for name in ("agreement", "quartile_method"):
+            if name in raw:
+                fields[name] = str(raw[name])
+        return cls(**fields)
+
     def as_dict(self) -> dict[str, Any]:
         """The rule's fields and its wording."""
         return {
@@ -139,6 +163,10 @@ class ConsensusRule:
             "hyndman_fan_type": QUARTILE_METHODS[self.quartile_method],
             "description": self.describe(),
         }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _long(long: pd.DataFrame) -> pd.DataFrame:
@@ -446,6 +474,64 @@ def stability_table(
                 )
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True, eq=False)
+class DelphiTables:
+    """The consensus table of every round and the stability table of each pair of consecutive rounds."""
+
+    rule: ConsensusRule
+    consensus: pd.DataFrame
+    stability: pd.DataFrame
+    rounds: tuple[Any, ...]
+    suppressed: int = 0
+
+
+def answers_long(wide: pd.DataFrame, items: Sequence[str]) -> pd.DataFrame:
+    """``respondent, round, cohort, item, value`` from one row per respondent and round with a column per item.
+
+    Non-numeric and missing answers (no answer, "don't know") are left out.
+    """
+    columns = [item for item in items if item in wide.columns]
+    long = wide.melt(
+        id_vars=["respondent", "round", "cohort"], value_vars=columns, var_name="item", value_name="value"
+    )
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    return long.dropna(subset=["value"])
+
+
+def delphi_tables(
+    long: pd.DataFrame, choices: Mapping[str, Sequence[Any]], rule: ConsensusRule, *, k: int | None = None
+) -> DelphiTables:
+    """Consensus per round and stability between consecutive rounds, under the study's ``rule``.
+
+    The one computation behind the studio's Delphi page, the export's ``consensus.csv``/``stability.csv`` and
+    ``elicit analyze``, so the three cannot disagree: :func:`consensus_table` for every round and
+    :func:`stability_table` for each pair of consecutive rounds. With ``k``, a cohort of fewer than k answers is
+    left out, and so is whatever would give it back ("all" minus the cohorts kept;
+    :func:`elicit.analysis.disclosure.drop_hidden_groups`); ``suppressed`` counts the consensus rows left out.
+    """
+    if not isinstance(rule, ConsensusRule):
+        raise ValueError("delphi_tables needs the study's ConsensusRule")
+    items = [item for item in dict.fromkeys(long["item"].astype(str)) if item in choices] if len(long) else []
+    frame = long[long["item"].astype(str).isin(items)] if items else long.iloc[0:0]
+    if frame.empty:
+        return DelphiTables(rule, pd.DataFrame(), pd.DataFrame(), ())
+    used = {item: choices[item] for item in items}
+    consensus = consensus_table(frame, used, rule)
+    rounds = tuple(sorted(frame["round"].unique().tolist()))
+    stability = (
+        pd.concat(
+            [stability_table(frame, a, b, used) for a, b in zip(rounds, rounds[1:], strict=False)],
+            ignore_index=True,
+        )
+        if len(rounds) > 1
+        else pd.DataFrame()
+    )
+    consensus, suppressed = drop_hidden_groups(consensus, ["round", "item"], k, size="n")
+    if not stability.empty:
+        stability, _ = drop_hidden_groups(stability, ["round_a", "round_b", "item"], k, size="n_paired")
+    return DelphiTables(rule, consensus, stability, rounds, suppressed)
 
 
 def ranking_agreement(ranks: pd.DataFrame) -> KendallW:

@@ -11,6 +11,8 @@ Each expert gives quantiles (by default the 5 %, 50 % and 95 % quantiles) for ev
   log-uniform) background on the item's intrinsic range with a 10 % overshoot;
 * weights: calibration x information, zero below the significance cut-off alpha, normalized over experts
   (global weights) or per item (item weights); alpha is chosen to maximize the DM's own score (optimized DM);
+  calibration scores are compared with alpha with a relative tolerance (``CALIBRATION_REL_TOL``), so scores that
+  are equal but for floating-point rounding never fall on different sides of the cut-off;
 * decision makers: the weighted mixture of the experts' piecewise-linear CDFs, read off at the quantile levels;
   the performance-weighted (global and item) and the equal-weight DM are scored like experts.
 
@@ -81,6 +83,15 @@ MISSING_RULE = (
     "it, their weights renormalized"
 )
 TIE_RULE = "when several cut-offs give the same decision-maker score the smallest (most inclusive) is chosen"
+#: Relative tolerance (as in :func:`math.isclose`) within which two calibration scores count as equal when they
+#: are compared with the cut-off or with each other. Mathematically equal scores can differ in their last bits
+#: (bin counts that are permutations of each other sum their terms in another order), and a plain ``>=`` would
+#: then put one expert above and the other below the cut-off; genuinely different scores differ far more.
+CALIBRATION_REL_TOL = 1e-9
+TOLERANCE_RULE = (
+    f"calibration scores are compared with the cut-off with a relative tolerance of {CALIBRATION_REL_TOL:g} "
+    "(equal within it counts as equal), so scores that are equal but for rounding fall on the same side"
+)
 REFERENCES = (
     "Cooke, R.M. (1991). Experts in Uncertainty. Oxford University Press, ch. 12.",
     "Cooke, R.M. & Goossens, L.L.H.J. (2008). TU Delft expert judgment data base. Reliability Engineering & "
@@ -204,7 +215,10 @@ class CookeSettings:
                 "information (zero if its calibration is below the cut-off); " + TIE_RULE
                 if self.cutoff == "optimize"
                 else "fixed: experts with calibration >= the cut-off get weight"
-            ),
+            )
+            + "; "
+            + TOLERANCE_RULE,
+            "calibration_rel_tol": CALIBRATION_REL_TOL,
             "weights": self.weights,
             "on_quantile": self.on_quantile,
             "on_quantile_rule": ON_QUANTILE_RULES[self.on_quantile],
@@ -515,8 +529,33 @@ def _score(panel: _Panel, values: np.ndarray, n: int, settings: CookeSettings) -
     return _Scores(counts, statistic, calibration, info, info_seeds, info_all)
 
 
+def _at_or_above(calibration: np.ndarray | float, alpha: float) -> np.ndarray:
+    """``calibration >= alpha``, where a score within :data:`CALIBRATION_REL_TOL` of alpha counts as equal.
+
+    The tolerance is relative, as :func:`math.isclose` with ``rel_tol=CALIBRATION_REL_TOL`` and no absolute
+    tolerance, because calibration scores span many orders of magnitude (1e-20 is a real score). NaN is never
+    at or above.
+    """
+    values = np.asarray(calibration, dtype=float)
+    close = np.abs(values - alpha) <= CALIBRATION_REL_TOL * np.maximum(np.abs(values), abs(alpha))
+    return np.asarray((values >= alpha) | close)
+
+
+def _distinct_scores(calibration: np.ndarray) -> list[float]:
+    """The finite calibration scores in increasing order, one per group of scores equal within the tolerance.
+
+    Each group is represented by its smallest member, so with :func:`_at_or_above` every member of a group is
+    above the cut-off the group gives.
+    """
+    distinct: list[float] = []
+    for value in np.sort(calibration[np.isfinite(calibration)]):
+        if not distinct or not _at_or_above(distinct[-1], float(value)).item():
+            distinct.append(float(value))
+    return distinct
+
+
 def _weights(kind: str, scores: _Scores, alpha: float, answered: np.ndarray) -> np.ndarray:
-    above = (scores.calibration >= alpha).astype(float)
+    above = _at_or_above(scores.calibration, alpha).astype(float)
     if kind == "global":
         raw = (scores.calibration * scores.info_seeds * above)[:, None] * np.ones(answered.shape)
     elif kind == "item":
@@ -556,7 +595,7 @@ def _decision_maker(
 def _dm_score(scores: _Scores, alpha: float) -> float:
     cal = float(scores.calibration[0])
     value = cal * float(scores.info_seeds[0])
-    return value if cal >= alpha and math.isfinite(value) else 0.0
+    return value if _at_or_above(cal, alpha).item() and math.isfinite(value) else 0.0
 
 
 def _optimize(panel: _Panel, experts: _Scores, kind: str, n: int, settings: CookeSettings) -> float:
@@ -564,14 +603,16 @@ def _optimize(panel: _Panel, experts: _Scores, kind: str, n: int, settings: Cook
 
     Cooke (1991, 12.5) and Cooke & Goossens (2008, section 3.4): the DM is scored like an expert, its weight being
     ``1(C_DM >= alpha) C_DM I_DM`` on the seeds; ties go to the smallest alpha (anduryl's ``np.argmax`` over
-    the sorted unique calibration scores).
+    the sorted unique calibration scores). Unlike anduryl, scores equal within :data:`CALIBRATION_REL_TOL` are one
+    candidate, and every ``>=`` uses that tolerance (:func:`_at_or_above`), so experts whose calibration is the
+    same but for rounding are never split by the cut-off.
     """
     best_alpha, best = math.nan, -math.inf
-    for alpha in np.unique(experts.calibration[np.isfinite(experts.calibration)]):
-        _, dm = _decision_maker(panel, experts, kind, float(alpha), n, settings, panel.seed)
-        value = _dm_score(dm, float(alpha))
+    for alpha in _distinct_scores(experts.calibration):
+        _, dm = _decision_maker(panel, experts, kind, alpha, n, settings, panel.seed)
+        value = _dm_score(dm, alpha)
         if value > best:
-            best_alpha, best = float(alpha), value
+            best_alpha, best = alpha, value
     return best_alpha
 
 
@@ -742,7 +783,9 @@ def classical_model(
     scored like an expert's (same ``N``, same intrinsic ranges). With ``cutoff="optimize"`` alpha is the expert
     calibration score maximizing the DM's ``1(C_DM >= alpha) C_DM I_DM`` (Cooke 1991, ch. 12; Cooke & Goossens
     2008, section 3; anduryl ``calculate.decision_maker``). The equal-weight DM gives every answering expert the
-    same weight.
+    same weight. Every ``>=`` against alpha treats scores within a relative tolerance of
+    :data:`CALIBRATION_REL_TOL` (1e-9, as :func:`math.isclose`) as equal, so experts whose calibration is equal
+    but for floating-point rounding get the same treatment; the tolerance is recorded in the settings.
 
     Raises
     ------
@@ -755,7 +798,10 @@ def classical_model(
     _require_seeds(panel)
     n = _n_effective(panel)
     scores = _score(panel, panel.values, n, settings)
-    if settings.cutoff != "optimize" and float(settings.cutoff) > np.nanmax(scores.calibration):
+    if (
+        settings.cutoff != "optimize"
+        and not _at_or_above(np.nanmax(scores.calibration), float(settings.cutoff)).item()
+    ):
         raise ValueError(
             f"the cut-off {settings.cutoff} is above every expert's calibration score (largest "
             f"{np.nanmax(scores.calibration):.4g}), so every expert would get weight 0; choose a lower cut-off"
@@ -794,7 +840,7 @@ def classical_model(
                 "cutoff_rule": "none"
                 if kind == "equal"
                 else ("optimized" if settings.cutoff == "optimize" else "fixed"),
-                "n_experts_weighted": int((scores.calibration >= alpha).sum())
+                "n_experts_weighted": int(_at_or_above(scores.calibration, alpha).sum())
                 if kind != "equal"
                 else len(panel.experts),
                 "statistic": float(dm.statistic[0]),
@@ -815,7 +861,7 @@ def classical_model(
         dm_frames.append(frame)
 
     alpha = alphas["global"]
-    above = scores.calibration >= alpha
+    above = _at_or_above(scores.calibration, alpha)
     score = scores.calibration * scores.info_seeds
     unnormalized = np.where(above, score, 0.0)
     experts = pd.DataFrame(

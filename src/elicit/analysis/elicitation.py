@@ -1,7 +1,8 @@
 """Expert elicitation in the report: Delphi consensus and stability across rounds, and Cooke's classical model.
 
-Both read only the export folder: rounds come from the ``round`` column, seed realizations and backgrounds from
-``codebook.json`` (``realizations`` and each quantiles item's ``seed``/``background``).
+Both read only the export folder: rounds come from the ``round`` column, the study's consensus rule from
+``codebook.json``'s ``consensus_rule`` (or ``manifest.json``'s ``study.consensus_rule``), seed realizations and
+backgrounds from ``codebook.json`` (``realizations`` and each quantiles item's ``seed``/``background``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from . import figures
-from .consensus import ConsensusRule, consensus_table, stability_table
+from .consensus import ConsensusRule, answers_long, delphi_tables
 from .export_folder import ExportData
 
 MIN_EXPERTS = 2
@@ -45,8 +46,29 @@ def _ordinal_items(export: ExportData) -> dict[str, list[Any]]:
     }
 
 
+def export_rule(export: ExportData) -> ConsensusRule | None:
+    """The study's consensus rule as the export records it, or None for an export that records none.
+
+    Raises ``ValueError`` when the recorded rule is not a valid :class:`ConsensusRule`.
+    """
+    raw = export.codebook.raw.get("consensus_rule")
+    if raw is None and export.manifest:
+        raw = (export.manifest.get("study") or {}).get("consensus_rule")
+    if raw is None:
+        return None
+    try:
+        return ConsensusRule.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the export's consensus rule cannot be used: {exc}") from None
+
+
 def delphi_summary(export: ExportData, rule: ConsensusRule | None = None) -> DelphiSummary | None:
-    """Consensus and stability tables when the data hold more than one round (None otherwise)."""
+    """Consensus and stability tables when the data hold more than one round (None otherwise).
+
+    ``rule`` defaults to the study's rule recorded in the export (:func:`export_rule`), and to
+    :class:`ConsensusRule`'s defaults only for an export that records none. The tables come from
+    :func:`elicit.analysis.consensus.delphi_tables`, as the studio's and the export's consensus tables do.
+    """
     data = export.data
     rounds = tuple(sorted(int(r) for r in data["round"].dropna().unique()))
     if len(rounds) < 2:
@@ -55,18 +77,9 @@ def delphi_summary(export: ExportData, rule: ConsensusRule | None = None) -> Del
     columns = [c for c in choices if c in data.columns]
     if not columns:
         return None
-    long = data.melt(
-        id_vars=["respondent", "round", "cohort"], value_vars=columns, var_name="item", value_name="value"
-    )
-    long["value"] = pd.to_numeric(long["value"], errors="coerce")
-    long = long.dropna(subset=["value"])
-    rule = rule or ConsensusRule()
-    consensus = consensus_table(long, {k: choices[k] for k in columns}, rule)
-    stability = pd.concat(
-        [stability_table(long, a, b, choices) for a, b in zip(rounds, rounds[1:], strict=False)],
-        ignore_index=True,
-    )
-    return DelphiSummary(rule, consensus, stability, rounds)
+    rule = rule or export_rule(export) or ConsensusRule()
+    tables = delphi_tables(answers_long(data, columns), {k: choices[k] for k in columns}, rule)
+    return DelphiSummary(rule, tables.consensus, tables.stability, rounds)
 
 
 def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary | None, list[str]]:

@@ -343,18 +343,22 @@ def _coerce_numeric(series: pd.Series, item: Item, column: str) -> pd.Series:
     raw = raw.mask(raw == "")
     if item.type == "likert" and item.choices:
         mapping = {c.code: c.value for c in item.choices}
-        # integer codes may be written as "4.0" by some writers
-        normalized = raw.map(
-            lambda v: v if pd.isna(v) or v in mapping else _normalize_code(v), na_action="ignore"
-        )
-        unknown = normalized.dropna()[~normalized.dropna().isin(list(mapping))]
-        if len(unknown):
-            row = int(unknown.index[0]) + 2
-            raise ValueError(
-                f"data.csv row {row}, column {column!r}: value {unknown.iloc[0]!r} is not one of the codes "
-                f"declared in the codebook ({', '.join(mapping)})"
-            )
-        return normalized.map(mapping, na_action="ignore").astype("float64")
+        # Plain Python values, not pandas' string arrays: a column nobody answered is all missing, and
+        # pyarrow refuses to compare its null-typed array with the codes (ArrowTypeError).
+        numbers: list[float] = []
+        for position, value in enumerate(raw.tolist()):
+            if value is None or pd.isna(value):
+                numbers.append(math.nan)
+                continue
+            # integer codes may be written as "4.0" by some writers
+            code = value if value in mapping else _normalize_code(value)
+            if code not in mapping:
+                raise ValueError(
+                    f"data.csv row {position + 2}, column {column!r}: value {code!r} is not one of the codes "
+                    f"declared in the codebook ({', '.join(mapping)})"
+                )
+            numbers.append(mapping[code])
+        return pd.Series(numbers, index=series.index, dtype="float64")
     values = pd.to_numeric(raw, errors="coerce")
     bad = raw.notna() & values.isna()
     if bad.any():

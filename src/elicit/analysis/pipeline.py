@@ -11,7 +11,7 @@ from .agreement import AgreementResult, agreement
 from .comparisons import WithinResult, between_groups, mixed_anova, within_subjects
 from .descriptives import ALL, describe, item_descriptives, item_distribution, sample_overview
 from .elicitation import CookeSummary, DelphiSummary, confidence_summary, cooke_summary, delphi_summary
-from .export_folder import ExportData, Item
+from .export_folder import NUMERIC_TYPES, ExportData, Item
 from .judgements import allocations, quantile_judgements, rankings, single_items
 from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
 from .scoring import MIN_ANSWERED_FRACTION, reverse_key, scale_scores, scores_long
@@ -139,6 +139,12 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
             )
     if len(cohorts) < 2:
         notes.append("Fewer than two cohorts have responses, so no between-cohort comparisons are made.")
+    unanswered = _unanswered_items(data, book.items)
+    if unanswered:
+        warnings.append(
+            f"No respondent answered {', '.join(unanswered)} in round {chosen}: "
+            "the statistics that need these items are empty."
+        )
 
     scale_names = [s.name for s in book.scales]
     scores = scale_scores(data, book)
@@ -232,6 +238,17 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         cooke=cooke,
         confidence=confidence_summary(export, data),
     )
+
+
+def _unanswered_items(data: pd.DataFrame, items: tuple[Item, ...]) -> list[str]:
+    """Ids of the numeric items with no value in any of their columns (nobody answered them)."""
+    return [
+        item.id
+        for item in items
+        if item.type in NUMERIC_TYPES
+        and item.privacy != "direct_identifier"
+        and all(column in data.columns and data[column].isna().all() for column in item.columns)
+    ]
 
 
 def describe_agreement_design(analysis: Analysis) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import jinja2
 
 from . import figures
+from .disclosure import drop_hidden_groups, hidden_groups, manifest_k
 from .pipeline import (
     CORRECTIONS,
     MISSING_DATA_RULES,
@@ -356,7 +357,35 @@ def render_report(
 ) -> str:
     """Render the report for an :class:`Analysis` and its results document as one HTML string."""
     book = analysis.export.codebook
-    cohorts = list(analysis.cohorts)
+    # Small cohorts, and whatever would give them back from "all", are not shown (k from the export's manifest).
+    k = manifest_k(analysis.export.manifest)
+    overview = analysis.overview
+    sizes = (
+        {str(c): int(n) for c, n in zip(overview["cohort"], overview["n"], strict=True)}
+        if len(overview)
+        else {}
+    )
+    hidden = hidden_groups(sizes, k)
+    cohorts = [c for c in analysis.cohorts if c not in hidden]
+    compare = not hidden  # a comparison between cohorts would use the hidden cohorts' answers
+
+    def shown(table: Any, *by: str, size: str = "n") -> Any:
+        table = table[~table["cohort"].astype(str).isin(hidden)] if hidden and "cohort" in table else table
+        return drop_hidden_groups(table, list(by), k, size=size)[0] if size in table else table
+
+    overview_rows = [
+        {
+            **row,
+            "n": "hidden",
+            "instrument_versions": "",
+            "languages": "",
+            "first_submitted": "",
+            "last_submitted": "",
+        }
+        if str(row["cohort"]) in hidden
+        else row
+        for row in as_records(overview)
+    ]
     scale_labels = {s.name: s.label for s in book.scales}
     scale_names = [s.name for s in book.scales]
     ranges = [book.item(i).code_range for s in book.scales for i in s.items]
@@ -366,6 +395,9 @@ def render_report(
     reliability_rows, reliability_detail = [], []
     for r in analysis.reliability:
         label = scale_labels.get(r.scale, r.scale)
+        same_scale = {str(x.group): x.n for x in analysis.reliability if x.scale == r.scale}
+        if str(r.group) in hidden or str(r.group) in hidden_groups(same_scale, k):
+            continue
         reliability_rows.append(
             {
                 "label": label,
@@ -397,9 +429,9 @@ def render_report(
 
     between_rows = [
         {**row, "label": scale_labels.get(row["variable"], row["variable"])}
-        for row in as_records(analysis.between)
+        for row in (as_records(analysis.between) if compare else [])
     ]
-    mixed_rows = as_records(analysis.mixed)
+    mixed_rows = as_records(analysis.mixed) if compare else []
 
     likert = book.items_of_type("likert")
     likert_figures = []
@@ -427,7 +459,7 @@ def render_report(
         )
 
     item_rows = []
-    for row in as_records(analysis.item_descriptives):
+    for row in as_records(shown(analysis.item_descriptives, "variable")):
         text = (
             _distribution_text(analysis.distribution, row["item"], row["cohort"])
             if row["type"] == "likert"
@@ -446,6 +478,7 @@ def render_report(
             "warnings": a.warnings,
         }
         for c, a in analysis.agreement.items()
+        if str(c) not in hidden
     ]
     within_blocks = [
         {
@@ -457,13 +490,14 @@ def render_report(
             "normality": w.normality,
         }
         for g, w in analysis.within.items()
+        if str(g) not in hidden
     ]
 
     def tests_by_part(tests: Any) -> dict[str, dict[str, Any]]:
         return {row["variable"]: row for row in as_records(tests)}
 
     allocation_blocks = []
-    for comp in analysis.allocations:
+    for comp in analysis.allocations if compare else ():
         tests = tests_by_part(comp.tests)
         rows = []
         for part in dict.fromkeys(comp.summary["part"]):
@@ -490,7 +524,7 @@ def render_report(
             }
         )
     ranking_blocks = []
-    for comp in analysis.rankings:
+    for comp in analysis.rankings if compare else ():
         tests = tests_by_part(comp.tests)
         rows = []
         for part in dict.fromkeys(comp.summary["part"]):
@@ -519,16 +553,24 @@ def render_report(
         quantile_blocks.append(
             {
                 "title": f"{comp.item.id}: {comp.item.text}".strip(": "),
-                "rows": as_records(comp.summary),
-                "tests": as_records(comp.tests),
+                "rows": as_records(shown(comp.summary, "level")),
+                "tests": as_records(comp.tests) if compare else [],
                 "levels": levels,
                 "figure": figures.quantile_chart(comp.summary, cohorts, comp.item.id, comp.item.unit),
             }
         )
     texts = {i.id: i.text for i in book.items}
     single_rows = [
-        {**row, "text": texts.get(row["variable"], "")} for row in as_records(analysis.single_items)
+        {**row, "text": texts.get(row["variable"], "")}
+        for row in (as_records(analysis.single_items) if compare else [])
     ]
+    disclosure_note = (
+        f"Cohorts with fewer than {k} respondents (the study's k) are not shown, nor what would let them be worked "
+        "out from the results for all respondents (the next smallest cohort, or the overall result), nor any "
+        f"comparison between cohorts: {', '.join(sorted(hidden))} hidden."
+        if hidden
+        else ""
+    )
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
     template = env.from_string(TEMPLATE)
@@ -540,9 +582,9 @@ def render_report(
         instrument={"id": book.instrument.get("id"), "versions": book.instrument.get("versions") or []},
         results=results,
         software=meta.get("software", {}),
-        overview=as_records(analysis.overview),
+        overview=overview_rows,
         warnings=analysis.warnings,
-        notes=analysis.notes,
+        notes=(*analysis.notes, disclosure_note) if disclosure_note else analysis.notes,
         cohorts=cohorts,
         reliability_rows=reliability_rows,
         reliability_detail=reliability_detail,
@@ -554,7 +596,7 @@ def render_report(
         scale_figure=scale_figure,
         likert_figures=likert_figures,
         value_range=value_range,
-        score_rows=as_records(analysis.score_descriptives),
+        score_rows=as_records(shown(analysis.score_descriptives, "scale")),
         item_rows=item_rows,
         scales=[
             {"name": s.name, "label": s.label, "members": s.items, "reverse": s.reverse} for s in book.scales
@@ -573,13 +615,15 @@ def render_report(
             {
                 "rounds": analysis.delphi.rounds,
                 "rule": analysis.delphi.rule.describe(),
-                "consensus": as_records(analysis.delphi.consensus),
-                "stability": as_records(analysis.delphi.stability),
+                "consensus": as_records(shown(analysis.delphi.consensus, "round", "item")),
+                "stability": as_records(
+                    shown(analysis.delphi.stability, "round_a", "round_b", "item", size="n_paired")
+                ),
             }
             if analysis.delphi is not None
             else None
         ),
-        confidence=as_records(analysis.confidence) if not analysis.confidence.empty else [],
+        confidence=as_records(shown(analysis.confidence, "item")) if not analysis.confidence.empty else [],
         cooke=(
             {
                 "results": results.get("cooke", {}),

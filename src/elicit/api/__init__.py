@@ -21,6 +21,8 @@ from elicit.api.status import study_status, study_summary
 from elicit.api.tokens import AuthError, authenticate, can_see, visible_studies
 from elicit.db import db
 from elicit.models import Role, Study, User
+from elicit.responding.unlinking import confirm_finished
+from elicit.studio.access import MANAGE, may
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -84,6 +86,7 @@ def _study(slug: str, user: User) -> Study:
         raise ApiError(404, f"no study named {slug!r}")
     if not can_see(db.session, user, study):
         raise ApiError(403, f"you are not a member of study {slug!r}")
+    confirm_finished(db.session, current_app.config["SECRET_KEY"], study)
     return study
 
 
@@ -119,6 +122,9 @@ def export(slug: str) -> Response:
 
     user = _user()
     target = _study(slug, user)
+    if not may(user, target, MANAGE):
+        # The studio's rule (its export view needs MANAGE): viewers read a study's progress, never its data.
+        raise ApiError(403, "exports are for the study's researchers and admins; viewers cannot export")
     fmt = request.args.get("format", "csv").strip().lower()
     if fmt not in FORMATS:
         raise ApiError(400, f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -133,7 +139,7 @@ def export(slug: str) -> Response:
     if identified and user.role != Role.ADMIN.value:
         raise ApiError(403, "identified exports are for administrators only")
     try:
-        check_options(fmt, k=k, identified=identified, suppress=suppress)
+        check_options(fmt, k=k, identified=identified, suppress=suppress, floor=target.k_threshold)
     except ExportError as exc:
         raise ApiError(400, str(exc)) from None
     # The export reads through its own snapshot; committing here (the token's last use) means a long export

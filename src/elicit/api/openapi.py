@@ -64,10 +64,12 @@ OPENAPI: dict[str, Any] = {
         },
         "/studies/{slug}": {
             "get": {
-                "summary": "A study's status: rounds, invitation and response counts by cohort",
+                "summary": "A study's status: rounds, and the current round's counts by cohort and in all",
                 "description": (
-                    "In anonymous studies counts from 1 to k-1 are null and the cohort is flagged `suppressed`; "
-                    "when only one count of a cohort would be hidden the next smallest is hidden too."
+                    "The same figures as the study's page in the studio. In anonymous studies counts of responses "
+                    "from 1 to k-1 are null, and so is whatever would let one be worked out from the totals "
+                    "(complementary suppression: the next smallest cohort, or the total); the cohort is flagged "
+                    "`suppressed`."
                 ),
                 "operationId": "getStudy",
                 "parameters": [{"$ref": "#/components/parameters/slug"}],
@@ -89,7 +91,9 @@ OPENAPI: dict[str, Any] = {
                 "summary": "The export folder as a zip (anonymized unless identified=true, admins only)",
                 "description": (
                     "The zip holds one folder with data.<format>, data.csv, long.csv, codebook.json, "
-                    "codebook.html and manifest.json (docs/export.md). Every export is recorded in the audit log."
+                    "codebook.html and manifest.json (docs/export.md). Every export is recorded in the audit log. "
+                    "As in the studio, exports are for admins and the study's researchers, not for viewers. The "
+                    "study's k is a floor: a smaller k is refused."
                 ),
                 "operationId": "exportStudy",
                 "parameters": [
@@ -104,7 +108,10 @@ OPENAPI: dict[str, Any] = {
                         "name": "k",
                         "in": "query",
                         "required": False,
-                        "description": "k of the k-anonymity report (default: the study's threshold)",
+                        "description": (
+                            "k of the k-anonymity report and of suppression: the study's threshold (the default) "
+                            "or more; a smaller k is refused with 400"
+                        ),
                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
                     },
                     {
@@ -137,9 +144,12 @@ OPENAPI: dict[str, Any] = {
                             }
                         },
                     },
-                    "400": _error("Unknown format, or a bad k or flag"),
+                    "400": _error("Unknown format, a bad flag, or a k out of range or below the study's"),
                     "401": _error("No token, or an unknown or revoked one"),
-                    "403": _error("Not a member of this study, or an identified export by a non-admin"),
+                    "403": _error(
+                        "Not a member of this study, a viewer (the studio does not give viewers exports either), "
+                        "or an identified export by a non-admin"
+                    ),
                     "404": _error("No such study"),
                 },
             }
@@ -185,24 +195,49 @@ OPENAPI: dict[str, Any] = {
             },
             "InvitationCounts": {
                 "type": "object",
-                "required": ["not_opened", "in_progress", "submitted", "declined", "revoked"],
+                "description": (
+                    "Exact (the studio lists every invitation): live invitations, revoked ones, and either "
+                    "`opened` in this round (pseudonymous studies) or `finished` (anonymous studies: confirmed "
+                    "finished, answered or declined, in groups of at least k of a cohort at a time)."
+                ),
+                "required": ["invited", "revoked"],
                 "properties": {
-                    "not_opened": _COUNT,
-                    "in_progress": _COUNT,
-                    "submitted": _COUNT,
-                    "declined": _COUNT,
-                    "revoked": _COUNT,
+                    "invited": {"type": "integer", "minimum": 0},
+                    "revoked": {"type": "integer", "minimum": 0},
+                    "opened": {"type": "integer", "minimum": 0},
+                    "finished": {"type": "integer", "minimum": 0},
+                },
+                "additionalProperties": False,
+            },
+            "ResponseCounts": {
+                "type": "object",
+                "description": (
+                    "The current round's responses; null when hidden (anonymous studies: 1 to k-1, or hidden "
+                    "so that such a count cannot be worked out from the totals). A pseudonymous expert who "
+                    "declines keeps no response: `declined` counts their invitations."
+                ),
+                "required": ["in_progress", "submitted", "declined"],
+                "properties": {"in_progress": _COUNT, "submitted": _COUNT, "declined": _COUNT},
+                "additionalProperties": False,
+            },
+            "Counts": {
+                "type": "object",
+                "required": ["invitations", "responses", "suppressed"],
+                "properties": {
+                    "invitations": {"$ref": "#/components/schemas/InvitationCounts"},
+                    "responses": {"$ref": "#/components/schemas/ResponseCounts"},
+                    "suppressed": {"type": "boolean", "description": "some of these counts are hidden"},
                 },
                 "additionalProperties": False,
             },
             "CohortStatus": {
                 "type": "object",
-                "required": ["code", "label", "invitations", "submitted_responses", "suppressed"],
+                "required": ["code", "label", "invitations", "responses", "suppressed"],
                 "properties": {
                     "code": {"type": "string"},
                     "label": {"type": "string"},
                     "invitations": {"$ref": "#/components/schemas/InvitationCounts"},
-                    "submitted_responses": _COUNT,
+                    "responses": {"$ref": "#/components/schemas/ResponseCounts"},
                     "suppressed": {"type": "boolean"},
                 },
                 "additionalProperties": False,
@@ -228,6 +263,8 @@ OPENAPI: dict[str, Any] = {
                     "k",
                     "small_counts_suppressed",
                     "rounds",
+                    "round",
+                    "total",
                 ],
                 "properties": {
                     "slug": {"type": "string"},
@@ -237,7 +274,13 @@ OPENAPI: dict[str, Any] = {
                     "k": {"type": "integer", "minimum": 1},
                     "small_counts_suppressed": {"type": "boolean"},
                     "rounds": {"type": "array", "items": {"$ref": "#/components/schemas/Round"}},
+                    "round": {
+                        "type": ["integer", "null"],
+                        "minimum": 1,
+                        "description": "the round the counts are for: the open one, else the last",
+                    },
                     "cohorts": {"type": "array", "items": {"$ref": "#/components/schemas/CohortStatus"}},
+                    "total": {"$ref": "#/components/schemas/Counts"},
                 },
                 "additionalProperties": False,
             },

@@ -1,7 +1,9 @@
 """Per-user API tokens: made once and shown once, stored only as SHA-256 hashes, revocable. No Flask here.
 
-A token looks like ``elicit_<32 random characters>`` (192 bits); the prefix lets secret scanners recognise a
-leaked one. Who may see what is decided here too, so the CLI, the API and the studio agree.
+A token looks like ``elicit_<32 random base62 characters><6-character checksum>`` (190 bits, see
+``elicit.tokens``); the prefix and checksum let secret scanners recognise a leaked one. Tokens made before the
+checksum (``elicit_`` + 32 URL-safe characters) keep working: only hashes are compared. Who may see what is
+decided here too, so the CLI, the API and the studio agree.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from elicit.models import ApiToken, Role, Study, StudyMember, User, utcnow
-from elicit.tokens import new_token, token_hash
+from elicit.tokens import API_PREFIX, new_token, token_hash
 from elicit.users import normalize_email
 
-TOKEN_PREFIX = "elicit_"  # noqa: S105  # nosec B105  # a public prefix of every API token, not a secret
+TOKEN_PREFIX = API_PREFIX  # a public prefix of every API token, not a secret
 MAX_NAME = 100
 
 
@@ -55,7 +57,7 @@ def create_token(session: Session, email: str, name: str) -> IssuedToken:
     user = find_user(session, email)
     if not user.is_active:
         raise ApiTokenError(f"the account {user.email} is disabled; no token can be made for it")
-    secret = TOKEN_PREFIX + new_token()
+    secret = new_token(TOKEN_PREFIX)
     token = ApiToken(user=user, name=name, token_hash=token_hash(secret))
     session.add(token)
     session.flush()

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from elicit import audit
@@ -38,7 +38,11 @@ from elicit.exporting.writers import (
     write_xlsx,
 )
 from elicit.models import Role, Study
+from elicit.scrubbing import study_token_hashes
 from elicit.tokens import pseudonym
+
+if TYPE_CHECKING:  # the analysis stack (pandas, scipy) loads only for a Delphi export
+    from elicit.analysis.consensus import ConsensusRule
 
 FORMATS = ("csv", "xlsx", "parquet", "sav", "dta")
 EXPORT_FORMAT = "elicit-export/1"
@@ -49,16 +53,26 @@ class ExportError(ValueError):
     """An export that cannot be made as asked; the message is a sentence for the user."""
 
 
-def check_options(fmt: str, *, k: int | None, identified: bool = False, suppress: bool = False) -> None:
-    """Refuse an unknown format or a k out of range, with a sentence.
+def check_options(
+    fmt: str, *, k: int | None, identified: bool = False, suppress: bool = False, floor: int | None = None
+) -> None:
+    """Refuse an unknown format, a k out of range, or a k below ``floor`` (the study's k), with a sentence.
 
-    ``identified`` and ``suppress`` combine: suppression then blanks the raw quasi-identifiers of rows in small
-    classes (an admin's explicit choice; every combination the API document allows is a valid request).
+    The study's k is a floor for every export path (CLI, studio, API; DESIGN.md, "Privacy model"): a smaller k
+    would report and suppress as if smaller groups were safe, so it is refused rather than quietly raised, and
+    the user learns why their request was not what they got. ``build_export`` checks it again against the
+    study it reads, so no caller can skip it. ``identified`` and ``suppress`` combine: suppression then blanks
+    the raw quasi-identifiers of rows in small classes (an admin's explicit choice).
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if k is not None and not 1 <= k <= MAX_K:
         raise ExportError(f"k must be a whole number from 1 to {MAX_K} (not {k})")
+    if k is not None and floor is not None and k < floor:
+        raise ExportError(
+            f"k must be at least the study's k of {floor} (not {k}): groups smaller than the study's k are never "
+            "treated as safe; leave k out to use the study's"
+        )
 
 
 def build_export(
@@ -94,6 +108,7 @@ def build_export(
             info = load_study(conn, study.id)
             if info is None:
                 raise ExportError(f"study {study.slug!r} does not exist")
+            check_options(fmt, k=k, identified=identified, suppress=suppress, floor=info.k_threshold)
             if identified and user_role(conn, actor) != Role.ADMIN.value:
                 raise ExportError(f"identified exports are for administrators only ({actor} is not one)")
             manifest = _write_folder(
@@ -245,11 +260,30 @@ COOKE_DEFAULTS = {
 }
 
 
-def write_delphi_tables(folder: Path, codebook: dict[str, Any], k: int) -> list[str]:
-    """consensus.csv and stability.csv when the data hold several rounds (groups under k left out)."""
+def study_consensus_rule(conn: Connection, study_id: int) -> ConsensusRule:
+    """The study's Delphi consensus rule, as the studio uses it; :class:`ExportError` if it is not valid."""
+    from elicit.analysis.consensus import ConsensusRule
+
+    row = conn.execute(
+        select(Study.slug, Study.consensus_max_iqr, Study.consensus_min_agreement).where(Study.id == study_id)
+    ).one()
+    try:
+        return ConsensusRule(max_iqr=row.consensus_max_iqr, min_agreement=row.consensus_min_agreement)
+    except (TypeError, ValueError) as exc:
+        raise ExportError(
+            f"the consensus rule of study {row.slug} cannot be used: {exc}; correct it on the study's Rounds page"
+        ) from None
+
+
+def write_delphi_tables(folder: Path, codebook: dict[str, Any], k: int, rule: ConsensusRule) -> list[str]:
+    """consensus.csv and stability.csv when the data hold several rounds, under the study's ``rule``.
+
+    Computed by :func:`elicit.analysis.consensus.delphi_tables`, as the studio's Delphi page and ``elicit
+    analyze`` are (small groups and their complements left out, as in the studio).
+    """
     import pandas as pd
 
-    from elicit.analysis.consensus import ConsensusRule, consensus_table, stability_table
+    from elicit.analysis.consensus import answers_long, delphi_tables
 
     choices = {
         item["id"]: [c["code"] for c in item.get("choices", [])]
@@ -268,19 +302,10 @@ def write_delphi_tables(folder: Path, codebook: dict[str, Any], k: int) -> list[
     data = pd.read_csv(folder / "data.csv", usecols=lambda c: c in columns)
     if data["round"].nunique() < 2:
         return []
-    long = data.melt(id_vars=["respondent", "round", "cohort"], var_name="item", value_name="value")
-    long["value"] = pd.to_numeric(long["value"], errors="coerce")
-    long = long.dropna(subset=["value"])
-    consensus = consensus_table(long, choices, ConsensusRule())
-    consensus = consensus[consensus["n"] >= k]
-    rounds = sorted(long["round"].unique())
-    stability = pd.concat(
-        [stability_table(long, a, b, choices) for a, b in zip(rounds, rounds[1:], strict=False)],
-        ignore_index=True,
-    )
-    stability = stability[stability["n_paired"] >= k]
-    consensus.to_csv(folder / "consensus.csv", index=False)
-    stability.to_csv(folder / "stability.csv", index=False)
+    # A cohort under k is left out, and so is whatever would give it back as "all" minus the cohorts kept.
+    tables = delphi_tables(answers_long(data, list(choices)), choices, rule, k=k)
+    tables.consensus.to_csv(folder / "consensus.csv", index=False)
+    tables.stability.to_csv(folder / "stability.csv", index=False)
     return ["consensus.csv", "stability.csv"]
 
 
@@ -299,7 +324,7 @@ def _write_folder(
     suppress: bool,
     actor: str,
 ) -> dict[str, Any]:
-    scrubber = Scrubber.from_roster(info.roster)
+    scrubber = Scrubber.from_roster(info.roster, token_hashes=study_token_hashes(conn, info.id))
     identity = identified and info.pseudonymous
     plan = build_plan(
         list(info.versions.values()),
@@ -378,9 +403,13 @@ def _write_folder(
     document["realizations"] = {item: value for item, value in info.realizations.items() if item in seeds}
     document["cooke_settings"] = COOKE_DEFAULTS
     rounds_with_rows = sum(1 for number, _, _ in info.rounds.values() if counts.by_round.get(number))
+    # A Delphi study's consensus rule travels with the export, so `elicit analyze` judges by the study's rule.
+    rule = study_consensus_rule(conn, info.id) if len(info.rounds) > 1 else None
+    if rule is not None:
+        document["consensus_rule"] = rule.as_dict()
     delphi_files = (  # only a Delphi export reads data.csv back
-        write_delphi_tables(folder, document, k if k is not None else info.k_threshold)
-        if rounds_with_rows > 1
+        write_delphi_tables(folder, document, k if k is not None else info.k_threshold, rule)
+        if rule is not None and rounds_with_rows > 1
         else []
     )
     _write_json(folder / "codebook.json", document)
@@ -413,6 +442,7 @@ def _write_folder(
             "anonymity": info.anonymity,
             "status": info.status,
             "k_threshold": info.k_threshold,
+            **({"consensus_rule": document["consensus_rule"]} if "consensus_rule" in document else {}),
         },
         "instrument": {
             "id": info.instrument,
@@ -501,8 +531,8 @@ def _anonymization(
     else:
         pseudonyms = "R + ordinal, assigned in the order of random response ids (the order reveals nothing)"
         link = (
-            "none: this study is anonymous, so the link between invitation and response was cut at submission "
-            "and no export, identified or not, can restore it"
+            "none: this study is anonymous, so no invitation was ever stored with its response "
+            "and no export, identified or not, can restore a link"
         )
     return {
         "identified": identified,

@@ -1,8 +1,11 @@
 """Controlled feedback for Delphi rounds: the expert's own earlier answer and the group's earlier result.
 
 Only submitted responses of the previous round count. A group (cohort or overall) smaller than the study's k is
-never shown, not even its size. Quartiles use linear interpolation (Hyndman & Fan type 7, numpy's default), the
-same rule as the consensus tables.
+never shown, not even its size, and neither is whatever would give it back: "all experts" minus the cohorts that
+are shown is the hidden cohorts' answers, so each item's groups go through ``elicit.suppression`` (the next
+smallest cohort is hidden too, or everyone's result when no cohort is left). Every hidden group reads the same,
+so an expert cannot tell which one is small. Quartiles use linear interpolation (Hyndman & Fan type 7, numpy's
+default), the same rule as the consensus tables.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from elicit.instruments.schema import Item, level_name
 from elicit.models import Answer, AnswerNote, Response, ResponseStatus
 from elicit.responding.flow import ExpertLink, load_answers
 from elicit.rounds import previous_round
+from elicit.scrubbing import scrubber_for_study
+from elicit.suppression import Relation, suppress
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,16 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
-def _summary(scope: str, item: Item, values: list[Any], k: int) -> GroupResult:
-    if len(values) < k:
+def _hidden_groups(cohort_of_answer: Iterable[int], k: int) -> frozenset[int | str]:
+    """The cohorts (by id) and "all" whose results cannot be shown for one item: small, or their complements."""
+    sizes: dict[int | str, int] = dict(Counter(cohort_of_answer))
+    parts = tuple(sizes)
+    sizes["all"] = sum(sizes.values())
+    return suppress(sizes, [Relation("all", parts)], k)
+
+
+def _summary(scope: str, item: Item, values: list[Any], hidden: bool) -> GroupResult:
+    if hidden or not values:
         return GroupResult(scope, 0, True)
     if item.type == "quantiles":
         pooled = []
@@ -135,17 +148,23 @@ def feedback_for(session: Session, link: ExpertLink, items: Iterable[Item]) -> d
         if own_response is not None:
             own_answers = load_answers(session, own_response, link.definition)
     k = link.study.k_threshold
+    # Other experts read these reasons: names, addresses, numbers, links and tokens are scrubbed first.
+    scrubber = scrubber_for_study(session, link.study.id) if notes else None
     result: dict[str, ItemFeedback] = {}
     cohort = link.invitation.cohort_id
     for item in wanted:
         answers = values.get(item.id, {})
         everyone = [v for v in answers.values() if v is not None]
         mine = [v for rid, v in answers.items() if v is not None and cohort_of.get(rid) == cohort]
-        groups = (_summary("cohort", item, mine, k), _summary("all", item, everyone, k))
+        hidden = _hidden_groups((cohort_of[rid] for rid, v in answers.items() if v is not None), k)
+        groups = (
+            _summary("cohort", item, mine, cohort in hidden),
+            _summary("all", item, everyone, "all" in hidden),
+        )
         texts = sorted(
-            text
+            scrubber.scrub(text)
             for rid, item_id, text in notes
-            if item_id == item.id and rid != own_id and text and text.strip()
+            if scrubber is not None and item_id == item.id and rid != own_id and text and text.strip()
         )
         shown_texts = tuple(texts) if len(everyone) >= k else ()
         result[item.id] = ItemFeedback(item.id, earlier.number, own_answers.get(item.id), groups, shown_texts)

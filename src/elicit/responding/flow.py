@@ -1,21 +1,28 @@
 """The domain of answering: open a link, move through pages, save, resume, submit. No Flask here.
 
-Every write first locks the expert's invitation row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
-transactions already hold the write lock from BEGIN), so two tabs, a double click or a replayed POST are
-serialized and see each other's result: one response per invitation and round, submitted at most once.
+Every write first locks the expert's own row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transactions
+already hold the write lock from BEGIN), so two tabs, a double click or a replayed POST are serialized and see
+each other's result: one response per invitation and round, submitted at most once. Pseudonymous studies lock
+the invitation; anonymous studies lock the response and never write or lock the invitation at all (a row lock
+leaves the transaction id in the row): see ``elicit.responding.unlinking``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import math
 import re
+import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from elicit.instruments.schema import Definition, Item, Page
@@ -34,13 +41,19 @@ from elicit.models import (
     StudyStatus,
     utcnow,
 )
+from elicit.responding import unlinking
 from elicit.responding.values import (
+    CONFIDENCE_SUFFIX,
     DONT_KNOW,
+    DONT_KNOW_SUFFIX,
+    RATIONALE_SUFFIX,
     FieldError,
     Message,
     StoredValue,
+    form_fields,
     from_rows,
     is_answered,
+    note_fields,
     parse_item,
     parse_note,
     to_rows,
@@ -68,6 +81,19 @@ class AlreadySubmitted(Exception):
     """The response was submitted; answers cannot change."""
 
 
+class StaleAnswers(Exception):
+    """The form was made from stored answers that another window has changed since; nothing was saved.
+
+    ``current`` is the version of what is stored now; ``changed`` are the page's items whose stored answer
+    differs from what this form sent (empty for the review page, which sends no answers).
+    """
+
+    def __init__(self, current: str, changed: Sequence[Item] = ()) -> None:
+        super().__init__("stale")
+        self.current = current
+        self.changed = list(changed)
+
+
 @dataclass
 class ExpertLink:
     """Everything a page request needs about one expert's link."""
@@ -79,15 +105,30 @@ class ExpertLink:
     response: Response | None
     answers: dict[str, Any] = field(default_factory=dict)
     locked: bool = False
+    secret: str = ""
+
+    @property
+    def anonymous(self) -> bool:
+        return self.study.anonymity == "anonymous"
+
+    @property
+    def response_key(self) -> str | None:
+        """The key an anonymous response is stored under (None in pseudonymous studies, which link by id)."""
+        if not self.anonymous:
+            return None
+        return unlinking.response_key(self.secret, self.round.id, self.invitation.response_seed)
 
     @property
     def submitted(self) -> bool:
-        return self.invitation.status == InvitationStatus.SUBMITTED.value or (
-            self.response is not None and self.response.status == ResponseStatus.SUBMITTED.value
-        )
+        if self.response is not None:
+            return self.response.status == ResponseStatus.SUBMITTED.value
+        status = self.invitation.status
+        return status == InvitationStatus.SUBMITTED.value or status == InvitationStatus.FINISHED.value
 
     @property
     def declined(self) -> bool:
+        if self.response is not None and self.response.status == ResponseStatus.DECLINED.value:
+            return True
         return self.invitation.status == InvitationStatus.DECLINED.value
 
     @property
@@ -95,51 +136,68 @@ class ExpertLink:
         return set((self.response.pages_done or "").split()) if self.response else set()
 
 
-def open_by_token(session: Session, token: str, *, lock: bool = False) -> ExpertLink:
-    """Find the invitation behind a token and the study's open round; raise LinkError when unusable.
+def open_by_token(session: Session, token: str, *, secret: str, lock: bool = False) -> ExpertLink:
+    """Find the invitation behind a token, the study's open round and the expert's response in it.
 
-    One query reads the invitation, its study, the open round, the expert's response in it and the version's
-    hash (this runs on every page request); ``lock`` takes the invitation's row lock in the same statement.
+    Raises LinkError when the link is unusable. ``secret`` is the server's secret key (anonymous responses are
+    found by a keyed hash); ``lock`` takes the row lock of the expert's own row in this transaction.
     """
     if not TOKEN_RE.match(token or ""):
         raise LinkError(404, "unknown")
-    version_id = func.coalesce(Response.instrument_version_id, Round.instrument_version_id)
     query = (
-        select(Invitation, Study, Round, Response, InstrumentVersion.sha256)
+        select(Invitation, Study, Round, InstrumentVersion.sha256)
         .join(Study, Study.id == Invitation.study_id)
         .outerjoin(Round, and_(Round.study_id == Study.id, Round.status == RoundStatus.OPEN.value))
-        .outerjoin(Response, and_(Response.invitation_id == Invitation.id, Response.round_id == Round.id))
-        .outerjoin(InstrumentVersion, InstrumentVersion.id == version_id)
+        .outerjoin(InstrumentVersion, InstrumentVersion.id == Round.instrument_version_id)
         .where(Invitation.token_hash == token_hash(token))
     )
-    if lock:
-        query = query.with_for_update(of=Invitation)
     row = session.execute(query).first()
     if row is None:
         raise LinkError(404, "unknown")
-    invitation, study, rnd, response, sha = row
+    invitation, study, rnd, version_sha = row
+    sha: str | None = version_sha
     if invitation.status == InvitationStatus.REVOKED.value:
         raise LinkError(410, "revoked")
-    if rnd is None or study.status == StudyStatus.CLOSED.value or _past(study.closes_on):
-        # A submitted expert may still see the thank-you page; everyone else learns the study is closed.
-        if invitation.status not in {InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value}:
-            raise LinkError(410, "closed")
+    closed = rnd is None or study.status == StudyStatus.CLOSED.value or _past(study.closes_on)
+    if rnd is None:
+        rnd = _last_round(session, study)
+        sha = None
         if rnd is None:
-            rnd = _last_round(session, study)
-            assert rnd is not None  # nosec B101  # narrows the type: a study with a response has a round; not a security check
-            response = session.scalar(
-                select(Response).where(Response.invitation_id == invitation.id, Response.round_id == rnd.id)
-            )
-            sha = None
+            raise LinkError(410, "closed")
     if study.opens_on is not None and study.opens_on > utcnow().date():
         raise LinkError(410, "not_open")
+    link = ExpertLink(invitation, study, rnd, None, None, secret=secret)  # type: ignore[arg-type]
+    if lock and not link.anonymous:
+        session.execute(select(Invitation.id).where(Invitation.id == invitation.id).with_for_update())
+        session.refresh(invitation)
+    response = _find_response(session, link, lock=lock)
+    link.locked = lock
+    if closed and not (link.submitted or link.declined):
+        # A submitted expert may still see the thank-you page; everyone else learns the study is closed.
+        raise LinkError(410, "closed")
+    link.response = response
+    if response is not None and response.instrument_version_id != rnd.instrument_version_id:
+        sha = None
     definition_id = response.instrument_version_id if response else rnd.instrument_version_id
-    link = ExpertLink(
-        invitation, study, rnd, definition_by_id(session, definition_id, sha), response, locked=lock
-    )
+    link.definition = definition_by_id(session, definition_id, sha)
     if response is not None:
         link.answers = load_answers(session, response, link.definition)
     return link
+
+
+def _find_response(session: Session, link: ExpertLink, *, lock: bool) -> Response | None:
+    """The expert's response in the link's round: by keyed hash (anonymous) or by invitation (pseudonymous)."""
+    if link.anonymous:
+        query = select(Response).where(Response.lookup_key == link.response_key)
+    else:
+        query = select(Response).where(
+            Response.invitation_id == link.invitation.id, Response.round_id == link.round.id
+        )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    response = session.scalar(query)
+    link.response = response
+    return response
 
 
 _DEFINITIONS: dict[tuple[int, str], Definition] = {}
@@ -235,52 +293,61 @@ def resume_page(link: ExpertLink) -> str:
 
 
 def start(session: Session, link: ExpertLink, language: str) -> Response:
-    """Create the response (or reuse it: a second tab finds the first one's) in the chosen language."""
+    """Create the response (or reuse it: a second tab or a double click finds the first one's) in a language.
+
+    The insert is ``ON CONFLICT DO NOTHING`` on the response's unique key, so two requests racing to start never
+    fail; both then lock and use the one row.
+    """
     if language not in link.definition.languages:
         language = link.definition.languages[0]
     locked = _lock(session, link)
     if locked.response is not None:
         locked.response.language = language
         return locked.response
-    response = Response(
-        invitation_id=link.invitation.id,
-        study_id=link.study.id,
-        round_id=link.round.id,
-        cohort_id=link.invitation.cohort_id,
-        instrument_version_id=link.round.instrument_version_id,
-        language=language,
-        status=ResponseStatus.IN_PROGRESS.value,
-        pseudonym=link.invitation.pseudonym,
-        pages_done="",
-    )
-    session.add(response)
-    if link.invitation.status == InvitationStatus.NOT_OPENED.value:
+    anonymous = link.anonymous
+    values: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "invitation_id": None if anonymous else link.invitation.id,
+        "lookup_key": link.response_key,
+        "study_id": link.study.id,
+        "round_id": link.round.id,
+        "cohort_id": link.invitation.cohort_id,
+        "instrument_version_id": link.round.instrument_version_id,
+        "language": language,
+        "status": ResponseStatus.IN_PROGRESS.value,
+        "pseudonym": None if anonymous else link.invitation.pseudonym,
+        "pages_done": "",
+    }
+    stamp = unlinking.coarse_now() if anonymous else utcnow()
+    values["started_at"] = values["updated_at"] = stamp
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Response).values(**values)
+    target = ["lookup_key"] if anonymous else ["invitation_id", "round_id"]
+    session.execute(insert.on_conflict_do_nothing(index_elements=target))
+    response = _find_response(session, link, lock=True)
+    assert response is not None  # nosec B101  # narrows the type: the row was inserted or existed; not a security check
+    if not anonymous and link.invitation.status == InvitationStatus.NOT_OPENED.value:
         link.invitation.status = InvitationStatus.IN_PROGRESS.value
     session.flush()
-    link.response = response
     return response
 
 
 def _lock(session: Session, link: ExpertLink) -> ExpertLink:
-    """Re-read the invitation under a row lock and refresh what this request knows.
+    """Lock the expert's own row and re-read what this request knows (nothing, if it was read under the lock).
 
-    A link opened with ``lock=True`` was read under the lock in this transaction already, so nothing is re-read.
+    Pseudonymous studies lock the invitation; anonymous studies lock only the response (if there is one yet).
     """
     if link.locked:
-        if link.submitted:
+        if link.submitted or link.declined:
             raise AlreadySubmitted()
         return link
     link.locked = True
-    session.execute(select(Invitation.id).where(Invitation.id == link.invitation.id).with_for_update())
-    session.refresh(link.invitation)
-    response = session.scalar(
-        select(Response).where(
-            Response.invitation_id == link.invitation.id, Response.round_id == link.round.id
-        )
-    )
-    link.response = response
+    if not link.anonymous:
+        session.execute(select(Invitation.id).where(Invitation.id == link.invitation.id).with_for_update())
+        session.refresh(link.invitation)
+    response = _find_response(session, link, lock=True)
     link.answers = load_answers(session, response, link.definition) if response else {}
-    if link.submitted:
+    if link.submitted or link.declined:
         raise AlreadySubmitted()
     return link
 
@@ -391,13 +458,24 @@ def field_of(item: Item) -> str:
 
 
 def save_page(
-    session: Session, link: ExpertLink, page: Page, form: Mapping[str, Sequence[str]]
+    session: Session,
+    link: ExpertLink,
+    page: Page,
+    form: Mapping[str, Sequence[str]],
+    expected_version: str | None = None,
 ) -> PageResult:
-    """Validate a posted page and, when valid, store it at once (answers on now-irrelevant items are cleared)."""
+    """Validate a posted page and, when valid, store it at once (answers on now-irrelevant items are cleared).
+
+    ``expected_version`` is the page's ``answers_version`` when it was shown (None: not checked). If another
+    window has changed the page's stored answers since, and this form sends something else, StaleAnswers is
+    raised and nothing is saved.
+    """
     locked = _lock(session, link)
     response = locked.response
     if response is None:
         raise LinkError(409, "not_started")
+    if expected_version is not None:
+        _check_page_version(session, locked, page, form, expected_version)
     result = validate_page(link.definition, page, form, locked.answers, rationale_items(link))
     if not result.ok:
         return result
@@ -442,10 +520,84 @@ def save_page(
             )
     done = [p for p in (response.pages_done or "").split() if p != page.id] + [page.id]
     response.pages_done = " ".join(done)
-    response.updated_at = utcnow()
+    response.updated_at = unlinking.coarse_now() if link.anonymous else utcnow()
     link.answers = {k: v for k, v in answers.items() if v is not None}
     session.flush()
     return result
+
+
+_VERSION_DOMAIN = b"elicit/answers-version/v1"
+
+
+def answers_version(
+    session: Session,
+    link: ExpertLink,
+    items: Iterable[Item] | None = None,
+    notes: Mapping[str, tuple[int | None, str | None]] | None = None,
+) -> str:
+    """The version of what is stored for ``items`` (every item when None): their answers and notes.
+
+    Every questionnaire and review form carries it, so a POST made from a page that another window has changed
+    since is recognised. It is derived, not stored: an HMAC under a key of its own (from the server's secret) over
+    the response's id and the stored values. It changes exactly when what the page shows from storage changes,
+    differs between two responses with the same answers, and says nothing about the answers without the secret.
+    """
+    response = link.response
+    if response is None:
+        return ""
+    chosen = sorted(link.definition.items() if items is None else items, key=lambda item: item.id)
+    if notes is None:
+        notes = load_notes(session, response) if _asks_notes(link, chosen) else {}
+    stored = []
+    for item in chosen:
+        rows = sorted(to_rows(item, link.answers.get(item.id)), key=lambda row: row.part)
+        values = [[row.part, row.value_num, row.value_text, row.dont_know] for row in rows]
+        stored.append([item.id, values, list(notes.get(item.id, (None, None)))])
+    key = hmac.new(link.secret.encode("utf-8"), _VERSION_DOMAIN, hashlib.sha256).digest()
+    message = json.dumps([response.id, stored], separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def _asks_notes(link: ExpertLink, items: Iterable[Item]) -> bool:
+    return bool(rationale_items(link)) or any(item.confidence for item in items)
+
+
+def _check_page_version(
+    session: Session, link: ExpertLink, page: Page, form: Mapping[str, Sequence[str]], expected: str
+) -> None:
+    """Raise StaleAnswers when the page changed since ``expected`` and the form sends something else."""
+    items = list(page.answerable_items())
+    notes = load_notes(session, link.response) if link.response and _asks_notes(link, items) else {}
+    current = answers_version(session, link, items, notes)
+    if hmac.compare_digest(current, expected):
+        return
+    changed = [item for item in items if _sent(item, form) != _stored_fields(item, link.answers, notes)]
+    if changed:
+        raise StaleAnswers(current, changed)
+
+
+def _names(item: Item) -> set[str]:
+    suffixes = (DONT_KNOW_SUFFIX, CONFIDENCE_SUFFIX, RATIONALE_SUFFIX)
+    return {item.id, *item.variables, *(item.id + suffix for suffix in suffixes)}
+
+
+def _sent(item: Item, form: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The non-empty fields a form sent for an item (an empty text box sends "", which stores nothing)."""
+    sent = {}
+    for name in _names(item):
+        values = sorted(str(v).strip() for v in form.get(name, ()) if str(v).strip())
+        if values:
+            sent[name] = values
+    return sent
+
+
+def _stored_fields(
+    item: Item, answers: Mapping[str, Any], notes: Mapping[str, tuple[int | None, str | None]]
+) -> dict[str, list[str]]:
+    """The fields that would show an item's stored answer and note again (as ``_sent`` normalises them)."""
+    fields = form_fields(item, answers.get(item.id))
+    fields.update(note_fields(item, *notes.get(item.id, (None, None))))
+    return {name: sorted(v.strip() for v in values) for name, values in fields.items() if values}
 
 
 def irrelevant_items(definition: Definition, answers: Mapping[str, Any]) -> set[str]:
@@ -485,11 +637,17 @@ def missing_required(link: ExpertLink) -> list[tuple[Page, Item]]:
     return missing
 
 
-def submit(session: Session, link: ExpertLink) -> bool:
+def submit(
+    session: Session, link: ExpertLink, started: datetime | None = None, expected_version: str | None = None
+) -> bool:
     """Submit once. Returns False when it was submitted already (a replay), True when this call submitted it.
 
-    In anonymous studies the invitation-to-response link is cut and the times are coarsened to the date, in
-    the same transaction, so nobody can join them afterwards.
+    ``expected_version`` is the review page's ``answers_version`` (None: not checked); when the stored answers
+    have changed since the review was shown, StaleAnswers is raised and nothing is submitted.
+
+    Pseudonymous studies mark the invitation submitted. Anonymous studies leave the invitation alone and a
+    finish mark for the studio (``unlinking``); their times stay dates, and the duration comes from ``started``,
+    the moment this browser started (kept in its session), since the response stores no exact time.
     """
     try:
         locked = _lock(session, link)
@@ -498,26 +656,50 @@ def submit(session: Session, link: ExpertLink) -> bool:
     response = locked.response
     if response is None:
         raise LinkError(409, "not_started")
+    if expected_version is not None:
+        current = answers_version(session, locked)
+        if not hmac.compare_digest(current, expected_version):
+            raise StaleAnswers(current)
     if missing_required(locked):
         raise IncompleteResponse()
     now = utcnow()
-    started = response.started_at if response.started_at.tzinfo else response.started_at.replace(tzinfo=UTC)
-    response.duration_minutes = max(0, math.ceil((now - started).total_seconds() / 60))
     response.status = ResponseStatus.SUBMITTED.value
     response.submitted_on = now.date()
-    response.updated_at = now
-    link.invitation.status = InvitationStatus.SUBMITTED.value
-    if link.study.anonymity == "anonymous":
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
-        response.invitation_id = None
-        response.started_at = datetime(started.year, started.month, started.day, tzinfo=UTC)
-        response.updated_at = midnight
+    if link.anonymous:
+        response.updated_at = unlinking.coarse_now()
+        response.duration_minutes = _minutes(started, now) if started is not None else None
+        unlinking.record_finished(session, link.secret, link.invitation, link.round.id)
+    else:
+        response.updated_at = now
+        response.duration_minutes = _minutes(response.started_at, now)
+        link.invitation.status = InvitationStatus.SUBMITTED.value
     session.flush()
     return True
 
 
+def _minutes(started: datetime, now: datetime) -> int:
+    started = started if started.tzinfo else started.replace(tzinfo=UTC)
+    return max(0, math.ceil((now - started).total_seconds() / 60))
+
+
 def decline(session: Session, link: ExpertLink) -> None:
-    """Consent refused: keep only the fact "declined" (no answers, no response row)."""
+    """Consent refused: keep only the fact "declined", never an answer.
+
+    Pseudonymous studies drop the response and mark the invitation; anonymous studies keep an empty declined
+    response (the only record that this link declined) and leave a finish mark, like a submission.
+    """
+    if link.anonymous:
+        response = link.response
+        if response is not None:
+            session.execute(delete(Answer).where(Answer.response_id == response.id))
+            session.execute(delete(AnswerNote).where(AnswerNote.response_id == response.id))
+            response.status = ResponseStatus.DECLINED.value
+            response.pages_done = ""
+            response.updated_at = unlinking.coarse_now()
+            unlinking.record_finished(session, link.secret, link.invitation, link.round.id)
+        link.answers = {}
+        session.flush()
+        return
     if link.response is not None:
         session.delete(link.response)
         link.response = None

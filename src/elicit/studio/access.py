@@ -5,6 +5,10 @@ and the time of the last request. It is refused when the version no longer match
 password changed: a copied cookie dies then), after ``STUDIO_IDLE_MINUTES`` without a request, or
 ``PERMANENT_SESSION_LIFETIME`` after signing in, whatever the cookie's own expiry says.
 
+A form posted after the session ended is not lost: the sign-in page carries it (signed with the secret key,
+without the CSRF token, passwords or files) and, once the same user has signed in again, shows it back with
+[Save it now] and [Discard] (``keep_posted_form``, ``read_pending``).
+
 Roles: admins may do everything; researchers manage the studies they are members of; viewers read the studies
 they are members of. A study the user is not a member of answers 404, so its existence is not revealed.
 """
@@ -13,22 +17,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
-from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import Select, select
+from werkzeug.exceptions import HTTPException
 
 from elicit.db import db
 from elicit.models import Role, Study, StudyMember, User
+from elicit.responding.unlinking import confirm_finished
+from elicit.studio.forms import LoginForm
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 UID, VERSION, SIGNED_IN, SEEN = "studio_uid", "studio_version", "studio_signed_in", "studio_seen"
 SEEN_RESOLUTION = 30  # seconds: the last-seen time is rewritten at most this often (fewer new cookies)
+ENDED = "studio_session_ended"  # on ``g``: the user id of a session this request found ended
+
+# A form posted after its session ended is kept, signed, on the sign-in page; never the CSRF token or a password
+# (every PasswordField of studio/forms.py is named here: tests/studio/test_session_expiry.py checks it), and never
+# a file (a browser cannot post a file it was sent back; the researcher chooses it again).
+NEVER_KEPT = frozenset({"csrf_token", "password", "current", "confirm", "pending"})
+PENDING_SALT = "elicit.studio.pending-form"
+PENDING_MAX_BYTES = 64 * 1024  # of kept text; a larger form is not kept (the sign-in page says so)
+PENDING_MAX_AGE = 8 * 3600  # seconds a kept form stays valid
 
 # What each study-level action needs: read (any member), manage (researcher members), admin.
 READ, MANAGE, ADMIN = "viewer", "researcher", "admin"
@@ -45,6 +63,8 @@ def begin_session(user: User) -> None:
     session.clear()
     session.update(session_payload(user))
     session.permanent = True
+    # Flask-WTF caches this request's token on ``g``; a page rendered now must get one of the new session.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
 
 def end_session(user: User | None) -> None:
@@ -69,10 +89,11 @@ def load_user() -> User | None:
     now = time.time()
     idle = float(current_app.config.get("STUDIO_IDLE_MINUTES", 30)) * 60
     if user is None or not user.is_active or session.get(VERSION) != user.session_version:
-        session.clear()
+        session.clear()  # signed out, or the password changed: a copied cookie dies here, keeping nothing
         return None
     if now - float(session.get(SEEN, 0)) > idle or now - float(session.get(SIGNED_IN, 0)) > _lifetime():
         session.clear()
+        g.setdefault(ENDED, user.id)  # a form this request posted is kept (``_to_login``)
         flash(_("Your session has expired. Please sign in again."), "info")
         return None
     if now - float(session.get(SEEN, 0)) > SEEN_RESOLUTION:
@@ -89,7 +110,69 @@ def current_user() -> User:
     return user
 
 
+@dataclass(frozen=True)
+class PendingForm:
+    """A form posted after its session ended: where it went, its fields in order, and the files it lost."""
+
+    path: str
+    fields: list[tuple[str, str]]
+    files: list[tuple[str, str]]  # (field name, file name)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt=PENDING_SALT)
+
+
+def keep_posted_form(user_id: int) -> str | None:
+    """This request's form, signed for the sign-in page; None when it is too large to keep."""
+    fields = [(name, value) for name, value in request.form.items(multi=True) if name not in NEVER_KEPT]
+    files = [
+        (name, upload.filename or "") for name, upload in request.files.items(multi=True) if upload.filename
+    ]
+    if sum(len(name) + len(value) for name, value in fields) > PENDING_MAX_BYTES:
+        return None
+    path = request.full_path[:-1] if request.full_path.endswith("?") else request.full_path
+    return _serializer().dumps({"uid": user_id, "path": path, "fields": fields, "files": files})
+
+
+def read_pending(blob: str, user_id: int) -> PendingForm | None:
+    """The kept form, if ``blob`` is intact, recent, kept for ``user_id`` and aimed at a studio form."""
+    try:
+        data = _serializer().loads(blob, max_age=PENDING_MAX_AGE)
+    except BadData:
+        return None
+    if not isinstance(data, dict) or data.get("uid") != user_id:
+        return None
+    path = str(data.get("path", ""))
+    if safe_next(path) != path:
+        return None
+    try:
+        current_app.url_map.bind("").match(path.split("?", 1)[0], method="POST")
+    except HTTPException:
+        return None
+    fields = [(str(name), str(value)) for name, value in data.get("fields", [])]
+    files = [(str(name), str(filename)) for name, filename in data.get("files", [])]
+    return PendingForm(path, fields, files)
+
+
+def _signed_out_before_saving(user_id: int) -> Any:
+    """The sign-in page that carries the form this request posted after its session ended."""
+    pending = keep_posted_form(user_id)
+    if pending is None:
+        message = _(
+            "Your session ended, so what you sent was not saved, and it is too large to keep: sign in and "
+            "enter it again."
+        )
+    else:
+        message = _("Your session ended, so what you sent is not saved yet. Sign in again to save it.")
+    html = render_template("studio/login.html", form=LoginForm(), pending=pending or "", signed_out=message)
+    return html, 401
+
+
 def _to_login() -> Any:
+    ended = g.get(ENDED)
+    if request.method == "POST" and ended is not None and request.endpoint != "studio.logout":
+        return _signed_out_before_saving(ended)
     target = request.full_path if request.method == "GET" else None
     if target is not None and target.endswith("?"):
         target = target[:-1]
@@ -154,6 +237,8 @@ def study_access(need: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
                 abort(404)
             if not may(user, study, need):
                 abort(403)
+            # Anonymous finishes reach invitation statuses here, in groups of k, never in an expert's request.
+            confirm_finished(db.session, current_app.config["SECRET_KEY"], study)
             g.study = study
             return view(*args, study=study, **kwargs)
 
@@ -178,7 +263,21 @@ def can_manage(user: User | None, study: Study) -> bool:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path inside the studio may be a place to return to after signing in."""
-    if target and target.startswith("/studio/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("studio.index")
+    """Only a plain path inside the studio may be a place to return to after signing in; else the studio home.
+
+    The path must be printable ASCII of the URL grammar (RFC 3986: no CR, LF, space, backslash, other control or
+    non-ASCII characters, which could split the ``Location`` header or be folded into ``/`` by a browser) and
+    must stay under ``/studio/`` once percent-decoded (no ``.`` or ``..`` segment, backslash or control
+    character).
+    """
+    from string import ascii_letters, digits
+    from urllib.parse import unquote
+
+    home = url_for("studio.index")
+    allowed = set(ascii_letters + digits + "-._~!$&'()*+,;=:@/?#%")
+    if not target or not target.startswith("/studio/") or not set(target) <= allowed:
+        return home
+    path = unquote(target.split("?", 1)[0].split("#", 1)[0])
+    if not path.isprintable() or "\\" in path or any(segment in {".", ".."} for segment in path.split("/")):
+        return home
+    return target

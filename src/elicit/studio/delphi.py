@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from elicit.instruments.versions import definition_of
 from elicit.models import Answer, Cohort, Response, ResponseStatus, Round, Study
+from elicit.studies import StudyError
 
 if TYPE_CHECKING:  # the analysis stack (pandas, scipy) loads only when a consensus table is drawn
     import pandas as pd
@@ -22,9 +23,28 @@ ORDINAL_TYPES = ("likert", "single_choice")
 
 
 def study_rule(study: Study) -> ConsensusRule:
+    """The study's consensus rule; :class:`StudyError` with a sentence if its stored values make no rule."""
     from elicit.analysis.consensus import ConsensusRule
 
-    return ConsensusRule(max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement)
+    try:
+        return ConsensusRule(max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement)
+    except (TypeError, ValueError) as exc:
+        raise StudyError(
+            f"The consensus rule of study {study.slug} cannot be used: {exc}. Save a valid rule below."
+        ) from None
+
+
+def set_rule(study: Study, max_iqr: float, min_agreement: float) -> ConsensusRule:
+    """Give ``study`` the rule "IQR <= max_iqr and agreement >= min_agreement"; :class:`StudyError` if invalid."""
+    from elicit.analysis.consensus import ConsensusRule
+
+    try:
+        rule = ConsensusRule(max_iqr=max_iqr, min_agreement=min_agreement)
+    except (TypeError, ValueError) as exc:
+        raise StudyError(f"This consensus rule cannot be used: {exc}.") from None
+    study.consensus_max_iqr = max_iqr
+    study.consensus_min_agreement = min_agreement
+    return rule
 
 
 def ordinal_choices(study: Study) -> dict[str, list[Any]]:
@@ -66,32 +86,23 @@ def answers_frame(session: Session, study: Study, items: list[str]) -> pd.DataFr
 
 
 def tables(session: Session, study: Study) -> dict[str, Any]:
-    """The consensus table per round and the stability table between consecutive rounds, k-suppressed."""
-    import pandas as pd
+    """The consensus table per round and the stability table between consecutive rounds, k-suppressed.
 
-    from elicit.analysis.consensus import consensus_table, stability_table
+    Computed by :func:`elicit.analysis.consensus.delphi_tables` with the study's rule, as the export's
+    ``consensus.csv`` and ``elicit analyze`` are. :class:`StudyError` if the study's rule is not valid.
+    """
+    from elicit.analysis.consensus import delphi_tables
 
     choices = ordinal_choices(study)
     rule = study_rule(study)
     frame = answers_frame(session, study, list(choices))
     if frame.empty:
         return {"rule": rule.describe(), "consensus": [], "stability": [], "suppressed": 0}
-    consensus = consensus_table(frame, choices, rule)
-    rounds = sorted(frame["round"].unique())
-    stability = (
-        pd.concat([stability_table(frame, a, b, choices) for a, b in zip(rounds, rounds[1:], strict=False)])
-        if len(rounds) > 1
-        else pd.DataFrame()
-    )
-    k = study.k_threshold
-    small = consensus["n"] < k
-    suppressed = int(small.sum())
-    consensus = consensus[~small]
-    if not stability.empty:
-        stability = stability[stability["n_paired"] >= k]
+    # Small groups are hidden with whatever would give them back (a cohort beside "all"), as in consensus.csv.
+    result = delphi_tables(frame, choices, rule, k=study.k_threshold)
     return {
         "rule": rule.describe(),
-        "consensus": consensus.to_dict("records"),
-        "stability": stability.to_dict("records") if not stability.empty else [],
-        "suppressed": suppressed,
+        "consensus": result.consensus.to_dict("records"),
+        "stability": result.stability.to_dict("records") if not result.stability.empty else [],
+        "suppressed": result.suppressed,
     }

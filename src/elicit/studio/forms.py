@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import secrets
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -11,6 +14,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
+    DecimalField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -38,7 +42,7 @@ except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None
 
 from elicit.models import Role, StudyStatus
-from elicit.studies import MAX_INVITATIONS
+from elicit.studies import MAX_INVITATIONS, StudyError, check_title
 from elicit.users import MIN_PASSWORD
 
 
@@ -116,6 +120,16 @@ class PublishForm(StudioForm):
     filename = HiddenField()
 
 
+def _one_line_title(field: StringField) -> None:
+    """A study title goes into e-mail subjects: refuse line breaks and other control characters."""
+    try:
+        check_title(field.data or "")
+    except StudyError:
+        raise ValidationError(
+            "The title contains a line break or another control character; type it on one line."
+        ) from None
+
+
 class StudyForm(StudioForm):
     slug = StringField(
         _l("Short name"),
@@ -140,6 +154,9 @@ class StudyForm(StudioForm):
     opens_on = DateField(_l("Opens on"), validators=[Optional()])
     closes_on = DateField(_l("Closes on"), validators=[Optional()])
 
+    def validate_title(self, field: StringField) -> None:
+        _one_line_title(field)
+
     def validate_slug(self, field: StringField) -> None:
         if (field.data or "").strip() == "new":
             raise ValidationError(_l("“new” is reserved; choose another short name."))
@@ -155,9 +172,41 @@ class StudySettingsForm(StudioForm):
     opens_on = DateField(_l("Opens on"), validators=[Optional()])
     closes_on = DateField(_l("Closes on"), validators=[Optional()])
 
+    def validate_title(self, field: StringField) -> None:
+        _one_line_title(field)
+
     def validate_closes_on(self, field: DateField) -> None:
         if field.data and self.opens_on.data and field.data < self.opens_on.data:
             raise ValidationError(_l("The closing date is before the opening date."))
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+class ConsensusRuleForm(StudioForm):
+    """The study's Delphi consensus rule; the ranges are those of ``elicit.analysis.consensus.ConsensusRule``."""
+
+    max_iqr = DecimalField(
+        _l("Largest interquartile range"),
+        validators=[InputRequired(_l("Give the largest interquartile range, a number 0 or more."))],
+    )
+    min_agreement = DecimalField(
+        _l("Smallest share in the top or bottom two categories (0 to 1)"),
+        validators=[InputRequired(_l("Give the smallest share, greater than 0 and at most 1 (0.7 = 70 %)."))],
+    )
+
+    def validate_max_iqr(self, field: DecimalField) -> None:
+        if not (_finite(field.data) and 0 <= field.data <= 100):
+            raise ValidationError(
+                _l("The largest interquartile range must be a number, 0 or more (at most 100).")
+            )
+
+    def validate_min_agreement(self, field: DecimalField) -> None:
+        if not (_finite(field.data) and 0 < field.data <= 1):
+            raise ValidationError(_l("The smallest share must be greater than 0 and at most 1 (0.7 = 70 %)."))
 
 
 class CohortForm(StudioForm):
@@ -165,7 +214,18 @@ class CohortForm(StudioForm):
     label = StringField(_l("Label"), validators=[Optional(), Length(max=200)])
 
 
-class RosterForm(StudioForm):
+def _new_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class OnceForm(StudioForm):
+    """A form that makes links: ``nonce`` names one load of the form, so posting it again (a reload) makes
+    nothing new; a second batch takes a new load of the form."""
+
+    nonce = HiddenField(default=_new_nonce, validators=[Optional(), Length(max=64)])
+
+
+class RosterForm(OnceForm):
     file = FileField(
         _l("Roster (CSV)"),
         validators=[FileRequired(_l("Choose a roster file."))],
@@ -178,7 +238,7 @@ class RosterForm(StudioForm):
     delivery = RadioField(_l("Links"), choices=options(DELIVERY_CHOICES), default="links")
 
 
-class GenerateForm(StudioForm):
+class GenerateForm(OnceForm):
     cohort = SelectField(_l("Cohort"), validators=[DataRequired()])
     count = IntegerField(
         _l("Number of links"),
@@ -192,7 +252,7 @@ class ReissueForm(StudioForm):
     delivery = RadioField(_l("New link"), choices=options(DELIVERY_CHOICES), default="links")
 
 
-class RemindForm(StudioForm):
+class RemindForm(OnceForm):
     cohort = SelectField(_l("Cohort"))
     in_progress = BooleanField(_l("Also remind experts who started but have not submitted"), default=True)
 

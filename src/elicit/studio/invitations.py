@@ -1,36 +1,50 @@
 """Invitations as researchers handle them: issue, revoke, reissue, e-mail and remind.
 
-Tokens are never stored (only their SHA-256), so a link exists in clear only in the response that made it: the
-one-time links page, its CSV, or the e-mail sent in the same request. Hence a reminder cannot resend the old link:
-it *reissues* — revokes the old invitation, makes a new one for the same roster entry and e-mails that. An
-expert who had started keeps their saved answers: the in-progress response moves to the new invitation.
+Tokens are never stored with their invitations (only their SHA-256), so a link exists in clear only in the response
+that made it: the one-time links page, its CSV, or the e-mail sent in the same request; and, for a reload of that
+page is recognised by its ``LinkSubmission`` and makes nothing new (see :func:`claim_submission`). Hence a reminder
+cannot resend the old link: it *reissues* — revokes the old invitation, makes a new one for the same roster entry and e-mails that. An
+expert who had started keeps their saved answers: in pseudonymous studies the in-progress response moves to the
+new invitation; in anonymous studies the new invitation keeps the old one's response seed, so the response is
+found as before and never written to here.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
+import io
+import json
 import secrets
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from elicit.models import (
     Cohort,
     Invitation,
     InvitationStatus,
+    LinkSubmission,
     Response,
     ResponseStatus,
     RosterEntry,
     Study,
     utcnow,
 )
-from elicit.studies import IssuedLink, StudyError, link_url, links_csv
+from elicit.studies import IssuedLink, StudyError, csv_safe, link_url
 from elicit.studio import mail
 from elicit.tokens import new_token, pseudonym, token_hash
 
+# The record of a submission that made links (never the links) is kept this long, so that the same form posted
+# again is recognised and makes nothing new.
+SUBMISSION_KEPT_FOR = timedelta(hours=12)
+LINK_COLUMNS = ("study", "cohort", "invitation", "name", "email", "organisation", "url")
 OPEN_STATUSES = (InvitationStatus.NOT_OPENED.value, InvitationStatus.IN_PROGRESS.value)
 STATUS_LABELS = {
     InvitationStatus.NOT_OPENED.value: "not opened",
@@ -38,7 +52,20 @@ STATUS_LABELS = {
     InvitationStatus.SUBMITTED.value: "submitted",
     InvitationStatus.DECLINED.value: "declined",
     InvitationStatus.REVOKED.value: "revoked",
+    InvitationStatus.FINISHED.value: "finished (confirmed)",
 }
+ANONYMOUS_LABELS = {
+    InvitationStatus.NOT_OPENED.value: "not confirmed",
+    InvitationStatus.FINISHED.value: "finished",
+    InvitationStatus.SUBMITTED.value: "submitted",
+    InvitationStatus.DECLINED.value: "declined",
+    InvitationStatus.REVOKED.value: "revoked",
+}
+FINISHED = (
+    InvitationStatus.SUBMITTED.value,
+    InvitationStatus.DECLINED.value,
+    InvitationStatus.FINISHED.value,
+)
 
 
 @dataclass
@@ -52,6 +79,15 @@ class SendReport:
     outbox: str | None = None  # the folder, when messages went to the outbox instead of SMTP
 
 
+def status_labels(study: Study) -> dict[str, str]:
+    """The statuses an invitation of this study can have, as the studio names them.
+
+    An anonymous study's invitations never say "opened" or "in progress": they say "finished" once the expert
+    finished, confirmed together with at least k others, so a status never points at one response.
+    """
+    return dict(ANONYMOUS_LABELS) if study.anonymity == "anonymous" else dict(STATUS_LABELS)
+
+
 def find_invitation(session: Session, study: Study, invitation_id: int) -> Invitation | None:
     invitation = session.get(Invitation, invitation_id)
     if invitation is None or invitation.study_id != study.id:
@@ -63,7 +99,7 @@ def revoke(invitation: Invitation) -> None:
     """Make a link unusable. A submitted or declined invitation is finished and stays as it is."""
     if invitation.status == InvitationStatus.REVOKED.value:
         raise StudyError("this invitation is revoked already")
-    if invitation.status in {InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value}:
+    if invitation.status in FINISHED:
         raise StudyError(
             f"this invitation is {STATUS_LABELS[invitation.status]}; there is nothing left to revoke"
         )
@@ -102,11 +138,16 @@ def reissue(session: Session, study: Study, invitation: Invitation) -> IssuedLin
         roster_entry_id=invitation.roster_entry_id,
         token_hash=token_hash(token),
         pseudonym=invitation.pseudonym,
+        response_seed=invitation.response_seed,
     )
     if study.anonymity == "pseudonymous" and fresh.pseudonym is None:
         fresh.pseudonym = pseudonym(study.pseudonym_key, secrets.token_hex(16))
     session.add(fresh)
     session.flush()
+    if study.anonymity == "anonymous":
+        fresh.status = InvitationStatus.NOT_OPENED.value
+        session.flush()
+        return IssuedLink(fresh, token, fresh.roster_entry)
     moved = session.execute(  # type: ignore[attr-defined]  # a CursorResult: UPDATE has a rowcount
         update(Response)
         .where(Response.invitation_id == invitation.id, Response.status == ResponseStatus.IN_PROGRESS.value)
@@ -169,6 +210,7 @@ def send_links(
                     link_url(base_url, link.token),
                     study.closes_on,
                     reminder,
+                    anonymous=study.anonymity == "anonymous",
                 )
                 postman.send(mail.compose(letter, sender))
                 now = utcnow()
@@ -180,12 +222,6 @@ def send_links(
         report.error = str(exc)
         report.failed = [link.roster_entry.email for link in with_address[report.sent :] if link.roster_entry]
     return report
-
-
-def links_data_url(base_url: str, study: Study, links: Sequence[IssuedLink]) -> str:
-    """The links file as a ``data:`` URL, so the one-time page can offer it for download without storing it."""
-    content = links_csv(base_url, study, links).encode("utf-8")
-    return "data:text/csv;charset=utf-8;base64," + base64.b64encode(b"\xef\xbb\xbf" + content).decode("ascii")
 
 
 def invitation_query(study: Study, cohort_id: int | None, status: str | None) -> Select[Invitation]:
@@ -216,3 +252,99 @@ def current_invitation(entry: RosterEntry) -> Invitation | None:
     live = [i for i in entry.invitations if i.status != InvitationStatus.REVOKED.value]
     pool = live or list(entry.invitations)
     return max(pool, key=lambda i: i.id) if pool else None
+
+
+# ----------------------------------------------------------------------------------------- links made once
+def purge_pending(session: Session) -> None:
+    """Forget submissions older than SUBMISSION_KEPT_FOR."""
+    session.execute(
+        delete(LinkSubmission)
+        .where(LinkSubmission.created_at < utcnow() - SUBMISSION_KEPT_FOR)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def find_submission(session: Session, study: Study, nonce: str) -> LinkSubmission | None:
+    """The record of one submission of a form (named by its nonce), if it was posted before."""
+    purge_pending(session)
+    return session.scalar(
+        select(LinkSubmission).where(LinkSubmission.study_id == study.id, LinkSubmission.nonce == nonce)
+    )
+
+
+def claim_submission(session: Session, study: Study, user_id: int, nonce: str) -> LinkSubmission | None:
+    """Record that this submission makes links, or None when it made them already (also when the same form is
+    posted twice at once: the unique (study, nonce) lets one of them through)."""
+    if find_submission(session, study, nonce) is not None:
+        return None
+    row = LinkSubmission(study_id=study.id, user_id=user_id, nonce=nonce, created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def page_links(
+    row: LinkSubmission,
+    base_url: str,
+    study: Study,
+    links: Sequence[IssuedLink],
+    what: str,
+    report: SendReport | None,
+) -> list[dict[str, Any]]:
+    """What the links page shows: the links not delivered by e-mail (all of them without e-mail).
+
+    The submission keeps only counts (what was made, per cohort, and the e-mail report); the links exist in this
+    response alone.
+    """
+    shown = list(links) if report is None else [link for link in links if link.invitation.sent_at is None]
+    row.summary_json = json.dumps(
+        {
+            "what": what,
+            "count": len(links),
+            "by_cohort": sorted(Counter(link.invitation.cohort.code for link in links).items()),
+            "report": asdict(report) if report is not None else None,
+        }
+    )
+    return [
+        {
+            "study": study.slug,
+            "cohort": link.invitation.cohort.code,
+            "invitation": link.invitation.id,
+            "name": link.roster_entry.name if link.roster_entry else "",
+            "email": link.roster_entry.email if link.roster_entry else "",
+            "organisation": link.roster_entry.organisation if link.roster_entry else "",
+            "url": link_url(base_url, link.token),
+        }
+        for link in shown
+    ]
+
+
+def pending_summary(row: LinkSubmission) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(row.summary_json or "{}")
+    return summary
+
+
+def pending_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The links file of held links (the columns of :func:`elicit.studies.links_csv`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LINK_COLUMNS)
+    for link in rows:
+        writer.writerow(
+            [
+                csv_safe(str(link[c])) if c in {"name", "email", "organisation"} else link[c]
+                for c in LINK_COLUMNS
+            ]
+        )
+    return out.getvalue()
+
+
+def csv_data_url(content: str) -> str:
+    """A links file as a ``data:`` URL, so the page can offer it for download without another request."""
+    return "data:text/csv;charset=utf-8;base64," + base64.b64encode(
+        b"\xef\xbb\xbf" + content.encode("utf-8")
+    ).decode("ascii")

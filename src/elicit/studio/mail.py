@@ -1,11 +1,16 @@
 """E-mailing invitation links: by SMTP when ``SMTP_URL`` is set, else into an outbox folder of ``.eml`` files.
 
 The outbox (``OUTBOX_PATH``, default ``<instance>/outbox``) has one folder per study; each message is a complete
-RFC 5322 file any mail program opens, and the studio lists them for the study's researchers.
+RFC 5322 file any mail program opens, and the studio lists them for the study's researchers. It is the delivery
+channel of a server without SMTP (development, or links handed over by hand), and it holds links in clear, so:
+folders are mode 0700 and files 0600 (only the account the server runs as, and root, can read them); opening a
+message in the studio shows its link once and removes it from the file, like the one-time links page; and
+:func:`purge_outbox` deletes a study's messages altogether, once the links went out.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import smtplib
@@ -14,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import default as default_policy
@@ -24,7 +31,15 @@ from urllib.parse import unquote, urlsplit
 
 from elicit.models import utcnow
 
+# Characters that must never reach a header (or a greeting line): C0 and C1 controls, DEL, and the Unicode
+# line and paragraph separators.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 OUTBOX_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.eml$")
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+# An expert's link in a message body: the path /s/<token> (tokens as the expert URL admits them).
+LINK_RE = re.compile(r"\S*/s/[A-Za-z0-9_-]{16,128}\S*")
+LINK_REMOVED = "[link removed from the outbox after it was shown once; reissue the invitation if it was lost]"
 SMTP_TIMEOUT = 20
 
 
@@ -46,27 +61,58 @@ class Letter:
     url: str
     closes_on: date | None
     reminder: bool
+    # Anonymous studies cannot know who has answered (see elicit.responding.unlinking), so reminders say so.
+    anonymous: bool = False
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character (CR, LF, tab, NUL, ...) made a space: safe for a header."""
+    return " ".join(CONTROL_RE.sub(" ", text).split())
+
+
+def address(display_name: str, addr_spec: str) -> Address:
+    """A mailbox built by the e-mail library, never by string formatting: a display name such as
+    ``Victim <attacker@evil.example>, Real`` stays a name (quoted), and ``addr_spec`` must be exactly one address."""
+    try:
+        mailbox = Address(display_name=one_line(display_name), addr_spec=addr_spec.strip())
+    except (HeaderParseError, ValueError, IndexError):
+        raise MailError(f"{one_line(addr_spec)!r} is not an e-mail address") from None
+    if CONTROL_RE.search(addr_spec) or not mailbox.username or not mailbox.domain:
+        raise MailError(f"{one_line(addr_spec)!r} is not an e-mail address")
+    return mailbox
 
 
 def compose(letter: Letter, sender: str) -> EmailMessage:
-    """A plain-text invitation or reminder carrying one personal link."""
+    """A plain-text invitation or reminder carrying one personal link.
+
+    To and From are :class:`~email.headerregistry.Address` objects, and every other header value goes through
+    :func:`one_line`, so nothing a researcher typed can add a recipient or a header.
+    """
+    sender_name, sender_address = parseaddr(one_line(sender))
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = f"{letter.to_name} <{letter.to_address}>" if letter.to_name else letter.to_address
+    message["From"] = address(sender_name, sender_address)
+    message["To"] = address(letter.to_name, letter.to_address)
+    title = one_line(letter.study_title)
+    name = one_line(letter.to_name)
     kind = "Reminder" if letter.reminder else "Invitation"
-    message["Subject"] = f"{kind}: {letter.study_title}"
+    message["Subject"] = f"{kind}: {title}"
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain=_domain(sender))
-    greeting = f"Dear {letter.to_name}," if letter.to_name else "Hello,"
+    greeting = f"Dear {name}," if name else "Hello,"
     lines = [greeting, ""]
     if letter.reminder:
         lines += [
-            f'This is a friendly reminder about the study "{letter.study_title}".',
+            f'This is a friendly reminder about the study "{title}".',
             "Here is a new personal link; it replaces the one we sent before, and any answers you saved are kept:",
         ]
+        if letter.anonymous:
+            lines[-1:-1] = [
+                "If you have already answered, thank you: this study is anonymous, so we cannot tell who has,",
+                "and you need do nothing more.",
+            ]
     else:
         lines += [
-            f'You are invited to take part in the study "{letter.study_title}".',
+            f'You are invited to take part in the study "{title}".',
             "Your personal link (please do not forward it; it is yours alone):",
         ]
     lines += ["", letter.url, ""]
@@ -92,19 +138,42 @@ def outbox_folder(config: Mapping[str, Any], instance_path: str, study_slug: str
     return Path(base) / study_slug
 
 
+def _private_folder(folder: Path) -> None:
+    """Make the study's outbox folder (and the outbox above it) readable by the server's account only."""
+    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    for path in (folder.parent, folder):
+        if path.stat().st_mode & 0o777 != FOLDER_MODE:
+            path.chmod(FOLDER_MODE)
+
+
+def _write_private(path: Path, data: bytes, *, replace: bool = False) -> None:
+    """Write ``data`` to a new file of mode 0600 (created so, never widened by the umask); ``replace`` swaps
+    it in atomically for an existing file."""
+    target = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp") if replace else path
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(descriptor, "wb") as fh:
+        fh.write(data)
+    if replace:
+        os.replace(target, path)
+
+
 class Outbox:
-    """Writes each message to a file named by time and a random suffix (never overwritten)."""
+    """Writes each message to a private file named by time and a random suffix (never overwritten)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._checked = False
 
     def send(self, message: EmailMessage) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self._checked:  # once per batch: also tighten files an older version wrote 0644
+                _private_folder(self.folder)
+                for path in self.folder.glob("*.eml"):
+                    if path.stat().st_mode & 0o777 != FILE_MODE:
+                        path.chmod(FILE_MODE)
+                self._checked = True
             name = f"{utcnow():%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.eml"
-            path = self.folder / name
-            with path.open("xb") as fh:
-                fh.write(bytes(message))
+            _write_private(self.folder / name, bytes(message))
         except OSError as exc:
             raise MailError(f"cannot write to the outbox {self.folder}: {exc.strerror}") from None
 
@@ -204,7 +273,11 @@ def outbox_entries(folder: Path, limit: int = 500) -> list[OutboxEntry]:
 
 
 def outbox_message(folder: Path, name: str) -> EmailMessage | None:
-    """One message of the outbox by file name (names are checked, so no path can leave the folder)."""
+    """One message of the outbox by file name (names are checked, so no path can leave the folder).
+
+    The message is returned as sent, link included, and the file keeps it without the link: a link in the
+    outbox is shown once, like the one-time links page, so nobody can open an expert's link there later.
+    """
     if not OUTBOX_NAME_RE.match(name):
         return None
     path = folder / name
@@ -213,4 +286,34 @@ def outbox_message(folder: Path, name: str) -> EmailMessage | None:
     with path.open("rb") as fh:
         message = BytesParser(policy=default_policy).parse(fh)
     assert isinstance(message, EmailMessage)  # nosec B101  # narrows the type: the default policy always yields EmailMessage; not a security check
+    _remove_links(path, message)
     return message
+
+
+def _remove_links(path: Path, message: EmailMessage) -> None:
+    body = message.get_body(preferencelist=("plain",))
+    if body is None:
+        return
+    text = body.get_content()
+    redacted = LINK_RE.sub(LINK_REMOVED, text)
+    if redacted == text:
+        return
+    kept = EmailMessage()
+    for header, value in message.items():
+        if header.lower() not in {"content-type", "content-transfer-encoding", "mime-version"}:
+            kept[header] = value
+    kept["X-Elicit-Link-Removed"] = format_datetime(utcnow())
+    kept.set_content(redacted)
+    _write_private(path, bytes(kept), replace=True)
+
+
+def purge_outbox(folder: Path) -> int:
+    """Delete every message of a study's outbox (once the links went out by hand); the number deleted."""
+    if not folder.is_dir():
+        return 0
+    deleted = 0
+    for path in folder.iterdir():
+        if path.is_file() and (path.suffix == ".eml" or path.name.endswith(".tmp")):
+            path.unlink()
+            deleted += path.suffix == ".eml"
+    return deleted

@@ -58,6 +58,9 @@ class PageView:
     feedback: Mapping[str, Any] = field(default_factory=dict)
     rationale_items: frozenset[str] = frozenset()
     k: int = 5
+    always_shown: frozenset[str] = (
+        frozenset()
+    )  # items shown whatever their relevance (they hold typed values)
 
     def answer_text(self, item: Item, value: Any) -> str:
         return format_answer(item, value, self.language)
@@ -97,6 +100,8 @@ class PageView:
     def visible(self, item: Item, matrix: Item | None = None) -> bool:
         """Items whose relevance depends on this page's answers are shown; the server decides on posting."""
         if item.relevant is None and (matrix is None or matrix.relevant is None):
+            return True
+        if item.id in self.always_shown:
             return True
         references: set[str] = set()
         for expr in (item.relevant, matrix.relevant if matrix else None):

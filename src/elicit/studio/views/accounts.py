@@ -50,11 +50,21 @@ def _wait_message(until: datetime | None, kind: Outcome) -> str:
     return str(message)
 
 
+def _login_page(form: LoginForm, status: int, **context: str) -> tuple[str, int]:
+    """The sign-in page again; a form kept from an ended session (``pending``) stays on it."""
+    pending = request.form.get("pending", "")
+    if pending:
+        context["signed_out"] = _(
+            "Your session ended, so what you sent is not saved yet. Sign in again to save it."
+        )
+    return render_template("studio/login.html", form=form, pending=pending, **context), status
+
+
 @bp.post("/login")
 def login_post() -> View:
     form = LoginForm()
     if not form.validate_on_submit():
-        return render_template("studio/login.html", form=form), 422
+        return _login_page(form, 422)
     result = sign_in(
         db.session,
         form.email.data or "",
@@ -66,17 +76,19 @@ def login_post() -> View:
         # A refusal is an error answer, and error answers roll back; the failure counters and the audit event
         # it recorded must stay, so this one view commits them itself.
         db.session.commit()
-        message = _wait_message(result.until, result.outcome)
-        response = render_template("studio/login.html", form=form, refusal=message), 429
-        return response
+        return _login_page(form, 429, refusal=_wait_message(result.until, result.outcome))
     if not result.ok or result.user is None:
         if result.outcome is Outcome.INACTIVE:
             error = _("This account has been deactivated. Ask an administrator.")
         else:
             error = _("The e-mail address or the password is not right.")
-        return render_template("studio/login.html", form=form, login_error=error), 200
+        return _login_page(form, 200, login_error=error)
     access.begin_session(result.user)
     flash(_("Signed in as %(email)s.", email=result.user.email), "success")
+    kept = access.read_pending(request.form.get("pending", ""), result.user.id)
+    if kept is not None:
+        # Posted after the session ended: shown back, to be saved (with a fresh CSRF token) or discarded.
+        return render_template("studio/pending_form.html", kept=kept)
     return redirect(access.safe_next(form.next.data))
 
 

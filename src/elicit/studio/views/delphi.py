@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
-from wtforms import DecimalField, FloatField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import InputRequired, NumberRange
+from wtforms import FloatField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import InputRequired
 
 from elicit import audit
 from elicit.db import db
@@ -18,7 +18,7 @@ from elicit.rounds import FEEDBACK_TYPES, close_round, open_round, set_realizati
 from elicit.studies import StudyError
 from elicit.studio import access, delphi
 from elicit.studio.blueprint import bp
-from elicit.studio.forms import options
+from elicit.studio.forms import ConsensusRuleForm, options
 
 View = str | tuple[str, int] | WerkzeugResponse
 
@@ -35,16 +35,6 @@ class EmptyForm(FlaskForm):
 class RealizationForm(FlaskForm):
     item = StringField(_("Seed question"), validators=[InputRequired()])
     value = FloatField(_("True value"), validators=[InputRequired()])
-
-
-class RuleForm(FlaskForm):
-    max_iqr = DecimalField(
-        _("Largest interquartile range"), validators=[InputRequired(), NumberRange(0, 100)]
-    )
-    min_agreement = DecimalField(
-        _("Smallest share in the top or bottom two categories (0 to 1)"),
-        validators=[InputRequired(), NumberRange(0, 1)],
-    )
 
 
 def _versions(study: Study) -> list[InstrumentVersion]:
@@ -70,7 +60,20 @@ def _open_form(study: Study) -> RoundOpenForm:
     return form
 
 
-def _page(study: Study, open_form: RoundOpenForm | None = None, status: int = 200) -> tuple[str, int]:
+def _tables(study: Study) -> dict[str, object]:
+    """The Delphi tables, or no tables and the sentence saying why when the study's rule is not valid."""
+    try:
+        return delphi.tables(db.session, study)
+    except StudyError as exc:
+        return {"rule": str(exc), "consensus": [], "stability": [], "suppressed": 0}
+
+
+def _page(
+    study: Study,
+    open_form: RoundOpenForm | None = None,
+    status: int = 200,
+    rule_form: ConsensusRuleForm | None = None,
+) -> tuple[str, int]:
     seeds = sorted(
         {
             item.id
@@ -82,7 +85,10 @@ def _page(study: Study, open_form: RoundOpenForm | None = None, status: int = 20
     realizations = {
         r.item_id: r for r in db.session.scalars(select(Realization).where(Realization.study_id == study.id))
     }
-    rule_form = RuleForm(max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement)
+    if rule_form is None:
+        rule_form = ConsensusRuleForm(
+            formdata=None, max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement
+        )
     return render_template(
         "studio/rounds.html",
         study=study,
@@ -90,7 +96,7 @@ def _page(study: Study, open_form: RoundOpenForm | None = None, status: int = 20
         close_form=EmptyForm(),
         realization_form=RealizationForm(),
         rule_form=rule_form,
-        tables=delphi.tables(db.session, study),
+        tables=_tables(study),
         seeds=seeds,
         realizations=realizations,
         can_open=study.anonymity == "pseudonymous",
@@ -182,11 +188,14 @@ def realization_set(study: Study) -> View:
 @bp.post("/studies/<slug>/consensus-rule")
 @access.study_access(access.MANAGE)
 def consensus_rule(study: Study) -> View:
-    form = RuleForm()
+    form = ConsensusRuleForm()
     if not form.validate_on_submit():
-        return _page(study, status=422)
-    study.consensus_max_iqr = float(form.max_iqr.data or 0)
-    study.consensus_min_agreement = float(form.min_agreement.data or 0)
+        return _page(study, status=422, rule_form=form)
+    try:
+        delphi.set_rule(study, float(form.max_iqr.data or 0), float(form.min_agreement.data or 0))
+    except StudyError as exc:
+        flash(str(exc), "error")
+        return _page(study, status=422, rule_form=form)
     user = access.current_user()
     audit.record(
         db.session,

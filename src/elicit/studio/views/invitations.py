@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from elicit import audit
 from elicit.db import db
-from elicit.models import Invitation, InvitationStatus, Study
+from elicit.models import Invitation, LinkSubmission, Study
 from elicit.studies import (
     IssuedLink,
     RosterError,
@@ -43,38 +43,74 @@ def _roster_form(study: Study) -> RosterForm:
     return form
 
 
-def _links_page(
-    study: Study, links: Sequence[IssuedLink], what: str, report: service.SendReport | None
-) -> str:
-    """The one and only place a link is shown in clear (besides the e-mail that carried it).
-
-    After e-mailing, only the links that did not go out (no address, or the mail server failed) are shown.
-    """
-    base_url = current_app.config["BASE_URL"]
-    shown = list(links) if report is None else [link for link in links if link.invitation.sent_at is None]
-    return render_template(
-        "studio/links.html",
-        study=study,
-        links=shown,
-        count=len(links),
-        by_cohort=sorted(Counter(link.invitation.cohort.code for link in links).items()),
-        what=what,
-        report=report,
-        data_url=service.links_data_url(base_url, study, shown) if shown else None,
-        file_name=f"{study.slug}-links.csv",
-        base_url=base_url,
-    )
+ALREADY_MADE = (
+    "These links were already generated when this form was first sent (the page was reloaded or the form sent "
+    "twice), so nothing new was made."
+)
+GONE = (
+    "Elicit keeps no link in clear (only a hash of each), so they cannot be shown again; if they were lost, "
+    "reissue them from the invitations."
+)
 
 
 def _deliver(
-    study: Study, links: Sequence[IssuedLink], delivery: str, what: str, *, reminder: bool = False
-) -> str:
+    study: Study,
+    claim: LinkSubmission,
+    links: Sequence[IssuedLink],
+    delivery: str,
+    what: str,
+    *,
+    reminder: bool = False,
+) -> WerkzeugResponse:
+    """E-mail the links if asked, then show the ones still to hand over (this response is their only copy)."""
     report = None
     if delivery == "email":
         report = service.send_links(
             current_app.config, current_app.instance_path, study, links, reminder=reminder
         )
-    return _links_page(study, links, what, report)
+    shown = service.page_links(claim, current_app.config["BASE_URL"], study, links, what, report)
+    return _links_page(study, claim, shown)
+
+
+def _already_made(study: Study, nonce: str) -> WerkzeugResponse:
+    """The answer to a form posted again: nothing is made; the first submission's links are shown once more
+    (to whoever made them, within 15 minutes), else a sentence saying what to do."""
+    row = service.find_submission(db.session, study, nonce)
+    if row is None or row.user_id != access.current_user().id:
+        flash(f"{ALREADY_MADE} {GONE}", "info")
+        return redirect(url_for("studio.invitations", slug=study.slug), 303)
+    return _links_page(study, row, [], already=f"{ALREADY_MADE} {GONE}")
+
+
+def _claim(study: Study, purpose: str, nonce: str | None) -> tuple[str, LinkSubmission | None]:
+    """Claim one submission of a form that makes links (None: it made them already)."""
+    key = f"{purpose}:{nonce or secrets.token_urlsafe(16)}"
+    return key, service.claim_submission(db.session, study, access.current_user().id, key)
+
+
+def _links_page(
+    study: Study, row: LinkSubmission, links: list[dict[str, Any]], *, already: str | None = None
+) -> WerkzeugResponse:
+    """The one and only place a link is shown in clear (besides the e-mail that carried it).
+
+    After e-mailing, only the links that did not go out (no address, or the mail server failed) are shown.
+    """
+    summary = service.pending_summary(row)
+    page = render_template(
+        "studio/links.html",
+        study=study,
+        links=links,
+        count=summary.get("count", 0),
+        by_cohort=summary.get("by_cohort", []),
+        what=summary.get("what", ""),
+        report=summary.get("report"),
+        already=already,
+        data_url=service.csv_data_url(service.pending_csv(links)) if links else None,
+        file_name=f"{study.slug}-links.csv",
+    )
+    response = make_response(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/studies/<slug>/roster")
@@ -90,7 +126,7 @@ def _roster_page(study: Study, form: Any, problems: list[tuple[int, str]] | None
         study=study,
         entries=list(db.session.scalars(service.roster_query(study))),
         current=service.current_invitation,
-        labels=service.STATUS_LABELS,
+        labels=service.status_labels(study),
         form=form,
         problems=problems,
     )
@@ -102,6 +138,9 @@ def roster_upload(study: Study) -> View:
     form = _roster_form(study)
     problems = None
     if form.validate_on_submit():
+        nonce = f"roster:{form.nonce.data}" if form.nonce.data else None
+        if nonce and service.find_submission(db.session, study, nonce) is not None:
+            return _already_made(study, nonce)
         raw = form.file.data.read()
         try:
             text = raw.decode("utf-8-sig")
@@ -115,6 +154,9 @@ def roster_upload(study: Study) -> View:
             except RosterError as exc:
                 problems = [(p.line, p.message) for p in exc.problems]
             else:
+                key, claim = _claim(study, "roster", form.nonce.data)
+                if claim is None:
+                    return _already_made(study, key)
                 links = import_roster(db.session, study, rows)
                 user = access.current_user()
                 audit.record(
@@ -125,7 +167,7 @@ def roster_upload(study: Study) -> View:
                     target=study.slug,
                     details={"rows": len(rows), "delivery": form.delivery.data},
                 )
-                return _deliver(study, links, form.delivery.data or "links", _("roster invitations"))
+                return _deliver(study, claim, links, form.delivery.data or "links", _("roster invitations"))
     return _roster_page(study, form, problems), 422
 
 
@@ -147,7 +189,7 @@ def _invitations_page(
     cohort_code = request.args.get("cohort") or None
     wanted = request.args.get("status") or None
     cohort = next((c for c in study.cohorts if c.code == cohort_code), None)
-    if wanted not in service.STATUS_LABELS:
+    if wanted not in service.status_labels(study):
         wanted = None
     page = max(1, request.args.get("page", 1, type=int) or 1)
     query = service.invitation_query(study, cohort.id if cohort else None, wanted)
@@ -162,13 +204,13 @@ def _invitations_page(
         pages=max(1, -(-total // PER_PAGE)),
         cohort_code=cohort.code if cohort else "",
         wanted=wanted or "",
-        labels=service.STATUS_LABELS,
+        labels=service.status_labels(study),
         generate=generate,
         remind=remind,
         action_form=ActionForm(),
         reissue_form=ReissueForm(),
         smtp=bool(current_app.config.get("SMTP_URL")),
-        finished={InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value},
+        finished=set(service.FINISHED),
     ), status
 
 
@@ -184,6 +226,9 @@ def invitations_generate(study: Study) -> View:
     form = _generate_form(study)
     if not form.validate_on_submit():
         return _invitations_page(study, form, _remind_form(study), 422)
+    key, claim = _claim(study, "generate", form.nonce.data)
+    if claim is None:
+        return _already_made(study, key)
     cohort = find_cohort(study, form.cohort.data or "")
     links = issue_links(db.session, study, cohort, form.count.data or 0)
     user = access.current_user()
@@ -195,7 +240,7 @@ def invitations_generate(study: Study) -> View:
         target=study.slug,
         details={"cohort": cohort.code, "count": len(links), "roster": False},
     )
-    return _links_page(study, links, _("anonymous links for cohort %(code)s", code=cohort.code), None)
+    return _deliver(study, claim, links, "links", _("anonymous links for cohort %(code)s", code=cohort.code))
 
 
 @bp.post("/studies/<slug>/invitations/remind")
@@ -205,11 +250,17 @@ def invitations_remind(study: Study) -> View:
     form = _remind_form(study)
     if not form.validate_on_submit():
         return _invitations_page(study, _generate_form(study), form, 422)
+    nonce = f"remind:{form.nonce.data}" if form.nonce.data else None
+    if nonce and service.find_submission(db.session, study, nonce) is not None:
+        return _already_made(study, nonce)
     cohort = next((c for c in study.cohorts if c.code == form.cohort.data), None)
     targets = service.reminder_targets(db.session, study, cohort, bool(form.in_progress.data))
     if not targets:
         flash(_("Nobody to remind: every roster expert in this selection has answered or declined."), "info")
         return redirect(url_for("studio.invitations", slug=study.slug))
+    key, claim = _claim(study, "remind", form.nonce.data)
+    if claim is None:
+        return _already_made(study, key)
     links = [service.reissue(db.session, study, invitation) for invitation in targets]
     user = access.current_user()
     audit.record(
@@ -220,7 +271,7 @@ def invitations_remind(study: Study) -> View:
         target=study.slug,
         details={"cohort": cohort.code if cohort else "all", "count": len(links)},
     )
-    return _deliver(study, links, "email", _("reminders"), reminder=True)
+    return _deliver(study, claim, links, "email", _("reminders"), reminder=True)
 
 
 def _invitation_or_404(study: Study, invitation_id: int) -> Invitation:
@@ -259,6 +310,10 @@ def invitation_reissue(study: Study, invitation_id: int) -> View:
         link = service.reissue(db.session, study, invitation)
     except StudyError as exc:
         abort(409, str(exc))
+    # One new link per reissue: the domain refuses to reissue the same invitation twice (a reload gets a 409),
+    # so the link is not held for a reload.
+    _key, claim = _claim(study, f"reissue-{invitation.id}", None)
+    assert claim is not None  # nosec B101  # a fresh random nonce is never claimed; not a security check
     user = access.current_user()
     delivery = form.delivery.data if link.roster_entry is not None else "links"
     audit.record(
@@ -271,6 +326,7 @@ def invitation_reissue(study: Study, invitation_id: int) -> View:
     )
     return _deliver(
         study,
+        claim,
         [link],
         delivery or "links",
         _("a reissued link (it replaces invitation %(id)s)", id=invitation.id),

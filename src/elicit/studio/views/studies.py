@@ -27,14 +27,17 @@ CREATORS = (Role.ADMIN.value, Role.RESEARCHER.value)
 
 ANONYMITY_TEXT = {
     "anonymous": N_(
-        "Anonymous study. When an expert submits, the link between their invitation and their answers is cut "
-        "and the times are reduced to the date, so nobody — not even an administrator — can tell which response "
-        "is whose. You see that an invitation was submitted, never which response belongs to it. Counts below "
-        "%(k)s are shown as “< %(k)s”."
+        "Anonymous study. No answer is ever stored with its invitation, not even while the expert is answering, "
+        "and the times are reduced to the date, so nobody — not even an administrator reading the database, its "
+        "backups or the logs — can tell which response is whose. You see an invitation as finished only once at "
+        "least %(k)s experts of its cohort have finished, confirmed together. Counts below %(k)s are hidden, "
+        "with whatever would let them be worked out."
     ),
     "pseudonymous": N_(
         "Pseudonymous study. Each expert's answers carry a random pseudonym (the same across rounds), never "
-        "their name or e-mail; the roster stays apart from the answers. Counts are shown exactly."
+        "their name or e-mail; the roster stays apart from the answers. Responses are linked to invitations by "
+        "design, so an expert's rounds can be followed and the studio sees each invitation's status. Counts are "
+        "shown exactly."
     ),
 }
 
