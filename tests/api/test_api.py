@@ -184,7 +184,7 @@ def test_k_is_a_floor_and_viewers_export_nothing(
     body = _conforms(client, attack, "/studies/{slug}/export", 403, headers=_auth(setup["viewer"]))
     assert "viewers cannot export" in body["error"]
     for who in ("member", "admin"):
-        body = _conforms(client, attack, "/studies/{slug}/export", 400, headers=_auth(setup[who]))
+        body = _conforms(client, attack, "/studies/{slug}/export", 409, headers=_auth(setup[who]))
         assert "at least the study's k of 5 (not 1)" in body["error"]
     # at the floor, every quasi-identifier of the four demo rows (classes of fewer than 5) is blanked
     response = client.get(
@@ -226,7 +226,7 @@ def test_export_zip_for_members_identified_for_admins_only(
         ("format=sas", 400, "unknown export format 'sas'"),
         ("k=zero", 400, "k must be a whole number"),
         ("k=0", 400, "k must be a whole number from 1 to 1000"),
-        ("k=4", 400, "k must be at least the study's k of 5 (not 4)"),
+        ("k=4", 409, "k must be at least the study's k of 5 (not 4)"),
         ("suppress=perhaps", 400, "suppress must be true or false"),
         ("identified=true", 403, "identified exports are for administrators only"),
     ):

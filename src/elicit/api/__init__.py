@@ -139,9 +139,14 @@ def export(slug: str) -> Response:
     if identified and user.role != Role.ADMIN.value:
         raise ApiError(403, "identified exports are for administrators only")
     try:
-        check_options(fmt, k=k, identified=identified, suppress=suppress, floor=target.k_threshold)
+        check_options(fmt, k=k, identified=identified, suppress=suppress)
     except ExportError as exc:
         raise ApiError(400, str(exc)) from None
+    try:
+        check_options(fmt, k=k, floor=target.k_threshold)
+    except ExportError as exc:
+        # A well-formed k that this study's own k forbids conflicts with the study, not with the document.
+        raise ApiError(409, str(exc)) from None
     # The export reads through its own snapshot; committing here (the token's last use) means a long export
     # does not keep SQLite's write lock, which the request's session took at its first query.
     db.session.commit()

@@ -110,7 +110,7 @@ OPENAPI: dict[str, Any] = {
                         "required": False,
                         "description": (
                             "k of the k-anonymity report and of suppression: the study's threshold (the default) "
-                            "or more; a smaller k is refused with 400"
+                            "or more; a smaller k is refused with 409"
                         ),
                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
                     },
@@ -144,7 +144,8 @@ OPENAPI: dict[str, Any] = {
                             }
                         },
                     },
-                    "400": _error("Unknown format, a bad flag, or a k out of range or below the study's"),
+                    "400": _error("Unknown format, a bad flag, or a k out of range"),
+                    "409": _error("A k below the study's own k (the study's k is a floor for every export)"),
                     "401": _error("No token, or an unknown or revoked one"),
                     "403": _error(
                         "Not a member of this study, a viewer (the studio does not give viewers exports either), "
