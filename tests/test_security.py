@@ -40,11 +40,17 @@ CSRF_REFUSALS = ("This form has expired", "The CSRF token is missing")
 def _url_values(app: Flask, study: StudyHandle, token: str, page_id: str, admin_id: int) -> dict[str, object]:
     """Plausible values for every URL variable in the map; a new variable name fails loudly below."""
     from elicit.db import db
-    from elicit.models import Invitation
+    from elicit.models import Invitation, MailKind, Study
+    from elicit.studio.mailjobs import create_job
 
     with app.app_context():
         invitation_id = db.session.scalar(select(Invitation.id).order_by(Invitation.id))
+        handle = db.session.scalar(select(Study).where(Study.slug == study.slug))
+        job_id = create_job(db.session, handle, MailKind.INVITE, "nothing", "test", []).id
+        db.session.commit()
     return {
+        "job_id": job_id,
+        "submission_id": 1,
         "slug": study.slug,
         "token": token,
         "page_id": page_id,

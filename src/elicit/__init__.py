@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, g, render_template, request
 from flask_babel import gettext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -40,6 +40,12 @@ DATABASE_DOWN = N_(
 )
 
 
+MISCONFIGURED = N_(
+    "The service is not set up correctly at the moment; its administrators have been told. Nothing you saved is "
+    "lost; please try again later."
+)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. With no ``config`` the settings come from environment variables (see config.py)."""
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
@@ -59,9 +65,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BASE_URL="http://127.0.0.1:5000",
     )
     if config is None:
+        # Without a key this raises NoSecretKey: the app is not made, rather than made with a new key.
         app.config.update(config_module.from_environment(Path(app.instance_path)))
     else:
         app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        raise config_module.NoSecretKey(
+            "no secret key: the configuration given to create_app has no SECRET_KEY"
+        )
     db.init_app(app)
     _register(app)
     _error_handlers(app)
@@ -89,6 +100,28 @@ def _register(app: Flask) -> None:
     @app.before_request
     def _request_id() -> None:
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+
+    key_checked: list[bool] = []  # a cache of a check, not state: every process makes the same check
+
+    @app.before_request
+    def _same_secret_key() -> tuple[str, int] | None:
+        """Refuse to serve a database made with another secret key (anonymous answers could not be found)."""
+        if key_checked:
+            return None
+        from elicit.keycheck import mismatch
+
+        try:
+            with db.engine.connect() as connection:
+                problem = mismatch(connection, app.config["SECRET_KEY"])
+        except DBAPIError:
+            return None  # the database is down or missing: the 503 handlers say so
+        if problem is not None:
+            log.error("refusing requests: %s", problem)
+            return render_template(
+                "error.html", status=503, title=gettext(ERROR_TITLES[503]), message=gettext(MISCONFIGURED)
+            ), 503
+        key_checked.append(True)
+        return None
 
     for module_name in ("elicit.survey", "elicit.studio", "elicit.api"):
         try:

@@ -20,6 +20,8 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from elicit import config
+
 ACTOR_CLI = "cli"
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -100,6 +102,12 @@ def require_database(url: str, *, migrated: bool = True) -> None:
             f"the database at {where} is at schema revision {state.current}, older than this Elicit's "
             f"{state.head}; run elicit init to upgrade it"
         )
+    from elicit.keycheck import mismatch
+
+    with db.engine.connect() as connection:
+        problem = mismatch(connection, current_app.config["SECRET_KEY"])
+    if problem is not None:
+        fail(f"the database at {where}: {problem}")
 
 
 def with_database(*, migrated: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -133,6 +141,16 @@ def unit_of_work() -> Iterator[Any]:
         fail(
             f"cannot use the database at {database_named(current_app.config['DATABASE_URL'])}: {_reason(exc)}"
         )
+
+
+def read_roster(path: str) -> str:
+    """A roster file's text, or one line naming the file and exit 1."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except UnicodeDecodeError:
+        fail(f"{path}:1: not UTF-8 text; save the roster as CSV UTF-8")
 
 
 def check_new_file(path: Path, force: bool) -> Path:
@@ -197,26 +215,46 @@ def put_in_place(staged: Path, path: Path, force: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------- init
-@main.command("init")
+@main.command("init", with_appcontext=False)  # the app is made inside creating_secret_key
+@config.creating_secret_key()
 @with_appcontext
 def init_command() -> None:
-    """Create or upgrade the database to the newest schema (the one command, with demo, that creates it)."""
+    """Create or upgrade the database to the newest schema (the one command, with demo, that creates it).
+
+    Without ELICIT_SECRET_KEY, the key file in the instance folder is created too if missing (never replaced).
+    """
     url = current_app.config["DATABASE_URL"]
     revision = _create_or_upgrade(url)
     click.echo(f"database ready at revision {revision}: {database_named(url)}")
 
 
 def _create_or_upgrade(url: str) -> str:
-    """Create the database if it is missing and upgrade it to head; print the migrations' notes."""
-    from elicit.migrate import upgrade
+    """Create the database if it is missing and upgrade it to head; print the migrations' notes (and where a
+    secret key was just created)."""
+    from elicit.migrate import KeyMismatch, upgrade
 
+    created = current_app.config.pop("SECRET_KEY_CREATED", None)
     notes: list[str] = []
     try:
         revision = upgrade(url, secret=current_app.config["SECRET_KEY"], notes=notes)
+    except KeyMismatch as exc:
+        if (
+            created
+        ):  # a key made just now for a database that has one: take it back, leave things as they were
+            Path(created).unlink(missing_ok=True)
+            fail(
+                f"the database at {database_named(url)} was made with another key, so {created} was not kept: {exc}"
+            )
+        fail(f"the database at {database_named(url)}: {exc}")
     except DBAPIError as exc:
         fail(f"cannot reach the database at {database_named(url)}: {_reason(exc)}")
     except OSError as exc:  # the SQLite file's folder cannot be made
         fail(f"cannot create the database at {database_named(url)}: {exc.strerror}: {exc.filename}")
+    if created:
+        click.echo(
+            f"created the secret key {created}: back it up with the database and keep it; anonymous answers "
+            "cannot be found again without it"
+        )
     for note in notes:
         click.echo(note)
     return revision
@@ -380,14 +418,7 @@ def invite(
     if count is not None and cohort_code is None:
         raise click.UsageError("--count needs --cohort CODE")
     out_path = check_new_file(Path(out), force)
-    roster_text = None
-    if roster is not None:
-        try:
-            roster_text = Path(roster).read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            fail(f"{roster}: no such file")
-        except UnicodeDecodeError:
-            fail(f"{roster}:1: not UTF-8 text; save the roster as CSV UTF-8")
+    roster_text = read_roster(roster) if roster is not None else None
     # The links are staged in a temporary file (synced) before the commit, so if they cannot be written no
     # invitation exists; the file takes its name only after the commit, so a failed commit leaves no dead links.
     staged: Path | None = None
@@ -463,7 +494,7 @@ def serve(host: str, port: int) -> None:
     run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)  # type: ignore[attr-defined]
 
 
-@main.command("demo")
+@main.command("demo", with_appcontext=False)  # the app is made inside creating_secret_key
 @click.option(
     "--responses",
     type=click.IntRange(0, 5000),
@@ -478,11 +509,13 @@ def serve(host: str, port: int) -> None:
     show_default=True,
     help="fresh invitation links to print",
 )
+@config.creating_secret_key()
 @with_appcontext
 def demo(responses: int, links: int) -> None:
     """A ready demo study on the flagship instrument, with simulated experts and a researcher login.
 
-    Like init, demo creates (or upgrades) the database first; its links are printed only once committed.
+    Like init, demo creates (or upgrades) the database, and the secret key file if there is no key, first; its
+    links are printed only once committed.
     """
     from elicit.demo import ensure_demo
 
@@ -861,3 +894,7 @@ def restore_command(file: str, force: bool) -> None:
         click.echo(f"elicit: error: {problem}", err=True)
     if report.problems:
         fail(report.problems[-1])
+
+
+# The ``elicit mail`` group lives in its own module; importing it attaches it to ``main``.
+from elicit import mailcli  # noqa: E402,F401

@@ -1,42 +1,146 @@
-"""Settings from environment variables, so one build runs anywhere (12-factor); tests pass a dict instead."""
+"""Settings from environment variables, so one build runs anywhere (12-factor); tests pass a dict instead.
+
+The secret key is ELICIT_SECRET_KEY or the file ``instance/secret_key`` (the instance folder is ``instance`` in
+the working directory). Only ``elicit init`` and ``elicit demo`` create that file, inside
+:func:`creating_secret_key`; any other process that finds no key stops with :class:`NoSecretKey`, because a new
+key would make every anonymous answer in progress unreachable.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import click
+from flask.cli import NoAppException
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/elicit.db"
+KEY_FILE_NAME = "secret_key"  # in the instance folder
+
+# Set only while `elicit init` or `elicit demo` makes its app: no other process may create the key file.
+_may_create_key: ContextVar[bool] = ContextVar("elicit_may_create_secret_key", default=False)
 
 
-def _secret_key(instance_path: Path) -> str:
-    """Return ELICIT_SECRET_KEY, or a key kept in the instance folder so restarts and workers share it."""
+class BadSetting(NoAppException):
+    """An environment variable that cannot be used: one error line and exit code 1, never a traceback."""
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"elicit: error: {self.format_message()}", file=file, err=file is None)
+
+
+def _number(name: str, default: str, kind: type[int] | type[float], low: float, high: float) -> Any:
+    """The environment variable ``name`` as a number within [low, high], or :class:`BadSetting`."""
+    raw = os.environ.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise BadSetting(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise BadSetting(f"{name}={raw!r} must be between {low:g} and {high:g}")
+    return value
+
+
+class NoSecretKey(NoAppException):
+    """Neither ELICIT_SECRET_KEY nor a readable key file: the app is not made, rather than made with a new key.
+
+    Anonymous responses are found by an HMAC keyed from the secret key (``responding/unlinking.py``), so a key
+    made anew would silently cut every anonymous answer in progress off from its expert. A ``NoAppException``,
+    so that the ``elicit`` command shows it as its one error line with exit code 1 (and ``elicit --help`` still
+    lists the commands); a web server stops at start-up with it.
+    """
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"elicit: error: {self.format_message()}", file=file, err=file is None)
+
+
+@contextlib.contextmanager
+def creating_secret_key() -> Iterator[None]:
+    """Allow the app made inside (from the environment) to create the key file: for ``elicit init`` and
+    ``elicit demo`` only. Usable as a decorator."""
+    token = _may_create_key.set(True)
+    try:
+        yield
+    finally:
+        _may_create_key.reset(token)
+
+
+def _secret_key(instance_path: Path) -> tuple[str, Path | None]:
+    """ELICIT_SECRET_KEY, or the key kept in the instance folder so restarts and workers share it; and the key
+    file's path if this call created it (only inside :func:`creating_secret_key`)."""
     key = os.environ.get("ELICIT_SECRET_KEY")
     if key:
-        return key
-    path = instance_path / "secret_key"
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
+        return key, None
+    path = instance_path / KEY_FILE_NAME
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        if not _may_create_key.get():
+            raise NoSecretKey(
+                f"no secret key: ELICIT_SECRET_KEY is not set and there is no {path}; set ELICIT_SECRET_KEY, or "
+                f"run elicit init in {instance_path.parent} to create the key (if this server had a key, "
+                "restore it instead: anonymous answers are found with it)"
+            ) from None
+        key, created = _create_key_file(path)
+        return key, path if created else None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not an ASCII text file"
+        raise NoSecretKey(
+            f"cannot read the secret key file {path}: {reason}; fix it, or set ELICIT_SECRET_KEY"
+        ) from None
+    if not text:
+        raise NoSecretKey(
+            f"the secret key file {path} is empty; restore the key this server had, or set ELICIT_SECRET_KEY "
+            "(a new key makes the anonymous answers in progress unreachable)"
+        )
+    return text, None
+
+
+def _create_key_file(path: Path) -> tuple[str, bool]:
+    """Write a new random key to ``path`` (mode 0600), unless another process has just written one: the key
+    in the file is returned either way, with whether this call wrote it; an existing file is never replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key)
-    os.replace(tmp, path)
-    return key
+    fd, staged = tempfile.mkstemp(prefix=".secret_key.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(staged, 0o600)
+        try:
+            os.link(staged, path)  # unlike a rename, fails if the file exists
+        except FileExistsError:
+            return path.read_text(encoding="ascii").strip(), False
+    finally:
+        os.unlink(staged)
+    return key, True
 
 
 def from_environment(instance_path: Path) -> dict[str, Any]:
-    """Build the Flask config mapping from the process environment."""
+    """Build the Flask config mapping from the process environment; :class:`NoSecretKey` without a key."""
     env = os.environ
+    key, created = _secret_key(instance_path)
     return {
         "DATABASE_URL": env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
-        "SECRET_KEY": _secret_key(instance_path),
+        "SECRET_KEY": key,
+        "SECRET_KEY_CREATED": str(created) if created is not None else None,
         "BASE_URL": env.get("ELICIT_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "SMTP_URL": env.get("ELICIT_SMTP_URL"),
         "REDIS_URL": env.get("ELICIT_REDIS_URL"),
         "SESSION_COOKIE_SECURE": env.get("ELICIT_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
-        "K_ANONYMITY": int(env.get("ELICIT_K", "5")),
+        "K_ANONYMITY": _number("ELICIT_K", "5", int, 1, 1000),
+        "MAIL_FROM": env.get("ELICIT_MAIL_FROM"),
+        "OUTBOX_PATH": env.get("ELICIT_OUTBOX_PATH"),
+        # seconds a studio request spends sending an e-mail batch before it shows the progress page
+        "MAIL_SLICE_SECONDS": _number("ELICIT_MAIL_SLICE_SECONDS", "8", float, 0.5, 20),
     }

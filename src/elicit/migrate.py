@@ -47,6 +47,19 @@ def schema_state(connection: Connection) -> SchemaState:
     return SchemaState(current=current, head=script.get_current_head() or "base", known=known)
 
 
+class KeyMismatch(RuntimeError):
+    """The server's secret key is not the one the database was made with (see :mod:`elicit.keycheck`)."""
+
+
+def _check_or_record_key(connection: Connection, secret: str) -> None:
+    from elicit import keycheck
+
+    problem = keycheck.mismatch(connection, secret)
+    if problem is not None:
+        raise KeyMismatch(problem)
+    keycheck.record(connection, secret)
+
+
 def upgrade(
     url: str,
     revision: str = "head",
@@ -57,7 +70,8 @@ def upgrade(
 ) -> str:
     """Upgrade the database at ``url`` to ``revision``; return the revision it is at afterwards.
 
-    ``secret`` is the server's secret key, which migrations that re-key anonymous responses need; what the
+    ``secret`` is the server's secret key, which migrations that re-key anonymous responses need, and whose
+    fingerprint is recorded (or, if one is recorded, checked: :class:`KeyMismatch`, nothing changed); what the
     migrations report doing is appended to ``notes``. A SQLite file whose rows were rewritten is vacuumed and
     its WAL truncated afterwards, so no page of the old rows stays in either file.
     """
@@ -77,6 +91,8 @@ def upgrade(
                 with connection.begin():
                     cfg.attributes["connection"] = connection
                     command.upgrade(cfg, revision)
+                    if secret is not None and revision == "head":
+                        _check_or_record_key(connection, secret)
                     if sqlite:
                         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                         if broken:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -93,6 +94,25 @@ class ResponseStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     SUBMITTED = "submitted"
     DECLINED = "declined"
+
+
+class MailKind(StrEnum):
+    INVITE = "invite"  # each item's invitation was made for this job and never delivered
+    REMIND = "remind"  # each item's invitation is reissued when its message goes
+
+
+class MailJobStatus(StrEnum):
+    SENDING = "sending"  # messages are left to send; a runner holding the lease may be on it
+    STOPPED = "stopped"  # a failure stopped it; resuming sends the rest
+    DONE = "done"  # every message was tried (some may have failed: they can be tried again)
+
+
+class MailItemState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # its link was stored and the message handed over, with no confirmation (yet)
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing to send any more (answered, revoked, or handed over as a link)
 
 
 class User(Base):
@@ -423,8 +443,8 @@ class LinkSubmission(Base):
     """One submission of a studio form that made links, named by the form's ``nonce``, kept 12 hours.
 
     The same form posted again (a browser reload) is recognised and makes nothing new. It holds what was made
-    in counts only: a token is never stored, here or anywhere, so a reload cannot show the links again (a lost
-    link is reissued).
+    in counts; a token is never stored in clear. Between the POST that made the links and the page that shows
+    them once, they are held sealed with a key the database never sees (see ``elicit.studio.held``).
     """
 
     __tablename__ = "link_submissions"
@@ -436,3 +456,66 @@ class LinkSubmission(Base):
     nonce: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     summary_json: Mapped[str] = mapped_column(Text, default="{}")
+    # The links it made, sealed (AES-GCM) with a key that only the maker's browser holds (in its session
+    # cookie), until the page after the redirect shows them once, 15 minutes at most (post/redirect/get).
+    held: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class MailJob(Base):
+    """A batch of e-mailed links, sent message by message so that it survives timeouts, crashes and restarts.
+
+    Every link is stored (as its hash) and committed before its message goes, and every message's fate is
+    recorded on its :class:`MailJobItem`, so the job always says who was sent a link and who was not. One runner
+    at a time holds the job's lease (``lease_owner`` until ``lease_until``): the studio page, the CLI, or both.
+    """
+
+    __tablename__ = "mail_jobs"
+    __table_args__ = (
+        CheckConstraint(_check_in("kind", MailKind), name="kind"),
+        CheckConstraint(_check_in("status", MailJobStatus), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    what: Mapped[str] = mapped_column(String(200), default="")  # as people read it: "roster invitations"
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default=MailJobStatus.SENDING.value)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # why it stopped, in a sentence
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MailJobItem(Base):
+    """One message of a :class:`MailJob`: to whom, carrying which invitation's link, and what became of it."""
+
+    __tablename__ = "mail_job_items"
+    __table_args__ = (
+        CheckConstraint(_check_in("state", MailItemState), name="state"),
+        Index("ix_mail_job_items_job_state", "job_id", "state"),
+    )
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("mail_jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roster_entry_id: Mapped[int | None] = mapped_column(ForeignKey("roster_entries.id", ondelete="SET NULL"))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default=MailItemState.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    roster_entry: Mapped[RosterEntry | None] = relationship()
+    invitation: Mapped[Invitation | None] = relationship()
+
+
+class Setting(Base):
+    """A fact about this database that the code checks, one row each (such as which secret key made it)."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

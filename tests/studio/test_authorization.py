@@ -58,6 +58,13 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.invitations_remind", "POST"): STUDY_MANAGE,
     ("studio.invitation_revoke", "POST"): STUDY_MANAGE,
     ("studio.invitation_reissue", "POST"): STUDY_MANAGE,
+    # Submission 1 is the member's (their POST to invitations_generate, earlier in this run, made it): only
+    # its maker may open it, so the admin gets 404 too.
+    ("studio.links_made", "GET"): (L, F, N, OK, N),
+    ("studio.mail_job", "GET"): STUDY_READ,
+    ("studio.mail_job_record", "GET"): STUDY_READ,
+    ("studio.mail_job_send", "POST"): STUDY_MANAGE,
+    ("studio.mail_job_links", "POST"): STUDY_MANAGE,
     ("studio.outbox", "GET"): STUDY_MANAGE,
     ("studio.outbox_message", "GET"): STUDY_MANAGE,
     ("studio.users", "GET"): ADMIN_ONLY,
@@ -91,8 +98,12 @@ def _preview_available() -> bool:
     return True
 
 
-def _url_values(app: Flask, people: People, outbox_name: str, invitation_id: int) -> dict[str, object]:
+def _url_values(
+    app: Flask, people: People, outbox_name: str, invitation_id: int, job_id: int
+) -> dict[str, object]:
     return {
+        "job_id": job_id,
+        "submission_id": 1,
         "slug": SLUG,
         "key": "defence-diplomacy",
         "version": "1.0.0",
@@ -120,12 +131,16 @@ def matrix_setup(app: Flask, people: People, flagship_study: str) -> dict[str, o
     from sqlalchemy import select
 
     from elicit.db import db
-    from elicit.models import Invitation
+    from elicit.models import Invitation, MailKind, Study
+    from elicit.studio.mailjobs import create_job
 
     with app.app_context():
         invitation_id = db.session.scalar(select(Invitation.id).order_by(Invitation.id))
+        study = db.session.scalar(select(Study).where(Study.slug == SLUG))
+        job_id = create_job(db.session, study, MailKind.INVITE, "nothing", "admin@example.org", []).id
+        db.session.commit()
     assert invitation_id is not None
-    return _url_values(app, people, name, invitation_id)
+    return _url_values(app, people, name, invitation_id, job_id)
 
 
 def test_every_studio_route_is_in_the_matrix(app: Flask) -> None:

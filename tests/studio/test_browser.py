@@ -135,3 +135,67 @@ def test_studio_pages_pass_axe(
     if found:
         problems["new study with errors"] = [(v["id"], v["help"]) for v in found]
     assert not problems, problems
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_an_email_batch_is_sent_to_the_end_with_or_without_javascript(
+    app: Flask,
+    live_server: str,
+    browser: Any,
+    axe_source: str,
+    database_url: str,
+    flagship_study: str,
+    people: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    javascript: bool,
+) -> None:
+    """A batch larger than one slice: with JavaScript the page carries on by itself; without, one click a slice."""
+    import time
+
+    from elicit.studio import mail
+    from tests.conftest import ARTIFACTS
+
+    original = mail.Outbox.send
+
+    def slow(self: mail.Outbox, message: Any) -> None:
+        time.sleep(0.05)  # a slow mail server: a slice of 0.1 s sends two or three
+        original(self, message)
+
+    monkeypatch.setattr(mail.Outbox, "send", slow)
+    app.config["MAIL_SLICE_SECONDS"] = 0.1
+    rows = "".join(f"Expert {n},expert{n}@example.org,,{'UK' if n % 2 else 'PK'}\n" for n in range(12))
+    roster = Path(app.config["OUTBOX_PATH"]).parent / "roster.csv"
+    roster.write_text("name,email,organisation,cohort\n" + rows, encoding="utf-8")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=javascript, bypass_csp=True
+    )
+    tab = context.new_page()
+    tab.goto(f"{live_server}/studio/login")
+    tab.get_by_label("E-mail address").fill("researcher@example.org")
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.goto(f"{live_server}/studio/studies/{flagship_study}/roster")
+    tab.set_input_files("input[type=file]", str(roster))
+    tab.get_by_label("E-mail each expert their link").check()
+    tab.get_by_role("button", name="Check and import").click()
+    expect(tab.get_by_role("heading", name="E-mail batch 1")).to_be_visible()
+    shots = "js" if javascript else "nojs"
+    tab.screenshot(path=str(ARTIFACTS / f"mail-batch-{shots}-1280.png"), full_page=True)
+    tab.set_viewport_size({"width": 360, "height": 800})
+    tab.screenshot(path=str(ARTIFACTS / f"mail-batch-{shots}-360.png"), full_page=True)
+    if not javascript:
+        clicks = 0
+        while tab.get_by_role("button", name="Continue sending").count():
+            tab.get_by_role("button", name="Continue sending").click()
+            clicks += 1
+            assert clicks < 30
+        assert clicks >= 2
+    expect(tab.get_by_text("Finished: every message of this batch was tried.")).to_be_visible(timeout=30000)
+    expect(tab.get_by_text("12 messages sent.")).to_be_visible()
+    if javascript:  # axe runs as a script
+        assert not axe_violations(tab, axe_source)
+    tab.screenshot(path=str(ARTIFACTS / f"mail-batch-{shots}-done-360.png"), full_page=True)
+    assert len(list((Path(app.config["OUTBOX_PATH"]) / flagship_study).glob("*.eml"))) == 12
+    context.close()

@@ -69,6 +69,7 @@ def _upload(client: FlaskClient, roster: str, delivery: str = "links"):
             "csrf_token": csrf(client, f"/studio/studies/{SLUG}/roster"),
         },
         content_type="multipart/form-data",
+        follow_redirects=True,
     )
 
 

@@ -39,6 +39,7 @@ def _email_the_roster(client: FlaskClient) -> None:
             "csrf_token": csrf(client, f"/studio/studies/{SLUG}/roster"),
         },
         content_type="multipart/form-data",
+        follow_redirects=True,
     )
     assert response.status_code == 200 and "3 messages sent." in response.get_data(as_text=True)
 

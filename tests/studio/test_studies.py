@@ -43,6 +43,7 @@ def upload_roster(client: FlaskClient, text: str | bytes, delivery: str = "links
         f"/studio/studies/{slug}/roster",
         data={"file": (io.BytesIO(content), "roster.csv"), "delivery": delivery, "csrf_token": token},
         content_type="multipart/form-data",
+        follow_redirects=True,  # e-mail is sent as a batch: the upload redirects to the batch's page
     )
 
 
@@ -165,7 +166,9 @@ def test_generate_revoke_and_reissue(
     from elicit.responding import flow
 
     login(client, "researcher@example.org")
-    response = post(client, f"/studio/studies/{SLUG}/invitations", {"cohort": "PK", "count": "3"})
+    response = post(
+        client, f"/studio/studies/{SLUG}/invitations", {"cohort": "PK", "count": "3"}, follow_redirects=True
+    )
     rows = links_from(response.get_data(as_text=True))
     assert len(rows) == 3 and {r["cohort"] for r in rows} == {"PK"}
     first, second = (r["url"].rsplit("/", 1)[1] for r in rows[:2])
@@ -178,7 +181,12 @@ def test_generate_revoke_and_reissue(
         flow.open_by_token(db.session, first, secret=app.config["SECRET_KEY"])
 
     # reissue keeps what was saved: the expert continues on the new link
-    response = post(client, f"/studio/studies/{SLUG}/invitations/{ids[1]}/reissue", {"delivery": "links"})
+    response = post(
+        client,
+        f"/studio/studies/{SLUG}/invitations/{ids[1]}/reissue",
+        {"delivery": "links"},
+        follow_redirects=True,
+    )
     new = links_from(response.get_data(as_text=True))
     assert len(new) == 1
     new_token = new[0]["url"].rsplit("/", 1)[1]
@@ -226,7 +234,12 @@ def test_email_invitations_and_reminders_go_to_the_outbox(
     # new link that says so; the submitter's new link still finds their finished response
     submitter = message["To"].addresses[0].addr_spec
     answer(app, token)
-    response = post(client, f"/studio/studies/{SLUG}/invitations/remind", {"cohort": "", "in_progress": "y"})
+    response = post(
+        client,
+        f"/studio/studies/{SLUG}/invitations/remind",
+        {"cohort": "", "in_progress": "y"},
+        follow_redirects=True,
+    )
     assert response.status_code == 200 and "3 messages sent." in response.get_data(as_text=True)
     reminders = [f for f in (outbox / SLUG).glob("*.eml") if f not in files]
     assert len(reminders) == 3
@@ -245,15 +258,34 @@ def test_email_invitations_and_reminders_go_to_the_outbox(
         assert all(i.sent_at is not None for i in live)
 
 
-def test_smtp_failure_keeps_the_unsent_links_visible(
+def test_smtp_failure_says_who_was_not_sent_and_hands_their_links_over(
     app: Flask, client: FlaskClient, people: People, flagship_study: str
 ) -> None:
     app.config["SMTP_URL"] = "smtp://127.0.0.1:9"  # nothing listens on the discard port
     login(client, "researcher@example.org")
     response = upload_roster(client, ROSTER, delivery="email")
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Not every message went out" in html
-    assert len(links_from(html)) == 3  # shown once, so they can be sent another way
+    html = html_module.unescape(response.get_data(as_text=True))
+    assert (
+        response.status_code == 200
+        and "Sending stopped" in html
+        and "cannot connect to the mail server" in html
+    )
+    assert html.count('data-state="failed"') + html.count('data-state="pending"') == 3
+    assert "data:text/csv" not in html  # no link is shown before it is asked for
+    with app.app_context():
+        invitations = db.session.scalars(select(Invitation)).all()
+        assert len(invitations) == 3 and all(i.sent_at is None for i in invitations)
+    job = re.search(r"/mail/(\d+)/links", html)
+    assert job is not None
+    page = post(client, f"/studio/studies/{SLUG}/mail/{job.group(1)}/links", {}, follow_redirects=True)
+    links = links_from(page.get_data(as_text=True))
+    assert len(links) == 3 and {row["email"] for row in links} == {
+        "ayesha@example.org",
+        "tom@example.org",
+        "sam@example.org",
+    }
+    for row in links:  # each handed-over link opens
+        assert client.get(row["url"].replace("http://elicit.test", "")).status_code == 200
 
 
 def test_anonymous_study_confirms_finished_invitations_in_groups_of_k(

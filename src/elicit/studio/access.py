@@ -7,7 +7,16 @@ password changed: a copied cookie dies then), after ``STUDIO_IDLE_MINUTES`` with
 
 A form posted after the session ended is not lost: the sign-in page carries it (signed with the secret key,
 without the CSRF token, passwords or files) and, once the same user has signed in again, shows it back with
-[Save it now] and [Discard] (``keep_posted_form``, ``read_pending``).
+[Save it now] and [Discard] (``keep_posted_form``, ``read_pending``). Nothing kept is ever applied before the
+researcher presses [Save it now] on a page rendered after signing in.
+
+When the session cookie is gone altogether (the browser was closed, the cookie expired or was cleared), the CSRF
+check refuses the post before anyone is known: the studio's CSRF handler asks ``keep_form_without_session``,
+which keeps the form bound to no user (``uid`` None: whoever signs in next on this browser sees it, still only
+to confirm) if the post is provably same-origin (``same_origin``: an ``Origin``, ``Sec-Fetch-Site`` or
+``Referer`` header naming this site, none naming another). A cross-site post, or one that does not say where it
+came from, is not kept: another site could otherwise plant a form for the researcher to "save". A session that
+is present but whose CSRF token is wrong is not a lost cookie either; both get the plain "form has expired" page.
 
 Roles: admins may do everything; researchers manage the studies they are members of; viewers read the studies
 they are members of. A study the user is not a member of answers 404, so its existence is not revealed.
@@ -21,6 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -123,8 +133,10 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt=PENDING_SALT)
 
 
-def keep_posted_form(user_id: int) -> str | None:
-    """This request's form, signed for the sign-in page; None when it is too large to keep."""
+def keep_posted_form(user_id: int | None) -> str | None:
+    """This request's form, signed for the sign-in page; None when it is too large to keep.
+
+    ``user_id`` None keeps it for whoever signs in next (the session, and with it the user, was gone)."""
     fields = [(name, value) for name, value in request.form.items(multi=True) if name not in NEVER_KEPT]
     files = [
         (name, upload.filename or "") for name, upload in request.files.items(multi=True) if upload.filename
@@ -136,12 +148,13 @@ def keep_posted_form(user_id: int) -> str | None:
 
 
 def read_pending(blob: str, user_id: int) -> PendingForm | None:
-    """The kept form, if ``blob`` is intact, recent, kept for ``user_id`` and aimed at a studio form."""
+    """The kept form, if ``blob`` is intact, recent, kept for ``user_id`` (or for no one in particular: posted
+    without a session) and aimed at a studio form. It is only ever shown back, to be confirmed."""
     try:
         data = _serializer().loads(blob, max_age=PENDING_MAX_AGE)
     except BadData:
         return None
-    if not isinstance(data, dict) or data.get("uid") != user_id:
+    if not isinstance(data, dict) or "uid" not in data or data["uid"] not in (None, user_id):
         return None
     path = str(data.get("path", ""))
     if safe_next(path) != path:
@@ -155,7 +168,7 @@ def read_pending(blob: str, user_id: int) -> PendingForm | None:
     return PendingForm(path, fields, files)
 
 
-def _signed_out_before_saving(user_id: int) -> Any:
+def _signed_out_before_saving(user_id: int | None) -> Any:
     """The sign-in page that carries the form this request posted after its session ended."""
     pending = keep_posted_form(user_id)
     if pending is None:
@@ -163,10 +176,73 @@ def _signed_out_before_saving(user_id: int) -> Any:
             "Your session ended, so what you sent was not saved, and it is too large to keep: sign in and "
             "enter it again."
         )
-    else:
-        message = _("Your session ended, so what you sent is not saved yet. Sign in again to save it.")
-    html = render_template("studio/login.html", form=LoginForm(), pending=pending or "", signed_out=message)
+        return _sign_in_page("", message)
+    return _sign_in_page(pending, _not_saved_yet())
+
+
+def _not_saved_yet() -> str:
+    return str(_("Your session ended, so what you sent is not saved yet. Sign in again to save it."))
+
+
+def _sign_in_page(pending: str, message: str) -> Any:
+    html = render_template("studio/login.html", form=LoginForm(), pending=pending, signed_out=message)
     return html, 401
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased, default ports dropped; else None."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def same_origin() -> bool:
+    """Whether this request provably came from a page of this site (the request's host or BASE_URL).
+
+    At least one of ``Origin`` (unless ``null``), ``Sec-Fetch-Site`` and ``Referer`` must be present, and every
+    one present must name this site. Pages send ``Referrer-Policy: no-referrer``, so a browser's own
+    same-origin form post carries ``Origin: null`` and no Referer; ``Sec-Fetch-Site: same-origin`` (which no
+    page can forge) is what says so then. A post that says nothing is not same-origin.
+    """
+    ours = {_origin(request.host_url), _origin(str(current_app.config.get("BASE_URL") or ""))} - {None}
+    verdicts = []
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.strip().lower() != "null":
+        verdicts.append(_origin(origin) in ours)
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        verdicts.append(fetch_site.strip().lower() == "same-origin")
+    referer = request.headers.get("Referer")
+    if referer:
+        verdicts.append(_origin(referer) in ours)
+    return bool(verdicts) and all(verdicts)
+
+
+def keep_form_without_session() -> Any | None:
+    """For a studio POST the CSRF check refused: the sign-in page carrying the form, or None (refuse it).
+
+    Only when the session is gone (it holds neither a CSRF token nor a user: the cookie was lost, so the form's
+    token cannot match) and the post is same-origin. The form is kept for no user in particular. A sign-in
+    posted so keeps the form it already carried; a sign-out, nothing.
+    """
+    token_key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    if request.method != "POST" or token_key in session or UID in session or not same_origin():
+        return None
+    if request.endpoint == "studio.logout":
+        return None
+    if request.endpoint == "studio.login_post":
+        pending = request.form.get("pending", "")
+        if not pending:
+            return None
+        return _sign_in_page(pending, _not_saved_yet())
+    return _signed_out_before_saving(None)
 
 
 def _to_login() -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from flask import Blueprint, g, render_template
 from flask_babel import gettext as _
@@ -41,8 +42,16 @@ def _studio_context() -> dict[str, object]:
 
 
 @bp.errorhandler(CSRFError)
-def _form_expired(_exc: CSRFError) -> tuple[str, int]:
-    """A form without a valid token: most often a page left open while the session ended."""
+def _form_expired(_exc: CSRFError) -> Any:
+    """A form without a valid token: most often a page left open while the session ended.
+
+    The CSRF check runs before ``_studio_request``. When the session cookie is gone altogether and the post is
+    same-origin, the sign-in page carries the form (``access.keep_form_without_session``); else this page.
+    """
+    g.language = "en"
+    kept = access.keep_form_without_session()
+    if kept is not None:
+        return kept
     message = _(
         "This form has expired, or it did not come from this site. Go back, reload the page and try again "
         "(you may need to sign in again)."

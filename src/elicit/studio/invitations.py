@@ -1,9 +1,9 @@
-"""Invitations as researchers handle them: issue, revoke, reissue, e-mail and remind.
+"""Invitations as researchers handle them: issue, revoke, reissue and remind (e-mail: :mod:`.mailjobs`).
 
 Tokens are never stored with their invitations (only their SHA-256), so a link exists in clear only in the response
-that made it: the one-time links page, its CSV, or the e-mail sent in the same request; and, for a reload of that
-page is recognised by its ``LinkSubmission`` and makes nothing new (see :func:`claim_submission`). Hence a reminder
-cannot resend the old link: it *reissues* — revokes the old invitation, makes a new one for the same roster entry and e-mails that. An
+that made it (the one-time links page and its CSV) or in the e-mail that carried it. A reload of that page is
+recognised by its ``LinkSubmission`` and makes nothing new (see :func:`claim_submission`). Hence a reminder cannot
+resend the old link: it *reissues*, revoking the old invitation and making a new one for the same roster entry. An
 expert who had started keeps their saved answers: in pseudonymous studies the in-progress response moves to the
 new invitation; in anonymous studies the new invitation keeps the old one's response seed, so the response is
 found as before and never written to here.
@@ -18,7 +18,6 @@ import json
 import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ from elicit.models import (
     utcnow,
 )
 from elicit.studies import IssuedLink, StudyError, csv_safe, link_url
-from elicit.studio import mail
+from elicit.studio.held import HELD_FOR
 from elicit.tokens import new_token, pseudonym, token_hash
 
 # The record of a submission that made links (never the links) is kept this long, so that the same form posted
@@ -66,17 +65,6 @@ FINISHED = (
     InvitationStatus.DECLINED.value,
     InvitationStatus.FINISHED.value,
 )
-
-
-@dataclass
-class SendReport:
-    """What happened when links were e-mailed."""
-
-    sent: int = 0
-    skipped: int = 0  # links without a roster entry (no address to send to)
-    failed: list[str] = field(default_factory=list)
-    error: str | None = None
-    outbox: str | None = None  # the folder, when messages went to the outbox instead of SMTP
 
 
 def status_labels(study: Study) -> dict[str, str]:
@@ -179,51 +167,6 @@ def reminder_targets(
     return list(session.scalars(query))
 
 
-def send_links(
-    config: Mapping[str, Any],
-    instance_path: str,
-    study: Study,
-    links: Sequence[IssuedLink],
-    *,
-    reminder: bool = False,
-) -> SendReport:
-    """E-mail each link that has a roster entry; record when it went. A failure stops the batch and is reported
-    (the invitations stay; the unsent ones show "not e-mailed" and can be reissued and sent later)."""
-    report = SendReport()
-    if not config.get("SMTP_URL"):
-        report.outbox = str(mail.outbox_folder(config, instance_path, study.slug))
-    base_url = str(config.get("BASE_URL") or "")
-    sender = mail.sender(config)
-    with_address = [link for link in links if link.roster_entry is not None]
-    report.skipped = len(links) - len(with_address)
-    if not with_address:
-        return report
-    try:
-        with mail.transport(config, instance_path, study.slug) as postman:
-            for link in with_address:
-                entry = link.roster_entry
-                assert entry is not None  # nosec B101  # narrows the type: with_address holds only roster links; not a security check
-                letter = mail.Letter(
-                    entry.name,
-                    entry.email,
-                    study.title,
-                    link_url(base_url, link.token),
-                    study.closes_on,
-                    reminder,
-                    anonymous=study.anonymity == "anonymous",
-                )
-                postman.send(mail.compose(letter, sender))
-                now = utcnow()
-                link.invitation.sent_at = now
-                if reminder:
-                    link.invitation.reminded_at = now
-                report.sent += 1
-    except mail.MailError as exc:
-        report.error = str(exc)
-        report.failed = [link.roster_entry.email for link in with_address[report.sent :] if link.roster_entry]
-    return report
-
-
 def invitation_query(study: Study, cohort_id: int | None, status: str | None) -> Select[Invitation]:
     query = (
         select(Invitation)
@@ -256,7 +199,13 @@ def current_invitation(entry: RosterEntry) -> Invitation | None:
 
 # ----------------------------------------------------------------------------------------- links made once
 def purge_pending(session: Session) -> None:
-    """Forget submissions older than SUBMISSION_KEPT_FOR."""
+    """Wipe held links older than ``HELD_FOR``; forget submissions older than ``SUBMISSION_KEPT_FOR``."""
+    session.execute(
+        update(LinkSubmission)
+        .where(LinkSubmission.held.is_not(None), LinkSubmission.created_at < utcnow() - HELD_FOR)
+        .values(held=None)
+        .execution_options(synchronize_session=False)
+    )
     session.execute(
         delete(LinkSubmission)
         .where(LinkSubmission.created_at < utcnow() - SUBMISSION_KEPT_FOR)
@@ -287,28 +236,28 @@ def claim_submission(session: Session, study: Study, user_id: int, nonce: str) -
     return row
 
 
-def page_links(
+def summarise(
     row: LinkSubmission,
-    base_url: str,
-    study: Study,
-    links: Sequence[IssuedLink],
     what: str,
-    report: SendReport | None,
-) -> list[dict[str, Any]]:
-    """What the links page shows: the links not delivered by e-mail (all of them without e-mail).
-
-    The submission keeps only counts (what was made, per cohort, and the e-mail report); the links exist in this
-    response alone.
-    """
-    shown = list(links) if report is None else [link for link in links if link.invitation.sent_at is None]
+    links: Sequence[IssuedLink],
+    *,
+    job: int | None = None,
+    count: int | None = None,
+) -> None:
+    """Keep, on the submission, what it made in counts only (and the e-mail batch that sends them, if any), so
+    the same form posted again is answered without making anything."""
     row.summary_json = json.dumps(
         {
             "what": what,
-            "count": len(links),
+            "count": len(links) if count is None else count,
             "by_cohort": sorted(Counter(link.invitation.cohort.code for link in links).items()),
-            "report": asdict(report) if report is not None else None,
+            "job": job,
         }
     )
+
+
+def page_links(base_url: str, study: Study, links: Sequence[IssuedLink]) -> list[dict[str, Any]]:
+    """The rows of the one-time links page; the links exist in this response alone."""
     return [
         {
             "study": study.slug,
@@ -319,7 +268,7 @@ def page_links(
             "organisation": link.roster_entry.organisation if link.roster_entry else "",
             "url": link_url(base_url, link.token),
         }
-        for link in shown
+        for link in links
     ]
 
 

@@ -44,7 +44,11 @@ SMTP_TIMEOUT = 20
 
 
 class MailError(Exception):
-    """Mail could not be sent; the message says why in a sentence."""
+    """Mail could not be sent; the message says why in a sentence. It stops a batch (the server is down)."""
+
+
+class Refused(MailError):
+    """This one message could not be sent (its address is refused); the rest of a batch can still go."""
 
 
 class Transport(Protocol):
@@ -91,7 +95,10 @@ def compose(letter: Letter, sender: str) -> EmailMessage:
     sender_name, sender_address = parseaddr(one_line(sender))
     message = EmailMessage()
     message["From"] = address(sender_name, sender_address)
-    message["To"] = address(letter.to_name, letter.to_address)
+    try:
+        message["To"] = address(letter.to_name, letter.to_address)
+    except MailError as exc:
+        raise Refused(str(exc)) from None
     title = one_line(letter.study_title)
     name = one_line(letter.to_name)
     kind = "Reminder" if letter.reminder else "Invitation"
@@ -215,6 +222,8 @@ class Smtp:
         assert self.connection is not None  # nosec B101  # narrows the type: send runs inside the connected context; not a security check
         try:
             self.connection.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise Refused(f"the mail server refused the address {message['To']} ({exc})") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(f"the mail server refused a message to {message['To']} ({exc})") from None
 

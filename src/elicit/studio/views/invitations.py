@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from elicit import audit
 from elicit.db import db
-from elicit.models import Invitation, LinkSubmission, Study
+from elicit.models import Invitation, LinkSubmission, MailItemState, MailJob, MailJobStatus, MailKind, Study
 from elicit.studies import (
     IssuedLink,
     RosterError,
@@ -23,7 +23,7 @@ from elicit.studies import (
     issue_links,
     parse_roster,
 )
-from elicit.studio import access, mail
+from elicit.studio import access, held, mail, mailjobs
 from elicit.studio import invitations as service
 from elicit.studio.blueprint import bp
 from elicit.studio.forms import ActionForm, GenerateForm, ReissueForm, RemindForm, RosterForm, options
@@ -47,6 +47,11 @@ ALREADY_MADE = (
     "These links were already generated when this form was first sent (the page was reloaded or the form sent "
     "twice), so nothing new was made."
 )
+SENT_AS_JOB = "Its messages are below."
+SHOWN_ONCE = (
+    "These links were shown once already (or were not fetched within 15 minutes, or this is another browser), "
+    "so they cannot be shown again."
+)
 GONE = (
     "Elicit keeps no link in clear (only a hash of each), so they cannot be shown again; if they were lost, "
     "reissue them from the invitations."
@@ -59,27 +64,50 @@ def _deliver(
     links: Sequence[IssuedLink],
     delivery: str,
     what: str,
-    *,
-    reminder: bool = False,
 ) -> WerkzeugResponse:
-    """E-mail the links if asked, then show the ones still to hand over (this response is their only copy)."""
-    report = None
+    """Show the links to hand over (this response is their only copy), or e-mail them as a job."""
     if delivery == "email":
-        report = service.send_links(
-            current_app.config, current_app.instance_path, study, links, reminder=reminder
+        invitations = [link.invitation for link in links]
+        job = mailjobs.create_job(
+            db.session, study, MailKind.INVITE, what, access.current_user().email, invitations
         )
-    shown = service.page_links(claim, current_app.config["BASE_URL"], study, links, what, report)
-    return _links_page(study, claim, shown)
+        service.summarise(claim, what, links, job=job.id)
+        return _start_job(study, job)
+    service.summarise(claim, what, links)
+    return _hold(study, claim, service.page_links(current_app.config["BASE_URL"], study, links))
+
+
+def _start_job(study: Study, job: MailJob) -> WerkzeugResponse:
+    """Commit the job, send a first slice of it within this request, then show its page (post/redirect/get)."""
+    db.session.commit()
+    _run_slice(study, job)
+    return redirect(url_for("studio.mail_job", slug=study.slug, job_id=job.id), 303)
+
+
+def _run_slice(study: Study, job: MailJob) -> mailjobs.RunResult:
+    return mailjobs.run(
+        db.session,
+        study,
+        job,
+        current_app.config,
+        current_app.instance_path,
+        budget=float(current_app.config.get("MAIL_SLICE_SECONDS", 8)),
+    )
 
 
 def _already_made(study: Study, nonce: str) -> WerkzeugResponse:
     """The answer to a form posted again: nothing is made; the first submission's links are shown once more
     (to whoever made them, within 15 minutes), else a sentence saying what to do."""
     row = service.find_submission(db.session, study, nonce)
+    job_id = service.pending_summary(row).get("job") if row is not None else None
+    if job_id is not None:
+        flash(f"{ALREADY_MADE} {SENT_AS_JOB}", "info")
+        return redirect(url_for("studio.mail_job", slug=study.slug, job_id=job_id), 303)
     if row is None or row.user_id != access.current_user().id:
         flash(f"{ALREADY_MADE} {GONE}", "info")
         return redirect(url_for("studio.invitations", slug=study.slug), 303)
-    return _links_page(study, row, [], already=f"{ALREADY_MADE} {GONE}")
+    flash(ALREADY_MADE, "info")
+    return redirect(url_for("studio.links_made", slug=study.slug, submission_id=row.id), 303)
 
 
 def _claim(study: Study, purpose: str, nonce: str | None) -> tuple[str, LinkSubmission | None]:
@@ -88,13 +116,29 @@ def _claim(study: Study, purpose: str, nonce: str | None) -> tuple[str, LinkSubm
     return key, service.claim_submission(db.session, study, access.current_user().id, key)
 
 
+def _hold(study: Study, row: LinkSubmission, links: list[dict[str, Any]]) -> WerkzeugResponse:
+    """Keep the new links sealed for this browser and redirect to the page that shows them once (PRG)."""
+    db.session.flush()
+    held.hold(study, row, links)
+    return redirect(url_for("studio.links_made", slug=study.slug, submission_id=row.id), 303)
+
+
+@bp.get("/studies/<slug>/links/<int:submission_id>")
+@access.study_access(access.MANAGE)
+def links_made(study: Study, submission_id: int) -> View:
+    """The links a submission made, shown once to the browser that made them; afterwards what was made."""
+    service.purge_pending(db.session)  # links not fetched in time are wiped before anything is shown
+    row = db.session.get(LinkSubmission, submission_id)
+    if row is None or row.study_id != study.id or row.user_id != access.current_user().id:
+        abort(404, _("These links are not yours to see, or they were made more than 12 hours ago."))
+    links = held.take(study, row)
+    return _links_page(study, row, links or [], already=None if links else f"{SHOWN_ONCE} {GONE}")
+
+
 def _links_page(
     study: Study, row: LinkSubmission, links: list[dict[str, Any]], *, already: str | None = None
 ) -> WerkzeugResponse:
-    """The one and only place a link is shown in clear (besides the e-mail that carried it).
-
-    After e-mailing, only the links that did not go out (no address, or the mail server failed) are shown.
-    """
+    """The one and only place a link is shown in clear (besides the e-mail that carried it)."""
     summary = service.pending_summary(row)
     page = render_template(
         "studio/links.html",
@@ -103,7 +147,6 @@ def _links_page(
         count=summary.get("count", 0),
         by_cohort=summary.get("by_cohort", []),
         what=summary.get("what", ""),
-        report=summary.get("report"),
         already=already,
         data_url=service.csv_data_url(service.pending_csv(links)) if links else None,
         file_name=f"{study.slug}-links.csv",
@@ -186,6 +229,7 @@ def _remind_form(study: Study) -> RemindForm:
 def _invitations_page(
     study: Study, generate: GenerateForm, remind: RemindForm, status: int = 200
 ) -> tuple[str, int]:
+    service.purge_pending(db.session)
     cohort_code = request.args.get("cohort") or None
     wanted = request.args.get("status") or None
     cohort = next((c for c in study.cohorts if c.code == cohort_code), None)
@@ -211,6 +255,8 @@ def _invitations_page(
         reissue_form=ReissueForm(),
         smtp=bool(current_app.config.get("SMTP_URL")),
         finished=set(service.FINISHED),
+        jobs=mailjobs.recent_jobs(db.session, study),
+        job_labels=mailjobs.JOB_LABELS,
     ), status
 
 
@@ -261,17 +307,18 @@ def invitations_remind(study: Study) -> View:
     key, claim = _claim(study, "remind", form.nonce.data)
     if claim is None:
         return _already_made(study, key)
-    links = [service.reissue(db.session, study, invitation) for invitation in targets]
     user = access.current_user()
+    job = mailjobs.create_job(db.session, study, MailKind.REMIND, _("reminders"), user.email, targets)
+    service.summarise(claim, job.what, [], job=job.id, count=len(targets))
     audit.record(
         db.session,
         "invitations.remind",
         user.email,
         study_id=study.id,
         target=study.slug,
-        details={"cohort": cohort.code if cohort else "all", "count": len(links)},
+        details={"cohort": cohort.code if cohort else "all", "count": len(targets), "job": job.id},
     )
-    return _deliver(study, claim, links, "email", _("reminders"), reminder=True)
+    return _start_job(study, job)
 
 
 def _invitation_or_404(study: Study, invitation_id: int) -> Invitation:
@@ -331,6 +378,95 @@ def invitation_reissue(study: Study, invitation_id: int) -> View:
         delivery or "links",
         _("a reissued link (it replaces invitation %(id)s)", id=invitation.id),
     )
+
+
+# ------------------------------------------------------------------------------------------------ e-mail jobs
+def _job_or_404(study: Study, job_id: int) -> MailJob:
+    job = mailjobs.find_job(db.session, study, job_id)
+    if job is None:
+        abort(404, _("This study has no e-mail batch %(id)s.", id=job_id))
+    return job
+
+
+@bp.get("/studies/<slug>/mail/<int:job_id>")
+@access.study_access(access.READ)
+def mail_job(study: Study, job_id: int) -> View:
+    """A batch of e-mailed links: how far it got, who was and was not sent a link, and what to do next."""
+    job = _job_or_404(study, job_id)
+    tally = mailjobs.counts(db.session, job)
+    unsent = mailjobs.items(db.session, job, (*mailjobs.TO_SEND, MailItemState.SKIPPED.value), PER_PAGE)
+    running = mailjobs.is_running(job)
+    return render_template(
+        "studio/mail_job.html",
+        study=study,
+        job=job,
+        tally=tally,
+        done=tally["sent"] + tally["failed"] + tally["skipped"],
+        unsent=unsent,
+        labels=mailjobs.STATE_LABELS,
+        running=running,
+        resumable=mailjobs.can_resume(db.session, job),
+        action_form=ActionForm(),
+        outbox=not current_app.config.get("SMTP_URL"),
+        auto=job.status == MailJobStatus.SENDING.value,
+    )
+
+
+@bp.get("/studies/<slug>/mail/<int:job_id>.csv")
+@access.study_access(access.READ)
+def mail_job_record(study: Study, job_id: int) -> View:
+    job = _job_or_404(study, job_id)
+    response = make_response("\ufeff" + mailjobs.record_csv(db.session, job))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{study.slug}-mail-{job.id}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/studies/<slug>/mail/<int:job_id>/send")
+@access.study_access(access.MANAGE)
+def mail_job_send(study: Study, job_id: int) -> View:
+    """Send the next slice of a batch (the page posts this again until it is done), or resume a stopped one."""
+    job = _job_or_404(study, job_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    result = _run_slice(study, job)
+    if result.busy:
+        flash(
+            _(
+                "These messages are being sent by another window or by the server just now; this page shows how far it got."
+            ),
+            "info",
+        )
+    return redirect(url_for("studio.mail_job", slug=study.slug, job_id=job.id), 303)
+
+
+@bp.post("/studies/<slug>/mail/<int:job_id>/links")
+@access.study_access(access.MANAGE)
+def mail_job_links(study: Study, job_id: int) -> View:
+    """Make links for every message not sent, to hand over another way (shown once), instead of e-mailing."""
+    job = _job_or_404(study, job_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    key, claim = _claim(study, "handover", str(job.id))  # once per batch: a reload makes nothing new
+    if claim is None:
+        return _already_made(study, key)
+    links = mailjobs.hand_over(db.session, study, job)
+    if links is None:
+        flash(
+            _("These messages are being sent just now; wait until the batch stops, then try again."), "info"
+        )
+        return redirect(url_for("studio.mail_job", slug=study.slug, job_id=job.id), 303)
+    audit.record(
+        db.session,
+        "invitations.handover",
+        access.current_user().email,
+        study_id=study.id,
+        target=study.slug,
+        details={"job": job.id, "count": len(links)},
+    )
+    service.summarise(claim, _("links not e-mailed by batch %(id)s", id=job.id), links)
+    return _hold(study, claim, service.page_links(current_app.config["BASE_URL"], study, links))
 
 
 @bp.get("/studies/<slug>/outbox")
