@@ -24,14 +24,24 @@ from tests.survey.test_delphi import answer_all, delphi_instrument, invoke
 
 ROUNDS_PAGE = "/studio/studies/rule-study/rounds"
 RULE_URL = "/studio/studies/rule-study/consensus-rule"
-# The first consensus table's rows: round, cohort, item, ..., yes/no (the stability rows start with "1→2").
-ROW_RE = re.compile(r"<tr><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td>.*?<td>(yes|no)</td></tr>", re.DOTALL)
+# The consensus table's rows: round, cohort, item, n, ..., yes/no.
+ROW_RE = re.compile(
+    r"<tr><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td><td class=\"numeric\">(\d+)</td>.*?<td>(yes|no)</td></tr>",
+    re.DOTALL,
+)
+
+
+def _studio_table(researcher: FlaskClient) -> dict[tuple[str, str, str], tuple[int, bool]]:
+    """round, cohort, item -> (n, consensus) as the studio's consensus table shows them (only that table: the
+    rounds table above it also has rows starting with a round number)."""
+    page = researcher.get(ROUNDS_PAGE)
+    assert page.status_code == 200, page.text[:400]
+    table = page.text.split('<table class="consensus">', 1)[1].split("</table>", 1)[0]
+    return {(r, c, i): (int(n), v == "yes") for r, c, i, n, v in ROW_RE.findall(table)}
 
 
 def _studio_verdicts(researcher: FlaskClient) -> dict[tuple[str, str, str], bool]:
-    page = researcher.get(ROUNDS_PAGE)
-    assert page.status_code == 200, page.text[:400]
-    return {(r, c, i): v == "yes" for r, c, i, v in ROW_RE.findall(page.text)}
+    return {key: verdict for key, (_, verdict) in _studio_table(researcher).items()}
 
 
 def _set_rule(researcher: FlaskClient, max_iqr: str, min_agreement: str) -> None:
@@ -123,6 +133,75 @@ def test_studio_export_and_analysis_agree_item_by_item_under_the_studys_rule(
         assert disagree == {}, f"rule {name}: studio, consensus.csv, results.json disagree on {disagree}"
         rule = codebook["consensus_rule"]  # the rule travels with the export
         assert (rule["max_iqr"], rule["min_agreement"]) == (float(max_iqr), float(min_agreement))
+
+
+def _rows(records: list[dict[str, object]]) -> dict[tuple[str, str, str], tuple[int, bool]]:
+    """round, cohort, item -> (n, consensus), from consensus.csv's text or results.json's values."""
+    return {
+        (str(r["round"]), str(r["cohort"]), str(r["item"])): (
+            int(float(str(r["n"]))),
+            r["consensus"] in (True, "True"),
+        )
+        for r in records
+    }
+
+
+def test_a_cohort_under_k_is_hidden_alike_in_the_studio_consensus_csv_and_results_json(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """results.json listed the consensus of a cohort of two that the studio and consensus.csv hide (k = 5).
+
+    UK has six experts and PK two, over two rounds. PK is under the study's k of 5, and UK goes with it, else
+    "all" minus UK gives PK back; only the pooled rows are shown, and the three must list the same rows.
+    """
+    from elicit.instruments.loading import load_file
+
+    path = delphi_instrument(tmp_path)
+    delphi_test.DEFINITION_CACHE["d"] = load_file(path)
+    invoke(runner, "instrument", "publish", str(path))
+    invoke(
+        runner,
+        "study",
+        "create",
+        "rule-study",
+        "--instrument",
+        "defence-diplomacy-delphi@1.0.0",
+        "--cohort",
+        "UK",
+        "--cohort",
+        "PK",
+    )
+    tokens = {}
+    for cohort, count in (("UK", 6), ("PK", 2)):
+        links = tmp_path / f"links-{cohort}.csv"
+        invoke(runner, "invite", "rule-study", "--cohort", cohort, "--count", str(count), "--out", str(links))
+        tokens[cohort] = [line.rsplit("/", 1)[1] for line in links.read_text().splitlines()[1:]]
+    values = {"UK": ("233445", "123455"), "PK": ("11", "12")}
+    for round_ in (0, 1):
+        if round_:
+            invoke(runner, "round", "open", "rule-study")
+        for cohort in ("UK", "PK"):
+            for index, (token, value) in enumerate(zip(tokens[cohort], values[cohort][round_], strict=True)):
+                answer_all(app.test_client(), token, cohort, value, 50 * round_ + index + len(cohort))
+        invoke(runner, "round", "close", "rule-study")
+    researcher = app.test_client()
+    sign_in_directly(app, researcher, make_user(app, "lead@example.org", "admin"))
+
+    studio = _studio_table(researcher)
+    out = tmp_path / "export"
+    invoke(runner, "export", "rule-study", "--format", "csv", "--out", str(out))
+    exported = _rows(list(csv.DictReader((out / "consensus.csv").open(encoding="utf-8"))))
+    results_path = tmp_path / "results.json"
+    invoke(runner, "analyze", str(out), "--out", str(tmp_path / "report.html"), "--json", str(results_path))
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    analyzed = _rows(results["delphi"]["consensus"])
+
+    assert {cohort for _, cohort, _ in exported} == {"all"}  # PK is small, UK its complement
+    assert ("1", "all", "afford") in exported and exported[("1", "all", "afford")][0] == 8
+    assert analyzed == exported  # row for row: the same groups, sizes and verdicts
+    assert studio == exported
+    assert {r["cohort"] for r in results["delphi"]["stability"]} == {"all"}
+    assert results["delphi"]["k"] == 5 and results["delphi"]["suppressed"] > 0
 
 
 def test_the_rule_form_refuses_values_out_of_range_with_a_field_error(

@@ -4,6 +4,7 @@ Disclosure Control, 2012)."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -114,6 +115,21 @@ def test_nested_or_two_way_tables_are_refused() -> None:
         suppress({"a": -1}, [], 5)
 
 
+def test_a_group_hidden_throughout_takes_its_complement_in_every_table() -> None:
+    """PK is hidden from the whole report (2 respondents); in one item's table UK has 9 answers and PK 3: PK must
+    go there too, and UK with it, or "all" (12) minus UK (9) gives PK's 3 back. Where PK answered nothing, hiding
+    it needs no complement (a zero names nobody)."""
+    from elicit.analysis.disclosure import Disclosure, hidden_groups
+
+    assert hidden_groups({"all": 12, "UK": 9, "PK": 3}, 2, also={"PK"}) == {"UK", "PK"}
+    assert hidden_groups({"all": 9, "UK": 9, "PK": 0}, 5, also={"PK"}) == frozenset()
+    disclosure = Disclosure.for_sample({"all": 11, "UK": 9, "PK": 2}, 5)
+    assert disclosure.hidden == {"UK", "PK"} and not disclosure.compares
+    # where only UK answered, "all" would be UK's own result: it goes too (PK's zero is not counted on to protect)
+    assert disclosure.hidden_in({"all": 9, "UK": 9, "PK": 0}) == {"UK", "PK", "all"}
+    assert Disclosure(None).hidden_in({"all": 3, "UK": 1, "PK": 2}) == frozenset()
+
+
 @st.composite
 def one_level_tables(draw: st.DrawFn) -> tuple[dict[str, int], list[Relation[str]], int]:
     """Totals with their parts; some totals also split a second way (cohorts and days)."""
@@ -156,10 +172,8 @@ def test_the_analysis_copy_of_the_rule_agrees(sizes: dict[str, int], k: int) -> 
     assert analysis_rule(sizes, k) == hidden_groups(sizes, k)
 
 
-def test_report_tables_do_not_give_a_small_cohort_back(app: Any, runner: Any, tmp_path: Path) -> None:
-    """Issue 12, item 5, in the analysis report: "Who answered" listed UK (6) and all (8) beside PK (2)."""
-    import re
-
+def _export_uk_6_pk_2(app: Any, runner: Any, folder: Path) -> Path:
+    """The flagship answered by 6 UK and 2 PK experts in a study with k = 5, exported to ``folder``."""
     from elicit.db import db
     from elicit.studies import create_study
     from tests.exporting.helpers import (
@@ -177,9 +191,20 @@ def test_report_tables_do_not_give_a_small_cohort_back(app: Any, runner: Any, tm
         for cohort, n in (("UK", 6), ("PK", 2)):
             for _ in range(n):
                 answer(session, new_invitation(session, study, cohort), {**BASE_ANSWERS, "state": cohort})
-    code, _, err = run(runner, "export", "report-k", "--out", str(tmp_path / "export"))
+    code, _, err = run(runner, "export", "report-k", "--out", str(folder))
     assert code == 0, err
-    code, _, err = run(runner, "analyze", str(tmp_path / "export"), "--out", str(tmp_path / "report.html"))
+    return folder
+
+
+def test_report_tables_do_not_give_a_small_cohort_back(app: Any, runner: Any, tmp_path: Path) -> None:
+    """Issue 12, item 5, in the analysis report: "Who answered" listed UK (6) and all (8) beside PK (2)."""
+    import html as html_text
+    import re
+
+    from tests.exporting.helpers import run
+
+    export = _export_uk_6_pk_2(app, runner, tmp_path / "export")
+    code, _, err = run(runner, "analyze", str(export), "--out", str(tmp_path / "report.html"))
     assert code == 0, err
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     who = re.search(r"<h3>Who answered</h3>.*?<tbody>(.*?)</tbody>", html, re.S)
@@ -196,3 +221,227 @@ def test_report_tables_do_not_give_a_small_cohort_back(app: Any, runner: Any, tm
     for table in re.findall(r"<table>.*?</table>", html, re.S):
         # no table lists a cohort's own results (a cohort column, or a row with its n)
         assert not re.search(r"<td class=\"text\">(UK|PK)</td>\s*<td>\d+</td>", table), table[:300]
+    # nor does a sentence: "Cohort PK has only 2 response(s)", "PK: agreement rests on 2 expert(s)"
+    for sentence in re.findall(r"<li>(.*?)</li>|<p class=\"note\">(.*?)</p>", html, re.S):
+        text = html_text.unescape(" ".join(sentence)).replace("fewer than 5", "")
+        assert not (re.search(r"\b(UK|PK)\b", text) and re.search(r"\d", text)), text
+
+
+# The report's sections and what each shows per group, read off the HTML as a reader sees it.
+REPORT_SECTIONS: dict[str, tuple[str, str]] = {
+    # name: (section id, pattern whose first group is a cohort code or "all" shown with figures)
+    "reliability": ("reliability", r"<h3>[^<]* — ([^<]+)</h3>"),
+    "scale scores": (
+        "descriptives",
+        r'<tr><td>[^<]*</td><td class="text">([^<]+)</td><td>\d+</td><td>\d+</td>'
+        r"<td>[^<]*</td>\s*<td>[^<(]*</td>",
+    ),
+    "items": (
+        "descriptives",
+        r'<tr><td>[^<]*</td><td class="text">([^<]+)</td><td>\d+</td><td>\d+</td>'
+        r"<td>[^<]*</td>\s*<td>[^<]*\(",
+    ),
+    "agreement": ("agreement", r"<h3>([^<]+)</h3>"),
+    "within cohorts": ("within", r"<h3>(\S+) \(n = \d+"),
+    "between cohorts": ("between", r"<th>Mean \(SD\) ([^<]+)</th>"),
+    "allocations": ("allocations", r"<th>Mean % \(SD\) ([^<]+)</th>"),
+    "rankings": ("allocations", r"<th>Mean rank ([^<]+)</th>"),
+    "single items": ("other", r"<th>Median ([^<]+) \(n\)</th>"),
+    "quantiles": ("other", r'<tr><td>[^<]*</td><td class="text">([^<]+)</td><td>\d+</td>'),
+}
+
+
+def _report_groups(html: str) -> dict[str, set[str]]:
+    """Per section of the report, the groups (cohorts, "all") it shows figures for."""
+    import re
+
+    sections = dict(re.findall(r'<section[^>]*id="([^"]+)">(.*?)</section>', html, re.S))
+    shown = {
+        name: set(re.findall(pattern, sections.get(section, "")))
+        for name, (section, pattern) in REPORT_SECTIONS.items()
+    }
+    who = re.search(r"<h3>Who answered</h3>.*?<tbody>(.*?)</tbody>", html, re.S)
+    assert who
+    shown["who answered"] = {
+        cells[0]
+        for cells in (
+            re.findall(r"<td[^>]*>(.*?)</td>", row)
+            for row in re.findall(r"<tr>(.*?)</tr>", who.group(1), re.S)
+        )
+        if cells[2] != "hidden"
+    }
+    for figure in re.findall(r'alt="Diverging stacked bars of the Likert items, ([^"]+)"', html):
+        shown["items"].add(figure)
+    shown["mixed anova"] = {"yes"} if "<h3>Mixed ANOVA" in html else set()
+    return shown
+
+
+def _groups_in(node: Any, codes: frozenset[str]) -> set[str]:
+    """Every group of ``codes`` whose own figures ``node`` holds: as a key (``reliability.tactical.PK``), as the
+    value of a ``cohort`` or ``group`` field, in a ``groups`` list, or as a column's suffix (``n_PK``)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found |= {key} & codes
+            found |= {c for c in codes if key.endswith(f"_{c}")}
+            if key in ("cohort", "group") and value in codes:
+                found.add(value)
+            if key == "groups" and isinstance(value, list):
+                found |= set(value) & codes
+            found |= _groups_in(value, codes)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _groups_in(value, codes)
+    return found
+
+
+def _results_groups(results: dict[str, Any], codes: frozenset[str]) -> dict[str, set[str]]:
+    """Per section of results.json (named as the report's), the groups it gives figures for."""
+    comparisons = results["comparisons"]
+    return {
+        "who answered": _groups_in(results["sample"], codes),
+        "reliability": _groups_in(results["reliability"], codes),
+        "scale scores": _groups_in(results["descriptives"]["scales"], codes),
+        "items": _groups_in(
+            [results["descriptives"]["items"], results["descriptives"]["distribution"]], codes
+        ),
+        "agreement": _groups_in(results["agreement"], codes),
+        "within cohorts": _groups_in(comparisons["within_cohort"], codes),
+        "between cohorts": _groups_in(comparisons["between_cohorts"], codes),
+        "allocations": _groups_in(comparisons["allocations"], codes),
+        "rankings": _groups_in(comparisons["rankings"], codes),
+        "single items": _groups_in(comparisons["single_items"], codes),
+        "quantiles": _groups_in(comparisons["quantiles"], codes),
+        "mixed anova": {"yes"} if comparisons["mixed_anova"]["table"] else set(),
+    }
+
+
+def _sizes(
+    records: list[dict[str, Any]], by: tuple[str, ...], size: str = "n"
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    blocks: dict[tuple[Any, ...], dict[str, int]] = {}
+    for row in records:
+        blocks.setdefault(tuple(row[b] for b in by), {})[str(row["cohort"])] = int(row[size])
+    return blocks
+
+
+def assert_results_withhold_what_the_report_withholds(
+    results: dict[str, Any], html: str, cohorts: dict[str, int], k: int
+) -> None:
+    """The adversary's reading of results.json beside the report (``cohorts``: each cohort's true size)."""
+    import re
+
+    codes = frozenset({*cohorts, "all"})
+    hidden = {c for c in codes if c not in {r["cohort"] for r in results["sample"]}}
+    assert {c for c, n in cohorts.items() if 0 < n < k} <= hidden, "a cohort below k is listed in the sample"
+    assert results["k"] == k and set(results["suppressed_groups"]) == hidden
+
+    # 1. Section by section, results.json shows figures for exactly the groups the report shows.
+    report, published = _report_groups(html), _results_groups(results, codes)
+    for section in ("allocations", "rankings"):  # the report's tables there have no "all" column
+        published[section].discard("all")
+    for section in published:
+        assert published[section] == report[section], section
+
+    # 2. No hidden cohort's figures anywhere in the file: not as a key, a row, a column, nor in the copy of the
+    # export's manifest (whose counts per cohort and k-anonymity class sizes are the export's, not the report's).
+    rest = {key: value for key, value in results.items() if key != "suppressed_groups"}
+    rest["meta"] = {key: value for key, value in results["meta"].items() if key != "cohorts"}
+    assert not _groups_in(rest, frozenset(hidden)), _groups_in(rest, frozenset(hidden))
+    text = json.dumps(rest["meta"]["export"]["manifest"])
+    for code in hidden:
+        assert not re.search(rf'"{code}"\s*:', text), f"the manifest copy gives {code}'s counts"
+    assert "class_sizes_below_k" not in text and "smallest_class" not in text
+    # ... nor in a sentence ("Cohort PK has only 2 response(s)", "PK: agreement rests on 2 expert(s)").
+    for sentence in [*results["warnings"], *results["meta"]["notes"]]:
+        for code in hidden:
+            if re.search(rf"\b{code}\b", sentence):
+                assert not re.search(r"\d", sentence.replace(f"fewer than {k}", "")), sentence
+
+    # 3. Subtract: wherever "all" is shown beside some cohorts, what is left over (D) must not pin a missing cohort
+    # down, nor show it to be below k. A reader knows that a cohort missing from one table only is at least 1 there
+    # (a zero would be shown), while a cohort hidden throughout may be 0; so each missing cohort could be as large
+    # as D minus 1 for every other cohort missing from this table only, and that must reach k.
+    tables = {
+        "sample": _sizes(results["sample"], ()),
+        "items": _sizes(results["descriptives"]["items"], ("variable",)),
+        "scales": _sizes(results["descriptives"]["scales"], ("scale",)),
+        "reliability": {
+            (scale,): {g: entry["n"] for g, entry in groups.items()}
+            for scale, groups in results["reliability"].items()
+        },
+        "within": {(): {g: entry["n"] for g, entry in results["comparisons"]["within_cohort"].items()}},
+    }
+    for item, block in results["comparisons"]["quantiles"].items():
+        tables[item] = _sizes(block["summary"], ("level",))
+    for name, blocks in tables.items():
+        for block, sizes in blocks.items():
+            missing = [c for c in cohorts if c not in sizes]
+            if "all" not in sizes or not missing:
+                continue
+            left = sizes["all"] - sum(n for c, n in sizes.items() if c != "all")
+            at_least_one = [c for c in missing if c not in hidden]
+            assert len(missing) >= 2, (name, block, sizes)
+            for cohort in missing:
+                assert left - len([c for c in at_least_one if c != cohort]) >= k, (name, block, sizes, cohort)
+
+    # 4. No figure shown for a group of 1 to k-1: every n given for a cohort or "all" is 0 or at least k.
+    def small_ns(node: Any) -> list[Any]:
+        found = []
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("n", "n_raters_complete") and isinstance(value, int) and 0 < value < k:
+                    found.append(node)
+                if key == "n" and isinstance(value, dict):
+                    found += [value for v in value.values() if isinstance(v, int) and 0 < v < k]
+                found += small_ns(value)
+        elif isinstance(node, list):
+            for value in node:
+                found += small_ns(value)
+        return found
+
+    sections = {
+        key: results[key] for key in ("sample", "descriptives", "reliability", "agreement", "comparisons")
+    }
+    assert not small_ns(sections), small_ns(sections)[:3]
+
+
+def test_results_json_does_not_give_a_small_cohort_back(app: Any, runner: Any, tmp_path: Path) -> None:
+    """The report hides UK (6) and PK (2) under k = 5; results.json, beside it, listed both in every section."""
+    from tests.exporting.helpers import run
+
+    export = _export_uk_6_pk_2(app, runner, tmp_path / "export")
+    html_path, json_path = tmp_path / "report.html", tmp_path / "results.json"
+    code, _, err = run(runner, "analyze", str(export), "--out", str(html_path), "--json", str(json_path))
+    assert code == 0, err
+    results = json.loads(json_path.read_text(encoding="utf-8"))
+    html = html_path.read_text(encoding="utf-8")
+    assert_results_withhold_what_the_report_withholds(results, html, {"UK": 6, "PK": 2}, k=5)
+    assert [row["cohort"] for row in results["sample"]] == ["all"]
+    assert results["reliability"] and {g for groups in results["reliability"].values() for g in groups} == {
+        "all"
+    }
+
+
+@pytest.mark.parametrize(
+    ("sizes", "missing_rate"),
+    [
+        ({"UK": 8, "PK": 2, "IN": 7}, 0.03),  # PK hidden, and IN with it; UK and all shown
+        ({"UK": 9, "PK": 6}, 0.25),  # every cohort shown, but some items and scales have fewer than k answers
+    ],
+    ids=["three-cohorts", "small-blocks"],
+)
+def test_results_json_withholds_per_table_what_the_report_withholds(
+    tmp_path: Path, sizes: dict[str, int], missing_rate: float
+) -> None:
+    from elicit.analysis import run_analysis
+    from tests.analysis.conftest import build_codebook, build_data, write_export
+
+    codebook = build_codebook(tuple(sizes))
+    codebook["study"] = {**codebook["study"], "k_threshold": 5}
+    folder = write_export(tmp_path / "export", build_data(sizes, missing_rate=missing_rate), codebook)
+    returned = run_analysis(folder, tmp_path / "report.html", tmp_path / "results.json")
+    results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert returned == results
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert_results_withhold_what_the_report_withholds(results, html, sizes, k=5)

@@ -294,3 +294,41 @@ def test_analysis_judges_by_the_rule_the_export_records(builders: Any, tmp_path:
     bad = _two_round_export(builders, tmp_path, {"max_iqr": 1, "min_agreement": 0}, "codebook")
     with pytest.raises(ValueError, match="the export's consensus rule cannot be used: the minimum agreement"):
         delphi_summary(load_export(bad))
+
+
+def test_analysis_hides_the_cohorts_the_export_hides_under_the_studys_k(
+    builders: Any, tmp_path: Path
+) -> None:
+    """results.json listed the consensus of a cohort of two that the studio and consensus.csv hide (k = 5).
+
+    Three cohorts answer two rounds: UK 8, PK 8, IN 2. Under the study's k of 5 (manifest ``study.k_threshold``)
+    IN is hidden, and so is the smallest other cohort, else "all" minus the cohorts shown gives IN back.
+    The analysis must leave out exactly the rows :func:`delphi_tables` with that k leaves out.
+    """
+    from elicit.analysis.consensus import answers_long
+    from elicit.analysis.elicitation import delphi_summary
+    from elicit.analysis.export_folder import load_export
+
+    sizes = {"UK": 8, "PK": 8, "IN": 2}
+    first = builders.build_data(sizes, seed=3, missing_rate=0.0)
+    second = builders.build_data(sizes, seed=4, missing_rate=0.0).assign(round=2)
+    codebook = builders.build_codebook(tuple(sizes))
+    codebook["study"] = {**codebook["study"], "k_threshold": 5}
+    export = load_export(builders.write_export(tmp_path / "export", pd.concat([first, second]), codebook))
+
+    summary = delphi_summary(export)
+
+    assert summary is not None
+    assert "IN" not in set(summary.consensus["cohort"]) and "IN" not in set(summary.stability["cohort"])
+    assert {"all"} < set(summary.consensus["cohort"]) < {"UK", "PK", "all"}  # the complement goes too
+    likert = [i["id"] for i in codebook["items"] if i["type"] == "likert"]
+    choices = {item: [1, 2, 3, 4, 5] for item in likert}
+    expected = delphi_tables(answers_long(export.data, likert), choices, summary.rule, k=5)
+    assert summary.suppressed == expected.suppressed > 0 and summary.k == 5
+    pd.testing.assert_frame_equal(
+        summary.consensus.reset_index(drop=True), expected.consensus.reset_index(drop=True)
+    )
+    # No manifest, no k: nothing is hidden (the report says the export's provenance cannot be checked).
+    bare = builders.write_export(tmp_path / "bare", pd.concat([first, second]), codebook, manifest=False)
+    unhidden = delphi_summary(load_export(bare))
+    assert unhidden is not None and "IN" in set(unhidden.consensus["cohort"]) and unhidden.k is None

@@ -7,11 +7,17 @@ back as "all" minus the cohorts shown (complementary suppression, Hundepool et a
 Control*, Wiley 2012, on tabular data): the smallest other cohort, until the hidden cohorts together could each be k or
 more, else "all" itself. A zero is not hidden. k is the study's, from the export's ``manifest.json``
 (``study.k_threshold``, or the k of its k-anonymity report, whichever is larger).
+
+:class:`Disclosure` makes these decisions once for an analysis: which groups are hidden throughout (from the
+number of respondents per cohort), and, table by table, which groups are left out of one block (an item, a scale,
+a test) where fewer answered. :func:`elicit.analysis.pipeline.analyze` applies it to every result, so the HTML
+report and ``results.json`` render the same decisions and neither shows what the other withholds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -31,13 +37,23 @@ def manifest_k(manifest: Mapping[str, Any] | None) -> int | None:
     return max(ks) if ks else None
 
 
-def hidden_groups(sizes: Mapping[str, int], k: int | None, total: str = ALL) -> frozenset[str]:
-    """The groups to hide, given the size of each cohort (and of ``total``, the sum of them, if it is shown)."""
+def hidden_groups(
+    sizes: Mapping[str, int], k: int | None, total: str = ALL, also: Iterable[str] = ()
+) -> frozenset[str]:
+    """The groups to hide, given the size of each cohort (and of ``total``, the sum of them, if it is shown).
+
+    ``also`` names groups hidden whatever their size (e.g. hidden throughout a report); their complements are
+    found as for the small ones. A group of ``also`` with no answers here is hidden but needs no complement: a
+    zero names nobody.
+    """
     if k is None:
         return frozenset()
     parts = [name for name in sizes if name != total]
     whole = sizes.get(total, sum(sizes[p] for p in parts))
-    hidden = {name for name in parts if 0 < sizes[name] < k}
+    forced = set(also)
+    hidden = {name for name in parts if 0 < sizes[name] < k or (name in forced and sizes[name] > 0)}
+    if total in forced and whole > 0:
+        hidden.add(total)
     if 0 < whole < k:
         hidden.add(total)
     while True:
@@ -66,3 +82,64 @@ def drop_hidden_groups(
         hidden = hidden_groups(sizes, k)
         keep.loc[block.index] = ~block[group].astype(str).isin(hidden)
     return table[keep], int((~keep).sum())
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """The disclosure decisions of one analysis: the study's ``k`` and the groups ``hidden`` throughout.
+
+    ``hidden`` comes from the number of respondents per cohort and "all" (:meth:`for_sample`); within one
+    block of a table (an item's answers, a scale's complete cases, one test) a group is also left out when fewer
+    than k answered there, with its complement (:meth:`hidden_in`). Comparisons between cohorts are shown only
+    when no cohort is hidden (:attr:`compares`), as they would rest on the hidden cohorts' answers. With ``k``
+    None (an export without a manifest) nothing is hidden.
+    """
+
+    k: int | None = None
+    hidden: frozenset[str] = frozenset()
+
+    @classmethod
+    def for_sample(cls, sizes: Mapping[str, int], k: int | None) -> Disclosure:
+        """Decide from the respondents per group (each cohort, and "all")."""
+        return cls(k, hidden_groups(sizes, k))
+
+    @property
+    def compares(self) -> bool:
+        """Whether comparisons between cohorts may be shown (not when a cohort is hidden)."""
+        return not self.hidden
+
+    def hidden_in(self, sizes: Mapping[str, int]) -> frozenset[str]:
+        """The groups to leave out of one block, given each group's n there: those hidden throughout, the
+        block's own small groups, and whatever would give either back from "all"."""
+        return hidden_groups(sizes, self.k, also=self.hidden) | self.hidden
+
+    def is_small(self, n: int) -> bool:
+        """The threshold rule alone, for a figure that adds up with no other (1 to k-1 is small, 0 is not)."""
+        return self.k is not None and 0 < n < self.k
+
+    def comparable(self, sizes: Mapping[str, int]) -> bool:
+        """Whether a test between the cohorts of ``sizes`` (each one's n in it) may be shown: every cohort is
+        shown and none of them, nor its complement in "all" (the sum, shown beside it), is hidden in this test."""
+        return self.compares and not self.hidden_in(sizes)
+
+    def table(
+        self, frame: pd.DataFrame, by: Sequence[str] = (), size: str = "n", group: str = "cohort"
+    ) -> pd.DataFrame:
+        """``frame`` without the rows of the groups left out of each block of ``by`` (e.g. each variable)."""
+        if frame.empty or group not in frame:
+            return frame
+        keep = pd.Series(True, index=frame.index)
+        blocks = frame.groupby(list(by), sort=False, dropna=False) if by else [((), frame)]
+        for _, block in blocks:
+            names = block[group].astype(str)
+            sizes = {str(g): int(n) for g, n in zip(names, block[size], strict=True)} if size in block else {}
+            hidden = self.hidden_in(sizes) if sizes else self.hidden
+            keep.loc[block.index] = ~names.isin(hidden)
+        return frame[keep]
+
+    def tests(self, frame: pd.DataFrame, groups: Sequence[str]) -> pd.DataFrame:
+        """The rows of a table of tests between ``groups`` (an ``n_<group>`` column each) that may be shown."""
+        if frame.empty or not self.compares:
+            return frame.iloc[0:0]
+        keep = [self.comparable({g: int(row[f"n_{g}"]) for g in groups}) for row in frame.to_dict("records")]
+        return frame[keep]

@@ -1,7 +1,8 @@
 """Expert elicitation in the report: Delphi consensus and stability across rounds, and Cooke's classical model.
 
 Both read only the export folder: rounds come from the ``round`` column, the study's consensus rule from
-``codebook.json``'s ``consensus_rule`` (or ``manifest.json``'s ``study.consensus_rule``), seed realizations and
+``codebook.json``'s ``consensus_rule`` (or ``manifest.json``'s ``study.consensus_rule``), the k under which small
+groups are hidden from ``manifest.json`` (:func:`elicit.analysis.disclosure.manifest_k`), seed realizations and
 backgrounds from ``codebook.json`` (``realizations`` and each quantiles item's ``seed``/``background``).
 """
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from . import figures
 from .consensus import ConsensusRule, answers_long, delphi_tables
+from .disclosure import manifest_k
 from .export_folder import ExportData
 
 MIN_EXPERTS = 2
@@ -22,12 +24,18 @@ MIN_EXPERTS = 2
 
 @dataclass(frozen=True, eq=False)
 class DelphiSummary:
-    """Consensus per round and stability between consecutive rounds."""
+    """Consensus per round and stability between consecutive rounds.
+
+    ``k`` is the export's k (None for a folder without a manifest: nothing is then hidden) and ``suppressed``
+    the number of consensus rows left out under it, as in the export's ``consensus.csv``.
+    """
 
     rule: ConsensusRule
     consensus: pd.DataFrame
     stability: pd.DataFrame
     rounds: tuple[int, ...]
+    k: int | None = None
+    suppressed: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +75,9 @@ def delphi_summary(export: ExportData, rule: ConsensusRule | None = None) -> Del
 
     ``rule`` defaults to the study's rule recorded in the export (:func:`export_rule`), and to
     :class:`ConsensusRule`'s defaults only for an export that records none. The tables come from
-    :func:`elicit.analysis.consensus.delphi_tables`, as the studio's and the export's consensus tables do.
+    :func:`elicit.analysis.consensus.delphi_tables`, as the studio's and the export's consensus tables do, and
+    under the same k (the manifest's, :func:`elicit.analysis.disclosure.manifest_k`): a cohort with fewer than k
+    answers is left out, with whatever would give it back, so no table shows a group ``consensus.csv`` hides.
     """
     data = export.data
     rounds = tuple(sorted(int(r) for r in data["round"].dropna().unique()))
@@ -78,8 +88,9 @@ def delphi_summary(export: ExportData, rule: ConsensusRule | None = None) -> Del
     if not columns:
         return None
     rule = rule or export_rule(export) or ConsensusRule()
-    tables = delphi_tables(answers_long(data, columns), {k: choices[k] for k in columns}, rule)
-    return DelphiSummary(rule, tables.consensus, tables.stability, rounds)
+    k = manifest_k(export.manifest)
+    tables = delphi_tables(answers_long(data, columns), {c: choices[c] for c in columns}, rule, k=k)
+    return DelphiSummary(rule, tables.consensus, tables.stability, rounds, k, tables.suppressed)
 
 
 def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary | None, list[str]]:

@@ -246,8 +246,8 @@ def quantile_chart(summary: pd.DataFrame, cohorts: Sequence[str], title: str, un
     figure = Figure(figsize=(7.5, 0.6 * len(cohorts) + 1.4))
     axes = figure.subplots()
     for row, cohort in enumerate(cohorts):
-        sub = summary[summary["cohort"] == cohort].set_index("level")
-        if not levels or sub.empty:
+        sub = summary[summary["cohort"] == cohort].set_index("level").reindex(levels)
+        if not levels or sub["median"].isna().all():  # no answers, or left out where fewer than k answered
             continue
         low, high = sub.loc[levels[0], "median"], sub.loc[levels[-1], "median"]
         centre = sub.loc[levels[len(levels) // 2], "median"]

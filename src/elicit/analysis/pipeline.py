@@ -10,6 +10,7 @@ import pandas as pd
 from .agreement import AgreementResult, agreement
 from .comparisons import WithinResult, between_groups, mixed_anova, within_subjects
 from .descriptives import ALL, describe, item_descriptives, item_distribution, sample_overview
+from .disclosure import Disclosure, manifest_k
 from .elicitation import CookeSummary, DelphiSummary, confidence_summary, cooke_summary, delphi_summary
 from .export_folder import NUMERIC_TYPES, ExportData, Item
 from .judgements import allocations, quantile_judgements, rankings, single_items
@@ -67,7 +68,12 @@ class ItemComparison:
 
 @dataclass(frozen=True, eq=False)
 class Analysis:
-    """Everything computed from one export; rendered by :mod:`report` and :mod:`results`."""
+    """Everything computed from one export that may be published under its k; rendered by :mod:`report` and
+    :mod:`results`.
+
+    ``disclosure`` holds the decisions (the study's k and the groups hidden throughout, :attr:`suppressed`): no
+    field holds a figure of a hidden group, nor of a group left out of one item, scale or test.
+    """
 
     export: ExportData
     data: pd.DataFrame
@@ -93,6 +99,13 @@ class Analysis:
     delphi: DelphiSummary | None = None
     cooke: CookeSummary | None = None
     confidence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    disclosure: Disclosure = field(default_factory=Disclosure)
+
+    @property
+    def suppressed(self) -> tuple[str, ...]:
+        """The groups hidden throughout, in the codebook's order ("all" first)."""
+        hidden = self.disclosure.hidden
+        return tuple(g for g in (ALL, *self.export.codebook.cohort_codes) if g in hidden)
 
     @property
     def scale_names(self) -> list[str]:
@@ -100,7 +113,14 @@ class Analysis:
 
 
 def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
-    """Compute descriptives, reliability, agreement and comparisons for an export.
+    """Compute descriptives, reliability, agreement and comparisons for an export, as they may be published.
+
+    Every result is judged under the export's k (:func:`elicit.analysis.disclosure.manifest_k`) by one
+    :class:`~elicit.analysis.disclosure.Disclosure`: a cohort of fewer than k respondents, and whatever would give
+    it back from "all", is left out of every table, every sentence and every comparison; within a table, a group
+    is also left out of an item, a scale or a test that fewer than k of it answered. The report and
+    ``results.json`` both render the result, so they show the same groups. A folder without a manifest has no k:
+    nothing is then left out.
 
     Parameters
     ----------
@@ -125,6 +145,26 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         )
     data = data[data["round"] == chosen].reset_index(drop=True)
 
+    overview = sample_overview(data, book)
+    disclosure = Disclosure.for_sample(
+        {str(c): int(n) for c, n in zip(overview["cohort"], overview["n"], strict=True)},
+        manifest_k(export.manifest),
+    )
+    hidden = disclosure.hidden
+    left_out: list[str] = []  # tables that leave a group out of an item, scale or test (beyond ``hidden``)
+
+    def published(table: pd.DataFrame, section: str, *by: str, size: str = "n") -> pd.DataFrame:
+        kept = disclosure.table(table, by, size=size)
+        if len(table) and len(kept) < (~table["cohort"].astype(str).isin(hidden)).sum():
+            left_out.append(section)
+        return kept
+
+    def comparable(tests: pd.DataFrame, section: str) -> pd.DataFrame:
+        kept = disclosure.tests(tests, cohorts)
+        if disclosure.compares and len(kept) < len(tests):
+            left_out.append(section)
+        return kept
+
     all_cohorts = book.cohort_codes
     counts = data["cohort"].value_counts()
     cohorts = tuple(c for c in all_cohorts if counts.get(c, 0) > 0)
@@ -132,7 +172,7 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         n = int(counts.get(code, 0))
         if n == 0:
             warnings.append(f"Cohort {code} has no responses in round {chosen}.")
-        elif n < SMALL_COHORT:
+        elif n < SMALL_COHORT and code not in hidden:
             warnings.append(
                 f"Cohort {code} has only {n} response(s): estimates are imprecise and tests have little power "
                 "to detect differences; a non-significant result is not evidence of no difference."
@@ -153,8 +193,16 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         for group in (ALL, *cohorts):
             values = scores[scale] if group == ALL else scores.loc[scores["cohort"] == group, scale]
             score_rows.append({"scale": scale, "cohort": group, **describe(values)})
+    score_descriptives = published(pd.DataFrame(score_rows), "scale scores", "scale")
 
-    reliability = tuple(r for r in reliability_by_group(data, book) if r.group == ALL or r.group in cohorts)
+    computed = [r for r in reliability_by_group(data, book) if r.group == ALL or r.group in cohorts]
+    reliability_hidden = {
+        scale: disclosure.hidden_in({r.group: r.n for r in computed if r.scale == scale})
+        for scale in scale_names
+    }
+    reliability = tuple(r for r in computed if r.group not in reliability_hidden.get(r.scale, hidden))
+    if len(reliability) < len([r for r in computed if r.group not in hidden]):
+        left_out.append("reliability")
     imprecise = [f"{r.scale} ({r.group}, n = {r.n})" for r in reliability if 3 <= r.n < SMALL_N_RELIABILITY]
     if imprecise:
         warnings.append(
@@ -172,9 +220,12 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
     agreement_results: dict[str, AgreementResult] = {}
     if len(targets) >= 2:
         domain = sorted({c.value for i in likert if i.id in targets for c in i.choices})
-        for cohort in cohorts:
+        for cohort in (c for c in cohorts if c not in hidden):
             rows = keyed[keyed["cohort"] == cohort][list(targets)]
             agreed = agreement(rows.reset_index(drop=True), cohort, domain)
+            if disclosure.is_small(agreed.n_raters_complete):  # no total to protect: the threshold rule alone
+                left_out.append("agreement")
+                continue
             agreement_results[cohort] = agreed
             warnings.extend(agreed.warnings)
 
@@ -182,46 +233,80 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
     if len(scale_names) >= 2:
         for group in (*cohorts, ALL) if len(cohorts) > 1 else cohorts:
             frame = scores if group == ALL else scores[scores["cohort"] == group]
-            compared = within_subjects(frame, scale_names, group)
-            within[group] = compared
-            warnings.extend(compared.warnings)
+            within[group] = within_subjects(frame, scale_names, group)
+    within_hidden = disclosure.hidden_in({g: w.n for g, w in within.items()})
+    if within_hidden - hidden:
+        left_out.append("comparisons within cohorts")
+    within = {g: w for g, w in within.items() if g not in within_hidden}
+    for compared in within.values():
+        warnings.extend(compared.warnings)
 
-    between = between_groups(scores, scale_names, groups=cohorts) if len(cohorts) >= 2 else pd.DataFrame()
+    between = comparable(
+        between_groups(scores, scale_names, groups=cohorts) if len(cohorts) >= 2 else pd.DataFrame(),
+        "comparisons between cohorts",
+    )
     mixed = pd.DataFrame()
-    if len(cohorts) >= 2 and len(scale_names) >= 2:
-        long = scores_long(scores[scores["cohort"].isin(cohorts)], scale_names)
-        mixed = mixed_anova(long, dv="score", within="scale", between="cohort", subject="respondent")
-        if mixed.empty:
-            warnings.append(
-                "The mixed ANOVA could not be estimated (too few complete respondents per cohort)."
-            )
+    if len(cohorts) >= 2 and len(scale_names) >= 2 and disclosure.compares:
+        if within_hidden:  # its cohorts are the complete respondents of each, as within each cohort
+            left_out.append("mixed ANOVA")
+        else:
+            long = scores_long(scores[scores["cohort"].isin(cohorts)], scale_names)
+            mixed = mixed_anova(long, dv="score", within="scale", between="cohort", subject="respondent")
+            if mixed.empty:
+                warnings.append(
+                    "The mixed ANOVA could not be estimated (too few complete respondents per cohort)."
+                )
 
     singles = [i for i in likert if i.id not in in_scales]
-    single = single_items(data, singles, cohorts) if len(cohorts) >= 2 else pd.DataFrame()
+    single = comparable(
+        single_items(data, singles, cohorts) if len(cohorts) >= 2 else pd.DataFrame(), "single items"
+    )
+
+    def judged(item: Item, summary: pd.DataFrame, tests: pd.DataFrame, by: str) -> ItemComparison:
+        return ItemComparison(item, published(summary, item.id, by), comparable(tests, item.id))
 
     alloc = tuple(
-        ItemComparison(item, *allocations(data, item, cohorts)) for item in book.items_of_type("constant_sum")
+        judged(item, *allocations(data, item, cohorts), "part")
+        for item in (book.items_of_type("constant_sum") if disclosure.compares else ())
     )
     ranks = tuple(
-        ItemComparison(item, *rankings(data, item, cohorts)) for item in book.items_of_type("ranking")
+        judged(item, *rankings(data, item, cohorts), "part")
+        for item in (book.items_of_type("ranking") if disclosure.compares else ())
     )
     quants = tuple(
-        ItemComparison(item, *quantile_judgements(data, item, cohorts))
+        judged(item, *quantile_judgements(data, item, cohorts), "level")
         for item in book.items_of_type("quantiles")
     )
-    delphi = delphi_summary(export)
+    delphi = delphi_summary(export)  # its tables are judged under the same k by the export's own rule
     cooke, cooke_warnings = cooke_summary(export, data)
     warnings.extend(cooke_warnings)
+
+    items = published(item_descriptives(data, book), "items", "variable")
+    distribution = item_distribution(data, book)
+    if len(distribution):
+        shown_items = set(zip(items["variable"], items["cohort"].astype(str), strict=True))
+        distribution = distribution[
+            [
+                (i, str(c)) in shown_items
+                for i, c in zip(distribution["item"], distribution["cohort"], strict=True)
+            ]
+        ]
+    scores = scores[~scores["cohort"].astype(str).isin(hidden)].copy()
+    for scale in scale_names:  # the figures draw each cohort's scores: not where the scale's table hides it
+        shown_groups = set(score_descriptives.loc[score_descriptives["scale"] == scale, "cohort"].astype(str))
+        scores.loc[~scores["cohort"].astype(str).isin(shown_groups), scale] = float("nan")
+    confidence = confidence_summary(export, data)
+    notes.extend(_disclosure_notes(disclosure, [g for g in (ALL, *all_cohorts) if g in hidden], left_out))
     return Analysis(
         export=export,
         data=data,
         round=chosen,
-        cohorts=cohorts,
-        overview=sample_overview(data, book),
-        item_descriptives=item_descriptives(data, book),
-        distribution=item_distribution(data, book),
+        cohorts=tuple(c for c in cohorts if c not in hidden),
+        overview=overview[~overview["cohort"].astype(str).isin(hidden)].reset_index(drop=True),
+        item_descriptives=items,
+        distribution=distribution,
         scores=scores,
-        score_descriptives=pd.DataFrame(score_rows),
+        score_descriptives=score_descriptives,
         reliability=reliability,
         agreement_targets=targets,
         agreement=agreement_results,
@@ -236,8 +321,28 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         notes=tuple(notes),
         delphi=delphi,
         cooke=cooke,
-        confidence=confidence_summary(export, data),
+        confidence=published(confidence, "confidence", "item") if len(confidence) else confidence,
+        disclosure=disclosure,
     )
+
+
+def _disclosure_notes(disclosure: Disclosure, suppressed: list[str], left_out: list[str]) -> list[str]:
+    """What the disclosure rule withheld, in words (no sizes: those would give the hidden groups back)."""
+    notes = []
+    if suppressed:
+        notes.append(
+            f"Cohorts with fewer than {disclosure.k} respondents (the study's k) are not shown, nor what would let "
+            "them be worked out from the results for all respondents (the next smallest cohort, or the overall "
+            f"result), nor any comparison between cohorts: {', '.join(sorted(suppressed))} hidden."
+        )
+    if left_out:
+        notes.append(
+            f"Where fewer than {disclosure.k} of a group answered an item or a scale, or took part in a test, that "
+            "group is left out there too, with what would give it back from the overall result: in "
+            + ", ".join(dict.fromkeys(left_out))
+            + "."
+        )
+    return notes
 
 
 def _unanswered_items(data: pd.DataFrame, items: tuple[Item, ...]) -> list[str]:

@@ -114,7 +114,8 @@ def cronbach_alpha(items: pd.DataFrame | np.ndarray, confidence: float = 0.95) -
     else:
         corr = np.corrcoef(array, rowvar=False)
         mean_r = float(corr[np.triu_indices(k, 1)].mean())
-        standardized = k * mean_r / (1 + (k - 1) * mean_r)
+        spread = 1 + (k - 1) * mean_r  # 0 when every pair correlates at -1/(k-1)
+        standardized = k * mean_r / spread if spread else nan
     return AlphaResult(
         float(alpha), float(ci_low), float(ci_high), float(standardized), float(mean_r), n, k, confidence
     )

@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 
 from . import figures
-from .disclosure import drop_hidden_groups, hidden_groups, manifest_k
+from .descriptives import ALL
 from .pipeline import (
     CORRECTIONS,
     MISSING_DATA_RULES,
@@ -179,8 +179,8 @@ TEMPLATE = r"""<!DOCTYPE html>
   <h2>Descriptives</h2>
   {% for fig in likert_figures %}<figure><img src="{{ fig.uri }}" alt="Diverging stacked bars of the Likert items, {{ fig.cohort }}">
     <figcaption>Likert items, {{ fig.cohort }}: disagreement to the left of zero, agreement to the right; the middle answer is split across zero. Items as answered; (R) marks reverse-keyed items.</figcaption></figure>{% endfor %}
-  {% if scale_figure %}<h3>Scale scores</h3>
-  <figure><img src="{{ scale_figure }}" alt="Distribution of the scale scores by cohort"><figcaption>Box plots (median, quartiles, whiskers to 1.5 IQR) with every respondent's score.</figcaption></figure>
+  {% if score_rows %}<h3>Scale scores</h3>
+  {% if scale_figure %}<figure><img src="{{ scale_figure }}" alt="Distribution of the scale scores by cohort"><figcaption>Box plots (median, quartiles, whiskers to 1.5 IQR) with every respondent's score.</figcaption></figure>{% endif %}
   <table><thead><tr><th>Scale</th><th class="text">Group</th><th>n</th><th>Missing</th><th>Median</th><th>IQR</th><th>Mean</th><th>SD</th></tr></thead><tbody>
   {% for r in score_rows %}<tr><td>{{ r.scale }}</td><td class="text">{{ r.cohort }}</td><td>{{ r.n }}</td><td>{{ r.missing }}</td><td>{{ fmt(r.median) }}</td>
     <td>{{ fmt(r.q1) }}–{{ fmt(r.q3) }}</td><td>{{ fmt(r.mean) }}</td><td>{{ fmt(r.sd) }}</td></tr>{% endfor %}</tbody></table>{% endif %}
@@ -357,34 +357,22 @@ def render_report(
 ) -> str:
     """Render the report for an :class:`Analysis` and its results document as one HTML string."""
     book = analysis.export.codebook
-    # Small cohorts, and whatever would give them back from "all", are not shown (k from the export's manifest).
-    k = manifest_k(analysis.export.manifest)
-    overview = analysis.overview
-    sizes = (
-        {str(c): int(n) for c, n in zip(overview["cohort"], overview["n"], strict=True)}
-        if len(overview)
-        else {}
-    )
-    hidden = hidden_groups(sizes, k)
-    cohorts = [c for c in analysis.cohorts if c not in hidden]
-    compare = not hidden  # a comparison between cohorts would use the hidden cohorts' answers
-
-    def shown(table: Any, *by: str, size: str = "n") -> Any:
-        table = table[~table["cohort"].astype(str).isin(hidden)] if hidden and "cohort" in table else table
-        return drop_hidden_groups(table, list(by), k, size=size)[0] if size in table else table
-
+    # The analysis holds only what may be shown under the export's k (elicit.analysis.disclosure), as
+    # results.json does: the report renders it and says which cohorts it hides, never their sizes.
+    cohorts = list(analysis.cohorts)
+    present = {str(row["cohort"]): row for row in as_records(analysis.overview)}
+    labels = {c.code: c.label for c in book.cohorts} | {ALL: "All respondents"}
+    hidden_row = {
+        "n": "hidden",
+        "instrument_versions": "",
+        "languages": "",
+        "first_submitted": "",
+        "last_submitted": "",
+    }
     overview_rows = [
-        {
-            **row,
-            "n": "hidden",
-            "instrument_versions": "",
-            "languages": "",
-            "first_submitted": "",
-            "last_submitted": "",
-        }
-        if str(row["cohort"]) in hidden
-        else row
-        for row in as_records(overview)
+        present.get(code) or {"cohort": code, "label": labels.get(code, code), **hidden_row}
+        for code in (ALL, *book.cohort_codes)
+        if code in present or code in analysis.suppressed
     ]
     scale_labels = {s.name: s.label for s in book.scales}
     scale_names = [s.name for s in book.scales]
@@ -395,9 +383,6 @@ def render_report(
     reliability_rows, reliability_detail = [], []
     for r in analysis.reliability:
         label = scale_labels.get(r.scale, r.scale)
-        same_scale = {str(x.group): x.n for x in analysis.reliability if x.scale == r.scale}
-        if str(r.group) in hidden or str(r.group) in hidden_groups(same_scale, k):
-            continue
         reliability_rows.append(
             {
                 "label": label,
@@ -429,9 +414,9 @@ def render_report(
 
     between_rows = [
         {**row, "label": scale_labels.get(row["variable"], row["variable"])}
-        for row in (as_records(analysis.between) if compare else [])
+        for row in as_records(analysis.between)
     ]
-    mixed_rows = as_records(analysis.mixed) if compare else []
+    mixed_rows = as_records(analysis.mixed)
 
     likert = book.items_of_type("likert")
     likert_figures = []
@@ -450,7 +435,8 @@ def render_report(
                     }
                 )
     scale_figure = leverage_figure = None
-    if scale_names and cohorts:
+    # a cohort's scores are missing where the scale's table leaves it out, so there may be nothing to draw
+    if scale_names and cohorts and analysis.scores[scale_names].notna().to_numpy().any():
         scale_figure = figures.scale_distributions(
             analysis.scores, scale_names, cohorts, scale_labels, value_range
         )
@@ -459,7 +445,7 @@ def render_report(
         )
 
     item_rows = []
-    for row in as_records(shown(analysis.item_descriptives, "variable")):
+    for row in as_records(analysis.item_descriptives):
         text = (
             _distribution_text(analysis.distribution, row["item"], row["cohort"])
             if row["type"] == "likert"
@@ -478,7 +464,6 @@ def render_report(
             "warnings": a.warnings,
         }
         for c, a in analysis.agreement.items()
-        if str(c) not in hidden
     ]
     within_blocks = [
         {
@@ -490,14 +475,13 @@ def render_report(
             "normality": w.normality,
         }
         for g, w in analysis.within.items()
-        if str(g) not in hidden
     ]
 
     def tests_by_part(tests: Any) -> dict[str, dict[str, Any]]:
         return {row["variable"]: row for row in as_records(tests)}
 
     allocation_blocks = []
-    for comp in analysis.allocations if compare else ():
+    for comp in analysis.allocations:
         tests = tests_by_part(comp.tests)
         rows = []
         for part in dict.fromkeys(comp.summary["part"]):
@@ -506,7 +490,10 @@ def render_report(
                 {
                     "label": sub["label"].iloc[0],
                     "stats": {
-                        c: f"{fmt(sub.loc[c, 'mean'], 1)} ({fmt(sub.loc[c, 'sd'], 1)})" for c in cohorts
+                        c: f"{fmt(sub.loc[c, 'mean'], 1)} ({fmt(sub.loc[c, 'sd'], 1)})"
+                        if c in sub.index
+                        else "–"
+                        for c in cohorts
                     },
                     "test": tests.get(part, {}),
                 }
@@ -524,7 +511,7 @@ def render_report(
             }
         )
     ranking_blocks = []
-    for comp in analysis.rankings if compare else ():
+    for comp in analysis.rankings:
         tests = tests_by_part(comp.tests)
         rows = []
         for part in dict.fromkeys(comp.summary["part"]):
@@ -532,8 +519,8 @@ def render_report(
             rows.append(
                 {
                     "label": sub["label"].iloc[0],
-                    "stats": {c: fmt(sub.loc[c, "mean_rank"]) for c in cohorts},
-                    "first": {c: sub.loc[c, "first_percent"] for c in cohorts},
+                    "stats": {c: fmt(sub.loc[c, "mean_rank"]) if c in sub.index else "–" for c in cohorts},
+                    "first": {c: sub.loc[c, "first_percent"] if c in sub.index else None for c in cohorts},
                     "test": tests.get(part, {}),
                 }
             )
@@ -553,24 +540,16 @@ def render_report(
         quantile_blocks.append(
             {
                 "title": f"{comp.item.id}: {comp.item.text}".strip(": "),
-                "rows": as_records(shown(comp.summary, "level")),
-                "tests": as_records(comp.tests) if compare else [],
+                "rows": as_records(comp.summary),
+                "tests": as_records(comp.tests),
                 "levels": levels,
                 "figure": figures.quantile_chart(comp.summary, cohorts, comp.item.id, comp.item.unit),
             }
         )
     texts = {i.id: i.text for i in book.items}
     single_rows = [
-        {**row, "text": texts.get(row["variable"], "")}
-        for row in (as_records(analysis.single_items) if compare else [])
+        {**row, "text": texts.get(row["variable"], "")} for row in as_records(analysis.single_items)
     ]
-    disclosure_note = (
-        f"Cohorts with fewer than {k} respondents (the study's k) are not shown, nor what would let them be worked "
-        "out from the results for all respondents (the next smallest cohort, or the overall result), nor any "
-        f"comparison between cohorts: {', '.join(sorted(hidden))} hidden."
-        if hidden
-        else ""
-    )
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
     template = env.from_string(TEMPLATE)
@@ -584,7 +563,7 @@ def render_report(
         software=meta.get("software", {}),
         overview=overview_rows,
         warnings=analysis.warnings,
-        notes=(*analysis.notes, disclosure_note) if disclosure_note else analysis.notes,
+        notes=analysis.notes,
         cohorts=cohorts,
         reliability_rows=reliability_rows,
         reliability_detail=reliability_detail,
@@ -596,7 +575,7 @@ def render_report(
         scale_figure=scale_figure,
         likert_figures=likert_figures,
         value_range=value_range,
-        score_rows=as_records(shown(analysis.score_descriptives, "scale")),
+        score_rows=as_records(analysis.score_descriptives),
         item_rows=item_rows,
         scales=[
             {"name": s.name, "label": s.label, "members": s.items, "reverse": s.reverse} for s in book.scales
@@ -615,15 +594,13 @@ def render_report(
             {
                 "rounds": analysis.delphi.rounds,
                 "rule": analysis.delphi.rule.describe(),
-                "consensus": as_records(shown(analysis.delphi.consensus, "round", "item")),
-                "stability": as_records(
-                    shown(analysis.delphi.stability, "round_a", "round_b", "item", size="n_paired")
-                ),
+                "consensus": as_records(analysis.delphi.consensus),
+                "stability": as_records(analysis.delphi.stability),
             }
             if analysis.delphi is not None
             else None
         ),
-        confidence=as_records(shown(analysis.confidence, "item")) if not analysis.confidence.empty else [],
+        confidence=as_records(analysis.confidence),
         cooke=(
             {
                 "results": results.get("cooke", {}),

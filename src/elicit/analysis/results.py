@@ -1,7 +1,13 @@
-"""The machine-readable results (``results.json``), structured as DESIGN.md "Analysis results" documents."""
+"""The machine-readable results (``results.json``), structured as DESIGN.md "Analysis results" documents.
+
+The document renders the same :class:`~elicit.analysis.pipeline.Analysis` as the HTML report, so it shows the
+groups the report shows and no others (the decisions are the analysis's, :mod:`elicit.analysis.disclosure`).
+At its top, ``k`` is the study's k and ``suppressed_groups`` names the groups hidden throughout.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
 import platform
 from collections.abc import Mapping
@@ -24,6 +30,24 @@ from .pipeline import (
 __all__ = ["FORMAT", "build_results", "json_safe", "software_versions"]
 
 FORMAT = "elicit-analysis/1"
+
+DISCLOSURE_RULE = (
+    "A cohort of 1 to k-1 respondents is left out of every section, and so is whatever would give it back as "
+    "'all' minus the cohorts shown (the next smallest cohort, or 'all'); comparisons between cohorts are then "
+    "left out too. Within a section, a group is also left out of an item, a scale or a test that fewer than k of "
+    "it answered, with its complement. Left-out groups have no entry; a zero is shown (it names nobody)."
+)
+
+#: The k-anonymity report's counts of the export's small classes (1 to k-1 respondents each): the export's, kept
+#: out of the copy of its manifest here, as are the counts of the cohorts the results leave out.
+CLASS_SIZES = (
+    "smallest_class",
+    "classes_below_k",
+    "class_sizes_below_k",
+    "respondents_below_k",
+    "rows_below_k",
+    "rows_suppressed",
+)
 
 
 def json_safe(value: Any) -> Any:
@@ -116,6 +140,37 @@ def _between_entry(row: Mapping[str, Any], groups: tuple[str, ...]) -> dict[str,
 
 def _between_block(frame: pd.DataFrame, groups: tuple[str, ...]) -> dict[str, Any]:
     return {row["variable"]: _between_entry(row, groups) for row in as_records(frame)}
+
+
+def published_manifest(
+    manifest: Mapping[str, Any] | None, suppressed: tuple[str, ...]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A copy of the export's manifest for the results, and the dotted paths of what it leaves out.
+
+    Left out: the counts of the ``suppressed`` cohorts (in ``counts`` or ``counts.by_cohort``) and the sizes of the small classes in
+    the k-anonymity report (:data:`CLASS_SIZES`). The copy no longer hashes to ``manifest_sha256``, which stays the
+    export's own.
+    """
+    if not manifest:
+        return None, []
+    document = copy.deepcopy(dict(manifest))
+    omitted = []
+    counts = document["counts"] if isinstance(document.get("counts"), dict) else {}
+    for path, table in (("counts", counts), ("counts.by_cohort", counts.get("by_cohort"))):
+        if isinstance(table, dict):
+            for code in [c for c in table if c in suppressed]:
+                del table[code]
+                omitted.append(f"{path}.{code}")
+    report = (document.get("anonymization") or {}).get("k_anonymity")
+    reports = {"anonymization.k_anonymity": report}
+    if isinstance(report, dict):
+        reports["anonymization.k_anonymity.after_suppression"] = report.get("after_suppression")
+    for path, section in reports.items():
+        if isinstance(section, dict):
+            for key in [key for key in CLASS_SIZES if key in section]:
+                del section[key]
+                omitted.append(f"{path}.{key}")
+    return document, omitted
 
 
 def build_results(analysis: Analysis) -> dict[str, Any]:
@@ -223,8 +278,12 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         return block
 
     versions = book.instrument.get("versions") or []
+    manifest, omitted = published_manifest(export.manifest, analysis.suppressed)
     results: dict[str, Any] = {
         "format": FORMAT,
+        "k": analysis.disclosure.k,
+        "suppressed_groups": list(analysis.suppressed),
+        "disclosure_rule": DISCLOSURE_RULE if analysis.disclosure.k is not None else None,
         "meta": {
             "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
             "software": software_versions(),
@@ -234,7 +293,8 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
                 "folder": export.folder.name,
                 "checksums_sha256": dict(export.checksums),
                 "manifest_sha256": export.checksums.get("manifest.json"),
-                "manifest": dict(export.manifest) if export.manifest else None,
+                "manifest": manifest,
+                "manifest_omitted": omitted,
             },
             "round": analysis.round,
             "cohorts": [{"code": c.code, "label": c.label} for c in book.cohorts],
@@ -272,6 +332,8 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         results["delphi"] = {
             "rounds": list(analysis.delphi.rounds),
             "consensus_rule": analysis.delphi.rule.describe(),
+            "k": analysis.delphi.k,
+            "suppressed": analysis.delphi.suppressed,
             "consensus": as_records(analysis.delphi.consensus),
             "stability": as_records(analysis.delphi.stability),
         }
