@@ -27,6 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from elicit.errors import ElicitError
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
 BY_HAND = {
@@ -35,7 +37,7 @@ BY_HAND = {
 }
 
 
-class BackupError(Exception):
+class BackupError(ElicitError):
     """A backup or restore that cannot be done as asked; the message says why and what to do."""
 
 

@@ -21,10 +21,19 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from elicit import config
+from elicit.errors import ElicitError
+from elicit.formats import FORMATS as EXPORT_FORMATS  # light: `elicit --help` loads no pandas
 
 ACTOR_CLI = "cli"
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def show_problems(error: Any) -> NoReturn:
+    """Each problem of an InstrumentError as ``file:line: message``, then exit 1."""
+    for problem in error.problems:
+        click.echo(str(problem), err=True)
+    sys.exit(1)
 
 
 def fail(message: str) -> NoReturn:
@@ -128,14 +137,14 @@ def with_database(*, migrated: bool = True) -> Callable[[Callable[P, R]], Callab
 def unit_of_work() -> Iterator[Any]:
     """A session committed at the end, rolled back on error; domain errors become one line and exit 1."""
     from elicit.db import db
-    from elicit.instruments.versions import VersionError
-    from elicit.studies import StudyError
-    from elicit.users import UserError
+    from elicit.instruments.schema import InstrumentError
 
     try:
         with db.transaction() as session:
             yield session
-    except (StudyError, VersionError, UserError) as exc:
+    except InstrumentError as exc:
+        show_problems(exc)
+    except ElicitError as exc:  # every domain error: one sentence, exit 1
         fail(str(exc))
     except OperationalError as exc:
         fail(
@@ -294,9 +303,7 @@ def _load_or_fail(path: str) -> Any:
     try:
         return load_file(path)
     except InstrumentError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
+        show_problems(exc)
 
 
 @instrument_group.command("publish")
@@ -680,8 +687,6 @@ def analyze(folder: str, out_html: str, out_json: str | None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------- export
-# The same as elicit.exporting.FORMATS, written out so `elicit --help` does not import pyarrow and pandas.
-EXPORT_FORMATS = ("csv", "xlsx", "parquet", "sav", "dta")
 
 
 @main.command("export")

@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
 from elicit.db import make_engine
+from elicit.errors import ElicitError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,7 +48,7 @@ def schema_state(connection: Connection) -> SchemaState:
     return SchemaState(current=current, head=script.get_current_head() or "base", known=known)
 
 
-class KeyMismatch(RuntimeError):
+class KeyMismatch(ElicitError, RuntimeError):
     """The server's secret key is not the one the database was made with (see :mod:`elicit.keycheck`)."""
 
 

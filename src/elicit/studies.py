@@ -14,6 +14,7 @@ from email.headerregistry import Address
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from elicit.errors import ElicitError
 from elicit.instruments.versions import definition_of
 from elicit.models import (
     Cohort,
@@ -40,7 +41,7 @@ CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 TITLE_CONTROL = "the title contains a line break or another control character; type it on one line"
 
 
-class StudyError(ValueError):
+class StudyError(ElicitError, ValueError):
     """A study operation that cannot be done; the message is a sentence for the user."""
 
 

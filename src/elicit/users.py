@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from elicit.errors import ElicitError
 from elicit.models import Role, User
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -16,7 +17,7 @@ MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 
 
-class UserError(ValueError):
+class UserError(ElicitError, ValueError):
     """A user cannot be added or changed as asked."""
 
 

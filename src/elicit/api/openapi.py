@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-FORMATS = ["csv", "xlsx", "parquet", "sav", "dta"]
+from elicit.formats import FORMATS as EXPORT_FORMATS
+
+FORMATS = list(EXPORT_FORMATS)
 
 
 def _error(description: str) -> dict[str, Any]:

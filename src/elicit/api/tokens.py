@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from elicit.errors import ElicitError
 from elicit.models import ApiToken, Role, Study, StudyMember, User, utcnow
 from elicit.tokens import API_PREFIX, new_token, token_hash
 from elicit.users import normalize_email
@@ -21,7 +22,7 @@ TOKEN_PREFIX = API_PREFIX  # a public prefix of every API token, not a secret
 MAX_NAME = 100
 
 
-class ApiTokenError(ValueError):
+class ApiTokenError(ElicitError, ValueError):
     """A token cannot be made or revoked as asked; the message is a sentence for the user."""
 
 

@@ -7,6 +7,7 @@ audit log through the caller's session. Nothing here imports Flask.
 
 from __future__ import annotations
 
-from elicit.exporting.builder import FORMATS, ExportError, build_export, check_options, export_zip
+from elicit.exporting.builder import ExportError, build_export, check_options, export_zip
+from elicit.formats import FORMATS
 
 __all__ = ["FORMATS", "ExportError", "build_export", "check_options", "export_zip"]

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from elicit import audit
+from elicit.errors import ElicitError
 from elicit.exporting.anonymize import KAnonymity, Scrubber
 from elicit.exporting.codebook import codebook_document, codebook_html, codebook_rows
 from elicit.exporting.plan import ExportPlan, PlanError, build_plan, to_int
@@ -37,6 +38,7 @@ from elicit.exporting.writers import (
     write_sav,
     write_xlsx,
 )
+from elicit.formats import FORMATS
 from elicit.models import Role, Study
 from elicit.scrubbing import study_token_hashes
 from elicit.tokens import pseudonym
@@ -44,12 +46,11 @@ from elicit.tokens import pseudonym
 if TYPE_CHECKING:  # the analysis stack (pandas, scipy) loads only for a Delphi export
     from elicit.analysis.consensus import ConsensusRule
 
-FORMATS = ("csv", "xlsx", "parquet", "sav", "dta")
 EXPORT_FORMAT = "elicit-export/1"
 MAX_K = 1000
 
 
-class ExportError(ValueError):
+class ExportError(ElicitError, ValueError):
     """An export that cannot be made as asked; the message is a sentence for the user."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from elicit.errors import ElicitError
 from elicit.exporting.anonymize import Coarsening, Scrubber, coarsening_for
 from elicit.instruments.schema import Definition, Item, text_in
 
@@ -134,7 +135,7 @@ class ExportPlan:
         raise KeyError(name)
 
 
-class PlanError(ValueError):
+class PlanError(ElicitError, ValueError):
     """The stored answers cannot be read as the instrument describes them."""
 
 

@@ -21,6 +21,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from elicit.errors import ElicitError
 from elicit.exporting.anonymize import csv_safe
 from elicit.exporting.plan import ExportPlan, Variable, value_labels_json
 
@@ -60,7 +61,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-class WriterError(ValueError):
+class WriterError(ElicitError, ValueError):
     """A format cannot hold this export (too many rows for a sheet, for example)."""
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from elicit.errors import ElicitError
 from elicit.instruments.expressions import Expression, ExpressionError, parse
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -95,7 +96,7 @@ class Problem:
         return f"{self.path}:{self.line or 1}: {self.message}"
 
 
-class InstrumentError(Exception):
+class InstrumentError(ElicitError):
     """An instrument has problems; ``problems`` lists every one of them."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from elicit.errors import ElicitError
 from elicit.instruments.loading import load_canonical
 from elicit.instruments.schema import Definition, Item
 from elicit.models import Instrument, InstrumentVersion
@@ -16,7 +17,7 @@ from elicit.models import Instrument, InstrumentVersion
 REF_RE = re.compile(r"^(?P<id>[a-z][a-z0-9-]*)@(?P<version>\d+\.\d+\.\d+)$")
 
 
-class VersionError(ValueError):
+class VersionError(ElicitError, ValueError):
     """A publish or look-up that cannot be done; the message says why in a sentence."""
 
 

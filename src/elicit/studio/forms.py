@@ -41,6 +41,7 @@ try:  # WTForms 3.3 declares options as SelectChoice (tuples are deprecated ther
 except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None
 
+from elicit.formats import FORMAT_LABELS
 from elicit.models import Role, StudyStatus
 from elicit.studies import MAX_INVITATIONS, StudyError, check_title
 from elicit.users import MIN_PASSWORD
@@ -67,13 +68,7 @@ DELIVERY_CHOICES = [
     ("links", _l("Show the links once, to download as a CSV file")),
     ("email", _l("E-mail each expert their link")),
 ]
-EXPORT_FORMATS = [
-    ("csv", "CSV"),
-    ("xlsx", "Excel (xlsx)"),
-    ("parquet", "Parquet"),
-    ("sav", "SPSS (sav)"),
-    ("dta", "Stata (dta)"),
-]
+EXPORT_FORMATS = list(FORMAT_LABELS.items())
 
 
 class StudioForm(FlaskForm):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from elicit.errors import ElicitError
 from elicit.models import utcnow
 
 # Characters that must never reach a header (or a greeting line): C0 and C1 controls, DEL, and the Unicode
@@ -43,7 +44,7 @@ LINK_REMOVED = "[link removed from the outbox after it was shown once; reissue t
 SMTP_TIMEOUT = 20
 
 
-class MailError(Exception):
+class MailError(ElicitError):
     """Mail could not be sent; the message says why in a sentence. It stops a batch (the server is down)."""
 
 
