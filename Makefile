@@ -30,10 +30,10 @@ browser:
 	  mkdir -p .cache && npm install --silent --no-audit --no-fund --prefix .cache axe-core@4 >/dev/null; fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard bench analysis scripts)
-	$(BIN)/ruff format --check src tests $(wildcard bench analysis scripts)
-	$(BIN)/mypy src/elicit
-	$(BIN)/bandit -q -c pyproject.toml -r src/elicit
+	$(BIN)/ruff check src migrations tests $(wildcard bench analysis scripts)
+	$(BIN)/ruff format --check src migrations tests $(wildcard bench analysis scripts)
+	$(BIN)/mypy src/elicit migrations
+	$(BIN)/bandit -q -c pyproject.toml -r src/elicit migrations
 
 ## make test: the whole suite on SQLite and PostgreSQL, browser tests included
 test: $(STAMP) browser lint

@@ -1,4 +1,9 @@
-"""Alembic, driven from Python: the migrations ship inside the package so an installed Elicit can upgrade itself."""
+"""Alembic, driven from Python: the migrations ship inside the package so an installed Elicit can upgrade itself.
+
+They live in the checkout's top-level ``migrations/`` folder, which pyproject.toml installs as the package
+``elicit.migrations``; the folder is found through that package, so a wheel, an editable install and a checkout
+all give Alembic the same scripts.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
+import elicit.migrations
 from elicit.db import make_engine
 from elicit.errors import ElicitError
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+# A folder on disk, as Alembic needs: where the package was imported from (the wheel's elicit/migrations/, or the
+# checkout's migrations/ under the editable install), never a path worked out relative to this file.
+MIGRATIONS = Path(elicit.migrations.__file__).parent
 
 
 def alembic_config(url: str) -> Config:
