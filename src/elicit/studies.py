@@ -14,6 +14,7 @@ from email.headerregistry import Address
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from elicit.csvsafe import csv_safe
 from elicit.errors import ElicitError
 from elicit.instruments.versions import definition_of
 from elicit.models import (
@@ -313,13 +314,6 @@ def links_csv(base_url: str, study: Study, links: Sequence[IssuedLink]) -> str:
             ]
         )
     return out.getvalue()
-
-
-def csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formula injection: a cell starting with = + - @ (or a tab/CR) gets a leading '."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value
 
 
 def current_round(study: Study) -> Round | None:

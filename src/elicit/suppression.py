@@ -1,8 +1,9 @@
 """Small groups hidden so that nothing published gives them back: primary and complementary cell suppression.
 
 One rule for every place that shows a count or a group's result (the studio dashboard and studies list, the API's
-study status, Delphi feedback, the export's Delphi tables); ``elicit.analysis.disclosure`` is the analysis
-package's own copy, since that package imports nothing from the app.
+study status, Delphi feedback); ``elicit.stats.disclosure`` repeats it for tables per cohort and for all cohorts,
+the shape of the Delphi consensus tables (studio and export) and of the analysis, which imports nothing from the
+app (a test checks that the two agree).
 
 **Primary suppression** (the threshold rule): a cell counting 1 to k-1 experts is hidden. A zero is published: it
 names nobody, and sdcTable's frequency rule treats it the same way by default (``allowZeros = FALSE``).

@@ -1,8 +1,9 @@
 """Statistics and the report for an anonymized export folder.
 
 This package stands alone: it reads the files of an export folder (``data.csv``, ``codebook.json``,
-``manifest.json``) and imports nothing from Flask, SQLAlchemy or the rest of Elicit, so an analyst can use it
-without the web application or its database.
+``manifest.json``) and imports nothing from Flask, SQLAlchemy or the rest of Elicit but ``elicit.stats`` (the
+Delphi consensus it shares with the studio and the export, re-exported here), so an analyst can use it without
+the web application or its database.
 
 The entry point is :func:`run_analysis`; the building blocks (reliability, agreement, comparisons) take tidy
 DataFrames and return tidy DataFrames or frozen dataclasses.
@@ -32,6 +33,7 @@ from .comparisons import (
 )
 from .descriptives import describe, item_descriptives, item_distribution, sample_overview
 from .export_folder import Codebook, ExportData, Item, Scale, load_export, parse_codebook
+from .json_values import json_safe
 from .pipeline import Analysis, analyze
 from .reliability import (
     AlphaResult,
@@ -46,7 +48,7 @@ from .reliability import (
     scale_reliability,
 )
 from .report import render_report
-from .results import build_results, json_safe
+from .results import build_results
 from .scoring import reverse_key, scale_scores, scores_long
 
 __all__ = [

@@ -15,7 +15,8 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pingouin as pg
-from scipy import stats
+
+from elicit.stats.ranks import KendallW, kendall_w
 
 __all__ = [
     "AgreementResult",
@@ -94,47 +95,6 @@ def icc_table(ratings: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             ]
         )
     return pd.DataFrame(rows, columns=columns)
-
-
-@dataclass(frozen=True)
-class KendallW:
-    """Kendall's coefficient of concordance with its chi-square test."""
-
-    w: float
-    chi2: float
-    df: int
-    p: float
-    m: int
-    n: int
-
-
-def kendall_w(ratings: pd.DataFrame | np.ndarray) -> KendallW:
-    """Kendall's W for ``m`` raters (columns) ranking ``n`` targets (rows), corrected for ties.
-
-    ``W = 12 S / (m^2 (n^3 - n) - m sum T)`` with ``S`` the sum of squared deviations of the targets' rank sums
-    from their mean and ``T = sum (t^3 - t)`` over groups of ties within a rater (Kendall & Babington Smith
-    1939; Siegel & Castellan 1988, eq. 9.16). The test uses ``chi2 = m (n - 1) W`` on ``n - 1`` df (Siegel &
-    Castellan 1988, eq. 9.18), which equals the Friedman statistic. Raters with missing values are dropped.
-    """
-    array = np.asarray(ratings, dtype="float64")
-    array = array[:, ~np.isnan(array).any(axis=0)]
-    n, m = array.shape
-    nan = float("nan")
-    if n < 2 or m < 2:
-        return KendallW(nan, nan, max(n - 1, 0), nan, m, n)
-    ranks = np.apply_along_axis(stats.rankdata, 0, array)
-    rank_sums = ranks.sum(axis=1)
-    s = float(((rank_sums - rank_sums.mean()) ** 2).sum())
-    ties = 0.0
-    for j in range(m):
-        _, counts = np.unique(array[:, j], return_counts=True)
-        ties += float((counts**3 - counts).sum())
-    denominator = m**2 * (n**3 - n) - m * ties
-    if denominator <= 0:
-        return KendallW(nan, nan, n - 1, nan, m, n)
-    w = 12 * s / denominator
-    chi2 = m * (n - 1) * w
-    return KendallW(float(w), float(chi2), n - 1, float(stats.chi2.sf(chi2, n - 1)), m, n)
 
 
 KrippendorffLevel = Literal["nominal", "ordinal", "interval", "ratio"]

@@ -20,6 +20,8 @@ import pandas as pd
 import pingouin as pg
 from scipy import stats
 
+from elicit.stats.ranks import rank_biserial_paired, wilcoxon_paired
+
 __all__ = [
     "EXACT_LIMIT",
     "WithinResult",
@@ -273,47 +275,6 @@ def _between_groups(
     if "welch_p" in out:
         out["welch_p_holm"] = holm(out["welch_p"].tolist())
     return out
-
-
-def rank_biserial_paired(x: Any, y: Any) -> float:
-    """Matched-pairs rank-biserial correlation ``(R+ - R-) / (R+ + R-)`` over non-zero differences.
-
-    ``R+`` and ``R-`` are the sums of the ranks of the absolute positive and negative differences (King, Rosopa
-    & Minium 2011; Kerby 2014). Positive when ``x`` tends to exceed ``y``.
-    """
-    d = np.asarray(x, dtype="float64") - np.asarray(y, dtype="float64")
-    d = d[~np.isnan(d) & (d != 0)]
-    if d.size == 0:
-        return NAN
-    ranks = stats.rankdata(np.abs(d))
-    plus, minus = ranks[d > 0].sum(), ranks[d < 0].sum()
-    return float((plus - minus) / (plus + minus))
-
-
-def wilcoxon_paired(x: Any, y: Any) -> dict[str, Any]:
-    """Two-sided Wilcoxon signed-rank test on paired values (zero differences dropped; Wilcoxon 1945).
-
-    Reports ``V = R+`` (the sum of ranks of positive differences, as R). The p-value is exact for ``n <= 50``
-    without ties or zeros, otherwise the normal approximation with continuity correction.
-    """
-    a, b = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
-    keep = ~np.isnan(a) & ~np.isnan(b)
-    d = a[keep] - b[keep]
-    nonzero = d[d != 0]
-    if nonzero.size < 1:
-        return {"V": NAN, "p": NAN, "n": int(d.size), "method": "not computed", "rank_biserial": NAN}
-    ranks = stats.rankdata(np.abs(nonzero))
-    exact = nonzero.size <= 50 and np.unique(np.abs(nonzero)).size == nonzero.size and nonzero.size == d.size
-    method = "exact" if exact else "approx"
-    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=not exact, method=method)
-    return {
-        "V": float(ranks[nonzero > 0].sum()),
-        "p": float(result.pvalue),
-        "n": int(d.size),
-        "n_nonzero": int(nonzero.size),
-        "method": "exact" if exact else "normal approximation (continuity)",
-        "rank_biserial": rank_biserial_paired(a[keep], b[keep]),
-    }
 
 
 @dataclass(frozen=True, eq=False)

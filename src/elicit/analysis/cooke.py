@@ -49,7 +49,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy import stats
 
-from .results import json_safe
+from .json_values import json_safe
 
 __all__ = [
     "BACKGROUNDS",

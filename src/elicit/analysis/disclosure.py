@@ -1,12 +1,9 @@
-"""Which cohorts a published table may show: the analysis package's own copy of the app's suppression rule.
+"""Which cohorts a published analysis may show, decided once for the HTML report and ``results.json``.
 
-``elicit.analysis`` imports nothing from the app, so the rule of ``elicit.suppression`` is repeated here for the
-one shape analysis tables have: results per cohort and for all cohorts together (a test checks that the two
-copies agree). A cohort of 1 to k-1 respondents is hidden (primary suppression), and so is whatever would give it
-back as "all" minus the cohorts shown (complementary suppression, Hundepool et al., *Statistical Disclosure
-Control*, Wiley 2012, on tabular data): the smallest other cohort, until the hidden cohorts together could each be k or
-more, else "all" itself. A zero is not hidden. k is the study's, from the export's ``manifest.json``
-(``study.k_threshold``, or the k of its k-anonymity report, whichever is larger).
+The rule is :func:`elicit.stats.disclosure.hidden_groups` (the app's suppression rule for tables per cohort and
+for all cohorts, shared with the Delphi tables of the studio and the export): a cohort of 1 to k-1 respondents is
+hidden, and so is whatever would give it back as "all" minus the cohorts shown. k is the study's, from the
+export's ``manifest.json`` (``study.k_threshold``, or the k of its k-anonymity report, whichever is larger).
 
 :class:`Disclosure` makes these decisions once for an analysis: which groups are hidden throughout (from the
 number of respondents per cohort), and, table by table, which groups are left out of one block (an item, a scale,
@@ -16,13 +13,15 @@ report and ``results.json`` render the same decisions and neither shows what the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-ALL = "all"
+from elicit.stats.disclosure import ALL, drop_hidden_groups, hidden_groups
+
+__all__ = ["ALL", "Disclosure", "drop_hidden_groups", "hidden_groups", "manifest_k"]
 
 
 def manifest_k(manifest: Mapping[str, Any] | None) -> int | None:
@@ -35,53 +34,6 @@ def manifest_k(manifest: Mapping[str, Any] | None) -> int | None:
     ]
     ks = [int(k) for k in candidates if isinstance(k, int | float) and not isinstance(k, bool) and k >= 1]
     return max(ks) if ks else None
-
-
-def hidden_groups(
-    sizes: Mapping[str, int], k: int | None, total: str = ALL, also: Iterable[str] = ()
-) -> frozenset[str]:
-    """The groups to hide, given the size of each cohort (and of ``total``, the sum of them, if it is shown).
-
-    ``also`` names groups hidden whatever their size (e.g. hidden throughout a report); their complements are
-    found as for the small ones. A group of ``also`` with no answers here is hidden but needs no complement: a
-    zero names nobody.
-    """
-    if k is None:
-        return frozenset()
-    parts = [name for name in sizes if name != total]
-    whole = sizes.get(total, sum(sizes[p] for p in parts))
-    forced = set(also)
-    hidden = {name for name in parts if 0 < sizes[name] < k or (name in forced and sizes[name] > 0)}
-    if total in forced and whole > 0:
-        hidden.add(total)
-    if 0 < whole < k:
-        hidden.add(total)
-    while True:
-        inside = [sizes[p] for p in parts if p in hidden]
-        if total in hidden:
-            if inside or not any(sizes[p] for p in parts):
-                return frozenset(hidden)
-        elif not inside or (len(inside) >= 2 and sum(inside) - (len(inside) - 1) >= k):
-            return frozenset(hidden)
-        shown = sorted((sizes[p], i) for i, p in enumerate(parts) if p not in hidden and sizes[p] > 0)
-        hidden.add(parts[shown[0][1]] if shown else total)
-
-
-def drop_hidden_groups(
-    table: pd.DataFrame, by: Sequence[str], k: int | None, size: str = "n", group: str = "cohort"
-) -> tuple[pd.DataFrame, int]:
-    """``table`` without the rows of hidden groups, judged within each block of ``by`` (e.g. round and item).
-
-    Returns the table kept and how many rows were left out.
-    """
-    if k is None or table.empty:
-        return table, 0
-    keep = pd.Series(True, index=table.index)
-    for _, block in table.groupby(list(by), sort=False, dropna=False) if by else [((), table)]:
-        sizes = {str(g): int(n) for g, n in zip(block[group], block[size], strict=True)}
-        hidden = hidden_groups(sizes, k)
-        keep.loc[block.index] = ~block[group].astype(str).isin(hidden)
-    return table[keep], int((~keep).sum())
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from elicit.stats.consensus import ConsensusRule, answers_long, delphi_tables
+
 from . import figures
-from .consensus import ConsensusRule, answers_long, delphi_tables
+from .cooke import CookeSettings, classical_model, plot_ranges, results_dict
 from .disclosure import manifest_k
 from .export_folder import ExportData
 
@@ -75,7 +77,7 @@ def delphi_summary(export: ExportData, rule: ConsensusRule | None = None) -> Del
 
     ``rule`` defaults to the study's rule recorded in the export (:func:`export_rule`), and to
     :class:`ConsensusRule`'s defaults only for an export that records none. The tables come from
-    :func:`elicit.analysis.consensus.delphi_tables`, as the studio's and the export's consensus tables do, and
+    :func:`elicit.stats.consensus.delphi_tables`, as the studio's and the export's consensus tables do, and
     under the same k (the manifest's, :func:`elicit.analysis.disclosure.manifest_k`): a cohort with fewer than k
     answers is left out, with whatever would give it back, so no table shows a group ``consensus.csv`` hides.
     """
@@ -95,9 +97,6 @@ def delphi_summary(export: ExportData, rule: ConsensusRule | None = None) -> Del
 
 def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary | None, list[str]]:
     """Cooke's classical model on the quantile items when the codebook carries seed realizations."""
-    # Imported here: cooke uses results.json_safe, and results imports the pipeline that imports this module.
-    from .cooke import CookeSettings, classical_model, plot_ranges, results_dict
-
     raw_items = {
         str(i.get("id")): i for i in export.codebook.raw.get("items") or [] if isinstance(i, Mapping)
     }

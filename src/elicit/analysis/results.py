@@ -8,16 +8,15 @@ At its top, ``k`` is the study's k and ``suppressed_groups`` names the groups hi
 from __future__ import annotations
 
 import copy
-import math
 import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 
+from .json_values import json_safe
 from .pipeline import (
     CORRECTIONS,
     MISSING_DATA_RULES,
@@ -27,7 +26,7 @@ from .pipeline import (
     describe_agreement_design,
 )
 
-__all__ = ["FORMAT", "build_results", "json_safe", "software_versions"]
+__all__ = ["FORMAT", "build_results", "software_versions"]
 
 FORMAT = "elicit-analysis/1"
 
@@ -48,33 +47,6 @@ CLASS_SIZES = (
     "rows_below_k",
     "rows_suppressed",
 )
-
-
-def json_safe(value: Any) -> Any:
-    """Convert numpy/pandas values to plain JSON types; NaN and infinities become ``None``."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, str):
-        return value
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
 
 
 def _version(package: str) -> str:

@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from elicit.csvsafe import csv_safe
 from elicit.instruments.schema import Item
 from elicit.scrubbing import Scrubber
-from elicit.studies import csv_safe
 
 __all__ = [
     "Coarsening",

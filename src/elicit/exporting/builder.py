@@ -43,8 +43,8 @@ from elicit.models import Role, Study
 from elicit.scrubbing import study_token_hashes
 from elicit.tokens import pseudonym
 
-if TYPE_CHECKING:  # the analysis stack (pandas, scipy) loads only for a Delphi export
-    from elicit.analysis.consensus import ConsensusRule
+if TYPE_CHECKING:  # pandas and scipy load only for a Delphi export
+    from elicit.stats.consensus import ConsensusRule
 
 EXPORT_FORMAT = "elicit-export/1"
 MAX_K = 1000
@@ -263,7 +263,7 @@ COOKE_DEFAULTS = {
 
 def study_consensus_rule(conn: Connection, study_id: int) -> ConsensusRule:
     """The study's Delphi consensus rule, as the studio uses it; :class:`ExportError` if it is not valid."""
-    from elicit.analysis.consensus import ConsensusRule
+    from elicit.stats.consensus import ConsensusRule
 
     row = conn.execute(
         select(Study.slug, Study.consensus_max_iqr, Study.consensus_min_agreement).where(Study.id == study_id)
@@ -279,12 +279,12 @@ def study_consensus_rule(conn: Connection, study_id: int) -> ConsensusRule:
 def write_delphi_tables(folder: Path, codebook: dict[str, Any], k: int, rule: ConsensusRule) -> list[str]:
     """consensus.csv and stability.csv when the data hold several rounds, under the study's ``rule``.
 
-    Computed by :func:`elicit.analysis.consensus.delphi_tables`, as the studio's Delphi page and ``elicit
+    Computed by :func:`elicit.stats.consensus.delphi_tables`, as the studio's Delphi page and ``elicit
     analyze`` are (small groups and their complements left out, as in the studio).
     """
     import pandas as pd
 
-    from elicit.analysis.consensus import answers_long, delphi_tables
+    from elicit.stats.consensus import answers_long, delphi_tables
 
     choices = {
         item["id"]: [c["code"] for c in item.get("choices", [])]

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from elicit.csvsafe import csv_safe
 from elicit.models import AuditEvent, Study
-from elicit.studies import csv_safe
 
 PER_PAGE = 100
 

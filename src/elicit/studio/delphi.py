@@ -14,17 +14,17 @@ from elicit.instruments.versions import definition_of
 from elicit.models import Answer, Cohort, Response, ResponseStatus, Round, Study
 from elicit.studies import StudyError
 
-if TYPE_CHECKING:  # the analysis stack (pandas, scipy) loads only when a consensus table is drawn
+if TYPE_CHECKING:  # pandas and scipy load only when a consensus table is drawn
     import pandas as pd
 
-    from elicit.analysis.consensus import ConsensusRule
+    from elicit.stats.consensus import ConsensusRule
 
 ORDINAL_TYPES = ("likert", "single_choice")
 
 
 def study_rule(study: Study) -> ConsensusRule:
     """The study's consensus rule; :class:`StudyError` with a sentence if its stored values make no rule."""
-    from elicit.analysis.consensus import ConsensusRule
+    from elicit.stats.consensus import ConsensusRule
 
     try:
         return ConsensusRule(max_iqr=study.consensus_max_iqr, min_agreement=study.consensus_min_agreement)
@@ -36,7 +36,7 @@ def study_rule(study: Study) -> ConsensusRule:
 
 def set_rule(study: Study, max_iqr: float, min_agreement: float) -> ConsensusRule:
     """Give ``study`` the rule "IQR <= max_iqr and agreement >= min_agreement"; :class:`StudyError` if invalid."""
-    from elicit.analysis.consensus import ConsensusRule
+    from elicit.stats.consensus import ConsensusRule
 
     try:
         rule = ConsensusRule(max_iqr=max_iqr, min_agreement=min_agreement)
@@ -88,10 +88,10 @@ def answers_frame(session: Session, study: Study, items: list[str]) -> pd.DataFr
 def tables(session: Session, study: Study) -> dict[str, Any]:
     """The consensus table per round and the stability table between consecutive rounds, k-suppressed.
 
-    Computed by :func:`elicit.analysis.consensus.delphi_tables` with the study's rule, as the export's
+    Computed by :func:`elicit.stats.consensus.delphi_tables` with the study's rule, as the export's
     ``consensus.csv`` and ``elicit analyze`` are. :class:`StudyError` if the study's rule is not valid.
     """
-    from elicit.analysis.consensus import delphi_tables
+    from elicit.stats.consensus import delphi_tables
 
     choices = ordinal_choices(study)
     rule = study_rule(study)

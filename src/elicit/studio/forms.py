@@ -182,7 +182,7 @@ def _finite(value: Any) -> bool:
 
 
 class ConsensusRuleForm(StudioForm):
-    """The study's Delphi consensus rule; the ranges are those of ``elicit.analysis.consensus.ConsensusRule``."""
+    """The study's Delphi consensus rule; the ranges are those of ``elicit.stats.consensus.ConsensusRule``."""
 
     max_iqr = DecimalField(
         _l("Largest interquartile range"),

@@ -25,6 +25,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from elicit.csvsafe import csv_safe
 from elicit.models import (
     Cohort,
     Invitation,
@@ -36,7 +37,7 @@ from elicit.models import (
     Study,
     utcnow,
 )
-from elicit.studies import IssuedLink, StudyError, csv_safe, link_url
+from elicit.studies import IssuedLink, StudyError, link_url
 from elicit.studio.held import HELD_FOR
 from elicit.tokens import new_token, pseudonym, token_hash
 

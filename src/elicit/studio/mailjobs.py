@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from elicit.csvsafe import csv_safe
 from elicit.models import (
     Invitation,
     InvitationStatus,
@@ -40,7 +41,7 @@ from elicit.models import (
     Study,
     utcnow,
 )
-from elicit.studies import IssuedLink, StudyError, csv_safe, link_url
+from elicit.studies import IssuedLink, StudyError, link_url
 from elicit.studio import invitations as service
 from elicit.studio import mail
 from elicit.tokens import new_token, token_hash

@@ -36,7 +36,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import InternalServerError
 
-from elicit import DATABASE_DOWN, ERROR_TITLES, ratelimit
+from elicit import ratelimit
+from elicit.app import DATABASE_DOWN, ERROR_TITLES
 from elicit.db import db
 from elicit.i18n import N_
 from elicit.instruments.schema import Definition, text_in
