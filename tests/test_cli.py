@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select, text
@@ -362,3 +367,44 @@ def test_every_link_demo_prints_is_live(app: Flask, runner: FlaskCliRunner) -> N
     for token in tokens:
         assert client.get(f"/s/{token}").status_code in {200, 302, 303}
     assert client.get(f"/s/{tokens[0][:-2]}xx").status_code in {404, 410}
+
+
+# `elicit --help` stays quick: the commands import the domain when they run, so asking for help loads neither the
+# data stack nor the export and analysis packages (issue 14).
+HEAVY = ("pandas", "pyarrow", "numpy", "scipy", "matplotlib", "pingouin", "pyreadstat", "openpyxl")
+ASK_FOR_HELP = """
+import json, sys
+from elicit.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["export", "--help"], ["analyze", "--help"], ["mail", "--help"]]
+)
+def test_help_loads_no_data_stack(tmp_path: Path, args: list[str]) -> None:
+    env = {**os.environ, "ELICIT_SECRET_KEY": "k" * 48, "DATABASE_URL": f"sqlite:///{tmp_path / 'elicit.db'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", ASK_FOR_HELP, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    *help_text, last = done.stdout.splitlines()
+    assert help_text[0].startswith("Usage: ")
+    modules = json.loads(last)
+    loaded = [
+        m
+        for m in modules
+        if m.split(".")[0] in HEAVY or m.startswith(("elicit.analysis", "elicit.exporting"))
+    ]
+    assert loaded == [], f"elicit {' '.join(args)} loads {loaded[:8]}"
+    assert not (tmp_path / "elicit.db").exists()  # nor touches the database

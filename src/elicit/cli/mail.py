@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
-from elicit.cli import (
+from elicit.cli.base import (
     ACTOR_CLI,
     check_new_file,
     fail,
-    main,
     put_in_place,
     read_roster,
     stage_file,
@@ -26,8 +26,10 @@ from elicit.cli import (
 
 PROGRESS_EVERY = 2.0  # seconds between progress lines
 
+commands = AppGroup()
 
-@main.group("mail")
+
+@commands.group("mail")
 def mail_group() -> None:
     """E-mail links as resumable batches: send, remind, list, show, resume."""
 
