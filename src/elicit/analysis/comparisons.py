@@ -43,19 +43,15 @@ NAN = float("nan")
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's (1979) step-down adjusted p-values; NaN entries are left out of the family and stay NaN."""
+    """Holm's (1979) step-down adjusted p-values; NaN entries are left out of the family and stay NaN.
+
+    Computed by ``pingouin.multicomp(..., method="holm")``: the running maximum of ``(m - j + 1) p_(j)`` over
+    the sorted p-values, capped at 1 (Holm 1979), with ``m`` the number of non-NaN p-values, as R's
+    ``p.adjust(method = "holm")``.
+    """
     p = np.asarray(pvalues, dtype="float64")
-    out = np.full(p.shape, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    m = valid.size
-    if m == 0:
-        return [float(value) for value in out]
-    order = valid[np.argsort(p[valid], kind="stable")]
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        out[index] = running
-    return [float(value) for value in out]
+    _, adjusted = pg.multicomp(p, method="holm")
+    return [float(value) for value in adjusted]
 
 
 def _clean(values: Any) -> np.ndarray:
@@ -139,37 +135,48 @@ def mann_whitney(x: Any, y: Any) -> dict[str, Any]:
 def hedges_g(x: Any, y: Any, confidence: float = 0.95) -> tuple[float, float, float]:
     """Hedges' g (bias-corrected standardized mean difference) with an approximate confidence interval.
 
-    ``d = (mean_x - mean_y) / s_pooled``, ``g = J d`` with ``J = 1 - 3 / (4 (n_x + n_y) - 9)`` (Hedges 1981);
-    ``se = sqrt((n_x + n_y)/(n_x n_y) + g^2 / (2 (n_x + n_y)))`` and ``g ± z se`` (Hedges & Olkin 1985, eq. 5.14).
+    ``d = (mean_x - mean_y) / s_pooled``, ``g = J d`` with ``J = 1 - 3 / (4 (n_x + n_y) - 9)`` (Hedges 1981),
+    computed by ``pingouin.compute_effsize(x, y, eftype="hedges")``. The interval is the large-sample one,
+    ``g ± z se`` with ``se = sqrt((n_x + n_y)/(n_x n_y) + g^2 / (2 (n_x + n_y)))`` (Hedges & Olkin 1985,
+    eq. 5.14), computed here: ``pingouin.compute_esci`` uses a t quantile instead of z and rounds.
+
+    NaN (no warning) when either sample has fewer than 2 values or both are constant.
     """
     a, b = _clean(x), _clean(y)
     nx, ny = a.size, b.size
-    if nx < 2 or ny < 2:
+    # pingouin would treat a single y as a population mean (one-sample g), and give ±inf for two constants
+    if nx < 2 or ny < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
         return NAN, NAN, NAN
-    pooled = math.sqrt(((nx - 1) * a.var(ddof=1) + (ny - 1) * b.var(ddof=1)) / (nx + ny - 2))
-    if pooled == 0:
-        return NAN, NAN, NAN
-    g = (1 - 3 / (4 * (nx + ny) - 9)) * (a.mean() - b.mean()) / pooled
+    g = float(pg.compute_effsize(a, b, paired=False, eftype="hedges"))
     se = math.sqrt((nx + ny) / (nx * ny) + g**2 / (2 * (nx + ny)))
     z = stats.norm.ppf(1 - (1 - confidence) / 2)
-    return float(g), float(g - z * se), float(g + z * se)
+    return g, float(g - z * se), float(g + z * se)
 
 
 def welch_t(x: Any, y: Any, confidence: float = 0.95) -> dict[str, float]:
-    """Welch's t test (Welch 1947) with the Welch–Satterthwaite df and the CI of the mean difference."""
+    """Welch's t test (Welch 1947) with the Welch–Satterthwaite df and the CI of the mean difference.
+
+    ``t``, ``df`` and ``p`` are ``pingouin.ttest(x, y, correction=True)``'s (two-sided). The interval
+    ``mean_x - mean_y ± t_(1 - (1 - confidence)/2, df) sqrt(s_x^2/n_x + s_y^2/n_y)`` is computed here from
+    pingouin's df, because pingouin rounds its ``CI95`` column to two decimals.
+
+    NaN (no warning) when either sample has fewer than 2 values or both are constant.
+    """
     a, b = _clean(x), _clean(y)
-    if a.size < 2 or b.size < 2 or (a.var() == 0 and b.var() == 0):
+    # pingouin would run a one-sample test against a single y, and give t = ±inf, p = 0 for two constants
+    if a.size < 2 or b.size < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
         return {"t": NAN, "df": NAN, "p": NAN, "mean_diff": NAN, "ci_low": NAN, "ci_high": NAN}
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    result = stats.ttest_ind(a, b, equal_var=False)
-    diff = a.mean() - b.mean()
-    half = stats.t.ppf(1 - (1 - confidence) / 2, df) * math.sqrt(va + vb)
+    result = pg.ttest(a, b, paired=False, alternative="two-sided", correction=True).iloc[0]
+    df = float(result["dof"])
+    diff = float(a.mean() - b.mean())
+    half = stats.t.ppf(1 - (1 - confidence) / 2, df) * math.sqrt(
+        a.var(ddof=1) / a.size + b.var(ddof=1) / b.size
+    )
     return {
-        "t": float(result.statistic),
-        "df": float(df),
-        "p": float(result.pvalue),
-        "mean_diff": float(diff),
+        "t": float(result["T"]),
+        "df": df,
+        "p": float(result["p_val"]),
+        "mean_diff": diff,
         "ci_low": float(diff - half),
         "ci_high": float(diff + half),
     }
@@ -293,9 +300,9 @@ class WithinResult:
 def within_subjects(wide: pd.DataFrame, measures: Sequence[str], cohort: str = "all") -> WithinResult:
     """Friedman test, pairwise Wilcoxon tests (Holm) and repeated-measures ANOVA across ``measures``.
 
-    Uses respondents with all measures present. Friedman's chi-square (Friedman 1937) is tie-corrected
-    (Conover 1999, eq. 5.8.x, as ``scipy.stats.friedmanchisquare``); Kendall's W = chi2 / (n (k - 1)) is its
-    effect size. Post hoc: every pair by :func:`wilcoxon_paired`, Holm-adjusted, with the matched-pairs
+    Uses respondents with all measures present. Friedman's chi-square (Friedman 1937), tie-corrected, and its
+    effect size Kendall's W = chi2 / (n (k - 1)) (Kendall & Babington Smith 1939) are ``pingouin.friedman``'s
+    (the same chi-square as ``scipy.stats.friedmanchisquare``; Conover 1999, sect. 5.8). Post hoc: every pair by :func:`wilcoxon_paired`, Holm-adjusted, with the matched-pairs
     rank-biserial r. The parametric companion is the one-way repeated-measures ANOVA (``pingouin.rm_anova``)
     with Mauchly's sphericity test; the reported p is Greenhouse–Geisser corrected (Greenhouse & Geisser 1959),
     which Maxwell & Delaney (2004, ch. 11) recommend routinely because Mauchly's test has little power in small
@@ -315,15 +322,15 @@ def within_subjects(wide: pd.DataFrame, measures: Sequence[str], cohort: str = "
         "kendall_w": NAN,
         "n": n,
     }
-    if k >= 3 and n >= 2 and np.ptp(complete[measures].to_numpy()) > 0:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            result = stats.friedmanchisquare(*[complete[m].to_numpy() for m in measures])
-        if np.isfinite(result.statistic):
-            friedman.update(
-                statistic=float(result.statistic),
-                p=float(result.pvalue),
-                kendall_w=float(result.statistic) / (n * (k - 1)),
-            )
+    values = complete[measures].to_numpy(dtype="float64")
+    # Two measures are the Wilcoxon test's case (below). When every respondent gave all measures one value there
+    # is nothing to rank: pingouin divides 0 by 0 (with a warning), and the statistics stay NaN instead.
+    if k >= 3 and n >= 2 and np.ptp(values, axis=1).any():
+        long = pd.DataFrame(
+            {"subject": np.repeat(np.arange(n), k), "measure": np.tile(measures, n), "value": values.ravel()}
+        )  # long format: pingouin's wide format asks for at least three respondents
+        result = pg.friedman(long, dv="value", within="measure", subject="subject", method="chisq").iloc[0]
+        friedman.update(statistic=float(result["Q"]), p=float(result["p_unc"]), kendall_w=float(result["W"]))
     posthoc_rows = []
     for first, second in combinations(measures, 2):
         test = wilcoxon_paired(complete[first], complete[second]) if n else {"V": NAN, "p": NAN}

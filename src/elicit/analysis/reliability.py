@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pingouin as pg
 from scipy import optimize, stats
 
 from .export_folder import Codebook, as_codebook
@@ -87,30 +88,29 @@ def _complete(items: pd.DataFrame | np.ndarray) -> np.ndarray:
 def cronbach_alpha(items: pd.DataFrame | np.ndarray, confidence: float = 0.95) -> AlphaResult:
     """Cronbach's alpha with Feldt's F-based confidence interval, and the standardized alpha.
 
-    ``alpha = k / (k - 1) * (1 - sum(var_i) / var_total)`` (Cronbach 1951), computed on complete cases. The
-    interval is ``1 - (1 - alpha) * F`` at the ``(1 ± confidence) / 2`` quantiles of ``F(n - 1, (n - 1)(k - 1))``
-    (Feldt 1965; Feldt, Woodruff & Salih 1987, eq. 7). The standardized alpha is
-    ``k * r̄ / (1 + (k - 1) * r̄)`` with ``r̄`` the mean inter-item Pearson correlation (Cronbach 1951; the
-    Spearman–Brown form).
+    ``alpha = k / (k - 1) * (1 - sum(var_i) / var_total)`` (Cronbach 1951), computed on complete cases by
+    ``pingouin.cronbach_alpha``. The interval is ``1 - (1 - alpha) * F`` at the ``(1 ± confidence) / 2``
+    quantiles of ``F(n - 1, (n - 1)(k - 1))`` (Feldt 1965; Feldt, Woodruff & Salih 1987, eq. 7), computed here
+    because pingouin rounds its interval to three decimals. The standardized alpha, which pingouin does not
+    give, is ``k * r̄ / (1 + (k - 1) * r̄)`` with ``r̄`` the mean inter-item Pearson correlation (Cronbach 1951;
+    the Spearman–Brown form).
 
     Returns NaN fields (never raises) when fewer than 2 items, fewer than 3 complete cases or no variance.
     """
     array = _complete(items)
     n, k = array.shape
     nan = float("nan")
-    if k < 2 or n < 3:
+    # pingouin raises (assert) below 2 items or 2 cases, and gives -inf for a constant total score
+    if k < 2 or n < 3 or np.ptp(array.sum(axis=1)) == 0:
         return AlphaResult(nan, nan, nan, nan, nan, n, k, confidence)
-    item_var = array.var(axis=0, ddof=1)
-    total_var = array.sum(axis=1).var(ddof=1)
-    if total_var <= 0:
-        return AlphaResult(nan, nan, nan, nan, nan, n, k, confidence)
-    alpha = k / (k - 1) * (1 - item_var.sum() / total_var)
+    # listwise deletion is done above, so pingouin's nan_policy does not come into play
+    alpha, _rounded_ci = pg.cronbach_alpha(pd.DataFrame(array))
     df1, df2 = n - 1, (n - 1) * (k - 1)
     tail = (1 - confidence) / 2
     ci_low = 1 - (1 - alpha) * stats.f.ppf(1 - tail, df1, df2)
     ci_high = 1 - (1 - alpha) * stats.f.ppf(tail, df1, df2)
-    if np.any(item_var <= 0):
-        standardized = mean_r = nan
+    if np.any(np.ptp(array, axis=0) == 0):
+        standardized = mean_r = nan  # a constant item has no correlation
     else:
         corr = np.corrcoef(array, rowvar=False)
         mean_r = float(corr[np.triu_indices(k, 1)].mean())

@@ -37,6 +37,12 @@ def kendall_w(ratings: pd.DataFrame | np.ndarray) -> KendallW:
     from their mean and ``T = sum (t^3 - t)`` over groups of ties within a rater (Kendall & Babington Smith
     1939; Siegel & Castellan 1988, eq. 9.16). The test uses ``chi2 = m (n - 1) W`` on ``n - 1`` df (Siegel &
     Castellan 1988, eq. 9.18), which equals the Friedman statistic. Raters with missing values are dropped.
+
+    Written here although ``pingouin.friedman`` reports the same tie-corrected W (its subjects are our raters):
+    ``elicit.stats`` is imported by the export for ``consensus.csv`` and stays light, and pingouin would load
+    statsmodels, seaborn and matplotlib with it (tests/test_layering.py). tests/analysis/test_said_once.py
+    checks that the two agree. Unlike pingouin's, this returns NaN rather than dividing 0 by 0 when every rater
+    ties all targets, and accepts two raters.
     """
     array = np.asarray(ratings, dtype="float64")
     array = array[:, ~np.isnan(array).any(axis=0)]
