@@ -6,32 +6,5 @@ The computation lives in ``elicit.stats`` so that the studio's Delphi page, the 
 
 from __future__ import annotations
 
-from elicit.stats.consensus import (
-    ALL_COHORTS,
-    QUARTILE_METHODS,
-    ConsensusRule,
-    DelphiTables,
-    SymmetryTest,
-    answers_long,
-    consensus_table,
-    delphi_tables,
-    ranking_agreement,
-    ranking_agreement_table,
-    stability_table,
-    symmetry_test,
-)
-
-__all__ = [
-    "ALL_COHORTS",
-    "QUARTILE_METHODS",
-    "ConsensusRule",
-    "DelphiTables",
-    "SymmetryTest",
-    "answers_long",
-    "consensus_table",
-    "delphi_tables",
-    "ranking_agreement",
-    "ranking_agreement_table",
-    "stability_table",
-    "symmetry_test",
-]
+from elicit.stats.consensus import *  # noqa: F403  (the same names, listed once, in elicit.stats.consensus)
+from elicit.stats.consensus import __all__ as __all__
