@@ -316,3 +316,23 @@ def test_the_cli_refuses_a_bad_roster_with_file_and_line(
         assert db.session.scalar(select(func.count()).select_from(Study)) == 1
         assert db.session.scalar(select(func.count()).select_from(Invitation)) == 0  # nothing half written
         assert db.session.scalar(select(func.count()).select_from(MailJob)) == 0
+
+
+def test_a_slice_whose_start_was_slower_than_its_budget_still_sends_one(
+    app: Flask, researcher: FlaskClient, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loaded server can spend the whole budget before the first message; the batch must still move."""
+    clock = [0.0]
+
+    def crawl() -> float:
+        clock[0] += 100.0  # every look at the clock: far past any budget
+        return clock[0]
+
+    monkeypatch.setattr(mailjobs.time, "monotonic", crawl)
+    app.config["MAIL_SLICE_SECONDS"] = 3
+    upload(researcher, 3)
+    assert len(received(outbox)) == 1
+    job_id = the_job(app)
+    resume(researcher, job_id)
+    assert len(received(outbox)) == 2
+    assert "3 messages sent." in resume(researcher, job_id)

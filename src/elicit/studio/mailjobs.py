@@ -147,9 +147,9 @@ def counts(session: Session, job: MailJob) -> dict[str, int]:
     return {state.value: int(found.get(state.value, 0)) for state in MailItemState}
 
 
-def can_resume(session: Session, job: MailJob) -> bool:
-    """Whether running the job again would send anything (messages left, or failed ones to try again)."""
-    tally = counts(session, job)
+def can_resume(tally: Mapping[str, int]) -> bool:
+    """Whether running the job again would send anything (messages left, or failed ones to try again), from
+    its :func:`counts`."""
     return any(tally[state] for state in TO_SEND)
 
 
@@ -328,7 +328,9 @@ def run(
                 if not chunk:
                     break
                 for item in chunk:
-                    if budget is not None and time.monotonic() - started >= budget:
+                    tried = result.sent + result.failed + result.skipped
+                    # Every run tries at least one message, however slow the start was, so a batch always moves.
+                    if budget is not None and tried and time.monotonic() - started >= budget:
                         result.stopped = ""  # out of time, not a failure: the next run goes on
                         break
                     cursor = item.position

@@ -405,7 +405,7 @@ def mail_job(study: Study, job_id: int) -> View:
         unsent=unsent,
         labels=mailjobs.STATE_LABELS,
         running=running,
-        resumable=mailjobs.can_resume(db.session, job),
+        resumable=mailjobs.can_resume(tally),
         action_form=ActionForm(),
         outbox=not current_app.config.get("SMTP_URL"),
         auto=job.status == MailJobStatus.SENDING.value,
