@@ -49,8 +49,7 @@ ALREADY_MADE = (
 )
 SENT_AS_JOB = "Its messages are below."
 SHOWN_ONCE = (
-    "These links were shown once already (or were not fetched within 15 minutes, or this is another browser), "
-    "so they cannot be shown again."
+    "These links were shown once already (or were not fetched within 15 minutes, or this is another browser)."
 )
 GONE = (
     "Elicit keeps no link in clear (only a hash of each), so they cannot be shown again; if they were lost, "
