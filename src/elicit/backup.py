@@ -302,7 +302,7 @@ def inspect_database(database_url: str) -> DatabaseReport:
 
     from elicit import audit
     from elicit.migrate import alembic_config
-    from elicit.models import Answer, AuditEvent, Invitation, Response, Study, User
+    from elicit.models import Answer, AuditEvent, Invitation, Response, ResponseStatus, Study, User
 
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head() or "base"
     engine = _engine(database_url)
@@ -330,8 +330,8 @@ def inspect_database(database_url: str) -> DatabaseReport:
             report.counts = {
                 "studies": session.scalar(select(func.count()).select_from(Study)) or 0,
                 "invitations": session.scalar(select(func.count()).select_from(Invitation)) or 0,
-                "responses submitted": statuses.get("submitted", 0),
-                "responses in progress": statuses.get("in_progress", 0),
+                "responses submitted": statuses.get(ResponseStatus.SUBMITTED, 0),
+                "responses in progress": statuses.get(ResponseStatus.IN_PROGRESS, 0),
                 "answers": session.scalar(select(func.count()).select_from(Answer)) or 0,
                 "users": session.scalar(select(func.count()).select_from(User)) or 0,
                 "audit events": session.scalar(select(func.count()).select_from(AuditEvent)) or 0,

@@ -11,6 +11,7 @@ import secrets
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -26,7 +27,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from elicit.db import Base
 
@@ -54,6 +57,27 @@ NO_ROWID = {"sqlite_with_rowid": False}
 
 def _check_in(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A status column typed by its ``StrEnum``: stored as the member's text (a CHECK lists the values), read back
+    as the member, and refusing any other text before it reaches the database."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Role(StrEnum):
@@ -122,7 +146,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumText(Role))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -207,8 +231,8 @@ class Study(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(300))
-    anonymity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=StudyStatus.OPEN.value)
+    anonymity: Mapped[Anonymity] = mapped_column(EnumText(Anonymity))
+    status: Mapped[StudyStatus] = mapped_column(EnumText(StudyStatus), default=StudyStatus.OPEN)
     opens_on: Mapped[date | None] = mapped_column(Date)
     closes_on: Mapped[date | None] = mapped_column(Date)
     k_threshold: Mapped[int] = mapped_column(Integer, default=5)
@@ -253,7 +277,7 @@ class Round(Base):
     instrument_version_id: Mapped[int] = mapped_column(
         ForeignKey("instrument_versions.id", ondelete="RESTRICT")
     )
-    status: Mapped[str] = mapped_column(String(16), default=RoundStatus.OPEN.value)
+    status: Mapped[RoundStatus] = mapped_column(EnumText(RoundStatus), default=RoundStatus.OPEN)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Items whose previous-round results are fed back to the experts in this round (space-separated ids).
@@ -306,7 +330,9 @@ class Invitation(Base):
         ForeignKey("roster_entries.id", ondelete="SET NULL"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.NOT_OPENED.value)
+    status: Mapped[InvitationStatus] = mapped_column(
+        EnumText(InvitationStatus), default=InvitationStatus.NOT_OPENED
+    )
     pseudonym: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -346,7 +372,9 @@ class Response(Base):
         ForeignKey("instrument_versions.id", ondelete="RESTRICT")
     )
     language: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(16), default=ResponseStatus.IN_PROGRESS.value)
+    status: Mapped[ResponseStatus] = mapped_column(
+        EnumText(ResponseStatus), default=ResponseStatus.IN_PROGRESS
+    )
     pseudonym: Mapped[str | None] = mapped_column(String(32))
     pages_done: Mapped[str] = mapped_column(Text, default="")  # space-separated ids of saved pages
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -477,12 +505,12 @@ class MailJob(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[MailKind] = mapped_column(EnumText(MailKind))
     what: Mapped[str] = mapped_column(String(200), default="")  # as people read it: "roster invitations"
     created_by: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default=MailJobStatus.SENDING.value)
+    status: Mapped[MailJobStatus] = mapped_column(EnumText(MailJobStatus), default=MailJobStatus.SENDING)
     total: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)  # why it stopped, in a sentence
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -502,7 +530,7 @@ class MailJobItem(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     roster_entry_id: Mapped[int | None] = mapped_column(ForeignKey("roster_entries.id", ondelete="SET NULL"))
     invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
-    state: Mapped[str] = mapped_column(String(16), default=MailItemState.PENDING.value)
+    state: Mapped[MailItemState] = mapped_column(EnumText(MailItemState), default=MailItemState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

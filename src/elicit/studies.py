@@ -18,6 +18,7 @@ from elicit.csvsafe import csv_safe
 from elicit.errors import ElicitError
 from elicit.instruments.versions import definition_of
 from elicit.models import (
+    Anonymity,
     Cohort,
     InstrumentVersion,
     Invitation,
@@ -111,14 +112,12 @@ def create_study(
         slug=slug,
         title=title or definition.title[definition.languages[0]],
         anonymity=definition.anonymity,
-        status=StudyStatus.OPEN.value,
+        status=StudyStatus.OPEN,
         k_threshold=k_threshold,
         pseudonym_key=secrets.token_hex(32),
     )
     study.cohorts = [Cohort(code=code, label=label) for code, label in cohorts]
-    study.rounds = [
-        Round(number=1, instrument_version=version, status=RoundStatus.OPEN.value, opened_at=utcnow())
-    ]
+    study.rounds = [Round(number=1, instrument_version=version, status=RoundStatus.OPEN, opened_at=utcnow())]
     session.add(study)
     session.flush()
     return study
@@ -257,7 +256,7 @@ def _invitation(study: Study, cohort: Cohort, entry: RosterEntry | None) -> tupl
     invitation = Invitation(
         study_id=study.id, cohort=cohort, roster_entry=entry, token_hash=token_hash(token)
     )
-    if study.anonymity == "pseudonymous":
+    if study.anonymity == Anonymity.PSEUDONYMOUS:
         invitation.pseudonym = pseudonym(study.pseudonym_key, secrets.token_hex(16))
     return invitation, token
 
@@ -319,6 +318,6 @@ def links_csv(base_url: str, study: Study, links: Sequence[IssuedLink]) -> str:
 def current_round(study: Study) -> Round | None:
     """The open round, if any (a plain survey has exactly one)."""
     for rnd in study.rounds:
-        if rnd.status == RoundStatus.OPEN.value:
+        if rnd.status == RoundStatus.OPEN:
             return rnd
     return None

@@ -136,7 +136,7 @@ def export(slug: str) -> Response:
         k = int(k_text)
     suppress = _flag("suppress")
     identified = _flag("identified")
-    if identified and user.role != Role.ADMIN.value:
+    if identified and user.role != Role.ADMIN:
         raise ApiError(403, "identified exports are for administrators only")
     try:
         check_options(fmt, k=k, identified=identified, suppress=suppress)

@@ -108,14 +108,14 @@ def authenticate(session: Session, header: str | None) -> User:
 
 def can_see(session: Session, user: User, study: Study) -> bool:
     """Admins see every study; researchers and viewers the studies they are members of."""
-    if user.role == Role.ADMIN.value:
+    if user.role == Role.ADMIN:
         return True
     return session.get(StudyMember, (study.id, user.id)) is not None
 
 
 def visible_studies(session: Session, user: User) -> list[Study]:
     query = select(Study).order_by(Study.slug)
-    if user.role != Role.ADMIN.value:
+    if user.role != Role.ADMIN:
         query = query.join(StudyMember, StudyMember.study_id == Study.id).where(
             StudyMember.user_id == user.id
         )

@@ -215,6 +215,7 @@ def mail_list(slug: str) -> None:
 def mail_show(slug: str, job_id: int, csv_out: str | None, force: bool) -> None:
     """Who a batch sent a link to and who not (and why); --csv writes one row per message."""
     from elicit.db import db
+    from elicit.models import MailItemState
     from elicit.studies import StudyError, find_study
     from elicit.studio import mailjobs
 
@@ -232,7 +233,9 @@ def mail_show(slug: str, job_id: int, csv_out: str | None, force: bool) -> None:
         return
     tally = mailjobs.counts(db.session, job)
     click.echo(f"batch {job.id}: {job.what}, {mailjobs.JOB_LABELS[job.status]}")
-    click.echo(", ".join(f"{mailjobs.STATE_LABELS[state]}: {n}" for state, n in tally.items() if n))
+    click.echo(
+        ", ".join(f"{mailjobs.STATE_LABELS[MailItemState(state)]}: {n}" for state, n in tally.items() if n)
+    )
     if job.error:
         click.echo(f"stopped because: {job.error}")
     for item in mailjobs.items(db.session, job, (*mailjobs.TO_SEND, "skipped")):

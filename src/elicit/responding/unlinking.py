@@ -30,14 +30,14 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from elicit.models import FinishMark, Invitation, InvitationStatus, Study
+from elicit.models import Anonymity, FinishMark, Invitation, InvitationStatus, Study
 
 _DOMAIN = b"elicit/anonymous-responses/v1"
 
 # Statuses an anonymous invitation can have once finished; SUBMITTED and DECLINED are kept for links finished
 # before this design (migration 0004 leaves them as they were: they never named a response).
 FINISHED_STATUSES = frozenset(
-    {InvitationStatus.FINISHED.value, InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value}
+    {InvitationStatus.FINISHED, InvitationStatus.SUBMITTED, InvitationStatus.DECLINED}
 )
 
 
@@ -81,7 +81,7 @@ def confirm_finished(session: Session, secret: str, study: Study) -> int:
     order, and their marks go with them; a group smaller than k waits (it is never released, not even at the
     close of the study, since a smaller group would name its members' responses).
     """
-    if study.anonymity != "anonymous":
+    if study.anonymity != Anonymity.ANONYMOUS:
         return 0
     marks = session.execute(
         select(FinishMark.mark, FinishMark.cohort_id, FinishMark.round_id)
@@ -109,14 +109,14 @@ def confirm_finished(session: Session, secret: str, study: Study) -> int:
             if mark not in waiting:
                 continue
             used.add(mark)
-            if status != InvitationStatus.REVOKED.value and status not in FINISHED_STATUSES:
+            if status != InvitationStatus.REVOKED and status not in FINISHED_STATUSES:
                 live.append(invitation_id)
         if len(live) < k:
             continue  # some finished experts' links were revoked since: wait until k live ones remain
         session.execute(
             update(Invitation)
             .where(Invitation.id.in_(sorted(live)))
-            .values(status=InvitationStatus.FINISHED.value)
+            .values(status=InvitationStatus.FINISHED)
             .execution_options(synchronize_session=False)
         )
         session.execute(delete(FinishMark).where(FinishMark.mark.in_(sorted(used))))

@@ -291,11 +291,11 @@ def is_member(user: User, study: Study) -> bool:
 
 def may(user: User, study: Study, need: str) -> bool:
     """Whether ``user`` may do what needs ``need`` (READ, MANAGE or ADMIN) in ``study``."""
-    if user.role == Role.ADMIN.value:
+    if user.role == Role.ADMIN:
         return True
     if need == ADMIN or not is_member(user, study):
         return False
-    return need == READ or user.role == Role.RESEARCHER.value
+    return need == READ or user.role == Role.RESEARCHER
 
 
 def study_access(need: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
@@ -326,7 +326,7 @@ def study_access(need: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
 def visible_studies(user: User) -> Select[Study]:
     """The studies ``user`` may see: all for admins, else those they are a member of."""
     query = select(Study).order_by(Study.created_at.desc(), Study.id.desc())
-    if user.role != Role.ADMIN.value:
+    if user.role != Role.ADMIN:
         query = query.join(StudyMember, StudyMember.study_id == Study.id).where(
             StudyMember.user_id == user.id
         )

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from elicit.instruments.schema import text_in
 from elicit.instruments.versions import definition_of
 from elicit.models import (
+    Anonymity,
     Invitation,
     InvitationStatus,
     Response,
@@ -55,7 +56,7 @@ RESPONSE_COUNTS = ("in_progress", "submitted", "declined")
 # An anonymous invitation is finished once confirmed in a group of k; "submitted" and "declined" are statuses of
 # invitations finished before that design (kept as they were).
 FINISHED_STATUSES = frozenset(
-    {InvitationStatus.FINISHED.value, InvitationStatus.SUBMITTED.value, InvitationStatus.DECLINED.value}
+    {InvitationStatus.FINISHED, InvitationStatus.SUBMITTED, InvitationStatus.DECLINED}
 )
 
 
@@ -206,7 +207,7 @@ class _Counts:
 def shown_round(study: Study) -> Round | None:
     """The round the figures describe: the open round, else the last one."""
     rounds = list(study.rounds)
-    return next((r for r in rounds if r.status == RoundStatus.OPEN.value), rounds[-1] if rounds else None)
+    return next((r for r in rounds if r.status == RoundStatus.OPEN), rounds[-1] if rounds else None)
 
 
 def progress(session: Session, study: Study) -> Progress:
@@ -228,7 +229,7 @@ def build(session: Session, study: Study) -> Dashboard:
                 .where(
                     Response.study_id == study.id,
                     Response.round_id == board.round.id,
-                    Response.status == ResponseStatus.SUBMITTED.value,
+                    Response.status == ResponseStatus.SUBMITTED,
                     Response.duration_minutes.is_not(None),
                 )
                 .group_by(Response.duration_minutes)
@@ -237,7 +238,7 @@ def build(session: Session, study: Study) -> Dashboard:
     median = median_of(histogram)
     submitted = board.total.submitted
     median_text = HIDDEN if median is None or submitted.suppressed else f"{median:g} min"
-    days = window(board.days, open_until_today=study.status == StudyStatus.OPEN.value)
+    days = window(board.days, open_until_today=study.status == StudyStatus.OPEN)
     return Dashboard(
         anonymous=board.anonymous,
         k=board.k,
@@ -267,7 +268,7 @@ def study_totals(session: Session, studies: Sequence[Study]) -> dict[int, StudyC
     wanted: list[tuple[Study, RoundInfo | None]] = []
     for study in studies:
         own = rounds.get(study.id, [])
-        pick = next((r for r in own if r[2] == RoundStatus.OPEN.value), own[-1] if own else None)
+        pick = next((r for r in own if r[2] == RoundStatus.OPEN), own[-1] if own else None)
         wanted.append((study, RoundInfo(pick[0], pick[1], pick[2], len(own)) if pick else None))
     counts = _load(session, wanted)
     result = {}
@@ -291,24 +292,22 @@ def _load(session: Session, wanted: Sequence[tuple[Study, RoundInfo | None]]) ->
     if not of_round:
         return counts
     in_round = (Response.study_id.in_(ids), Response.round_id.in_(list(of_round)))
-    for round_id, cohort_id, status, n in session.execute(
+    for round_id, cohort_id, response_status, n in session.execute(
         select(Response.round_id, Response.cohort_id, Response.status, func.count())
         .where(*in_round)
         .group_by(Response.round_id, Response.cohort_id, Response.status)
     ):
-        counts[of_round[round_id]].responses[cohort_id][status] = n
+        counts[of_round[round_id]].responses[cohort_id][response_status] = n
     for round_id, day, n in session.execute(
         select(Response.round_id, Response.submitted_on, func.count())
-        .where(
-            *in_round, Response.status == ResponseStatus.SUBMITTED.value, Response.submitted_on.is_not(None)
-        )
+        .where(*in_round, Response.status == ResponseStatus.SUBMITTED, Response.submitted_on.is_not(None))
         .group_by(Response.round_id, Response.submitted_on)
     ):
         if day is not None:
             counts[of_round[round_id]].per_day[day] = n
     for round_id, pages_done, n in session.execute(
         select(Response.round_id, Response.pages_done, func.count())
-        .where(*in_round, Response.status == ResponseStatus.IN_PROGRESS.value)
+        .where(*in_round, Response.status == ResponseStatus.IN_PROGRESS)
         .group_by(Response.round_id, Response.pages_done)
     ):
         counts[of_round[round_id]].stops.append((pages_done, n))
@@ -316,7 +315,7 @@ def _load(session: Session, wanted: Sequence[tuple[Study, RoundInfo | None]]) ->
 
 
 def _progress(study: Study, info: RoundInfo | None, counts: _Counts) -> Progress:
-    anonymous = study.anonymity == "anonymous"
+    anonymous = study.anonymity == Anonymity.ANONYMOUS
     k = study.k_threshold
     raw: dict[tuple[Any, ...], int] = {}
     rows: list[tuple[str, str, dict[str, int], dict[str, int]]] = []
@@ -361,7 +360,7 @@ def _progress(study: Study, info: RoundInfo | None, counts: _Counts) -> Progress
         return hidden(raw[cell]) if cell in hide else shown(raw[cell])
 
     def funnel(code: str, label: str, invitations: Mapping[str, int], key: tuple[str, ...]) -> Funnel:
-        revoked = invitations.get(InvitationStatus.REVOKED.value, 0)
+        revoked = invitations.get(InvitationStatus.REVOKED, 0)
         invited = sum(invitations.values()) - revoked
         submitted = figure((*key, "submitted"))
         rate = HIDDEN if not invited or submitted.suppressed else f"{100 * submitted.value / invited:.0f}%"
@@ -370,9 +369,7 @@ def _progress(study: Study, info: RoundInfo | None, counts: _Counts) -> Progress
             label=label,
             invited=shown(invited),
             revoked=shown(revoked),
-            opened=None
-            if anonymous
-            else shown(invited - invitations.get(InvitationStatus.NOT_OPENED.value, 0)),
+            opened=None if anonymous else shown(invited - invitations.get(InvitationStatus.NOT_OPENED, 0)),
             finished=shown(sum(invitations.get(s, 0) for s in FINISHED_STATUSES)) if anonymous else None,
             in_progress=figure((*key, "in_progress")),
             submitted=submitted,
@@ -396,12 +393,12 @@ def _response_counts(
     invitations: Mapping[str, int], responses: Mapping[str, int], anonymous: bool
 ) -> dict[str, int]:
     """In progress, submitted and declined of one cohort in the round (see the module docstring)."""
-    declined = invitations.get(InvitationStatus.DECLINED.value, 0)  # pseudonymous, or anonymous before 0004
+    declined = invitations.get(InvitationStatus.DECLINED, 0)  # pseudonymous, or anonymous before 0004
     if anonymous:
-        declined += responses.get(ResponseStatus.DECLINED.value, 0)
+        declined += responses.get(ResponseStatus.DECLINED, 0)
     return {
-        "in_progress": responses.get(ResponseStatus.IN_PROGRESS.value, 0),
-        "submitted": responses.get(ResponseStatus.SUBMITTED.value, 0),
+        "in_progress": responses.get(ResponseStatus.IN_PROGRESS, 0),
+        "submitted": responses.get(ResponseStatus.SUBMITTED, 0),
         "declined": declined,
     }
 

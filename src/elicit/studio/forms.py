@@ -55,14 +55,14 @@ def options(pairs: Iterable[tuple[str, Any]]) -> list[Any]:
 
 
 ROLE_CHOICES = [
-    (Role.RESEARCHER.value, _l("Researcher — manages the studies they are a member of")),
-    (Role.VIEWER.value, _l("Viewer — reads the studies they are a member of")),
-    (Role.ADMIN.value, _l("Administrator — everything, including users and the audit log")),
+    (Role.RESEARCHER, _l("Researcher — manages the studies they are a member of")),
+    (Role.VIEWER, _l("Viewer — reads the studies they are a member of")),
+    (Role.ADMIN, _l("Administrator — everything, including users and the audit log")),
 ]
 STATUS_CHOICES = [
-    (StudyStatus.DRAFT.value, _l("Draft — links do not open yet")),
-    (StudyStatus.OPEN.value, _l("Open — experts can answer")),
-    (StudyStatus.CLOSED.value, _l("Closed — no more answers")),
+    (StudyStatus.DRAFT, _l("Draft — links do not open yet")),
+    (StudyStatus.OPEN, _l("Open — experts can answer")),
+    (StudyStatus.CLOSED, _l("Closed — no more answers")),
 ]
 DELIVERY_CHOICES = [
     ("links", _l("Show the links once, to download as a CSV file")),
@@ -145,7 +145,7 @@ class StudyForm(StudioForm):
         validators=[Optional(), Length(max=2000)],
         description=_l("One per line, as CODE or CODE=Label, e.g. US=United States."),
     )
-    status = SelectField(_l("Status"), choices=options(STATUS_CHOICES), default=StudyStatus.OPEN.value)
+    status = SelectField(_l("Status"), choices=options(STATUS_CHOICES), default=StudyStatus.OPEN)
     opens_on = DateField(_l("Opens on"), validators=[Optional()])
     closes_on = DateField(_l("Closes on"), validators=[Optional()])
 
@@ -258,7 +258,7 @@ class ExportForm(StudioForm):
 
 class UserAddForm(StudioForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
-    role = RadioField(_l("Role"), choices=options(ROLE_CHOICES), default=Role.RESEARCHER.value)
+    role = RadioField(_l("Role"), choices=options(ROLE_CHOICES), default=Role.RESEARCHER)
     password = PasswordField(
         _l("Password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)],

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from elicit.csvsafe import csv_safe
 from elicit.models import (
+    Anonymity,
     Cohort,
     Invitation,
     InvitationStatus,
@@ -45,26 +46,26 @@ from elicit.tokens import new_token, pseudonym, token_hash
 # again is recognised and makes nothing new.
 SUBMISSION_KEPT_FOR = timedelta(hours=12)
 LINK_COLUMNS = ("study", "cohort", "invitation", "name", "email", "organisation", "url")
-OPEN_STATUSES = (InvitationStatus.NOT_OPENED.value, InvitationStatus.IN_PROGRESS.value)
+OPEN_STATUSES = (InvitationStatus.NOT_OPENED, InvitationStatus.IN_PROGRESS)
 STATUS_LABELS = {
-    InvitationStatus.NOT_OPENED.value: "not opened",
-    InvitationStatus.IN_PROGRESS.value: "in progress",
-    InvitationStatus.SUBMITTED.value: "submitted",
-    InvitationStatus.DECLINED.value: "declined",
-    InvitationStatus.REVOKED.value: "revoked",
-    InvitationStatus.FINISHED.value: "finished (confirmed)",
+    InvitationStatus.NOT_OPENED: "not opened",
+    InvitationStatus.IN_PROGRESS: "in progress",
+    InvitationStatus.SUBMITTED: "submitted",
+    InvitationStatus.DECLINED: "declined",
+    InvitationStatus.REVOKED: "revoked",
+    InvitationStatus.FINISHED: "finished (confirmed)",
 }
 ANONYMOUS_LABELS = {
-    InvitationStatus.NOT_OPENED.value: "not confirmed",
-    InvitationStatus.FINISHED.value: "finished",
-    InvitationStatus.SUBMITTED.value: "submitted",
-    InvitationStatus.DECLINED.value: "declined",
-    InvitationStatus.REVOKED.value: "revoked",
+    InvitationStatus.NOT_OPENED: "not confirmed",
+    InvitationStatus.FINISHED: "finished",
+    InvitationStatus.SUBMITTED: "submitted",
+    InvitationStatus.DECLINED: "declined",
+    InvitationStatus.REVOKED: "revoked",
 }
 FINISHED = (
-    InvitationStatus.SUBMITTED.value,
-    InvitationStatus.DECLINED.value,
-    InvitationStatus.FINISHED.value,
+    InvitationStatus.SUBMITTED,
+    InvitationStatus.DECLINED,
+    InvitationStatus.FINISHED,
 )
 
 
@@ -74,7 +75,8 @@ def status_labels(study: Study) -> dict[str, str]:
     An anonymous study's invitations never say "opened" or "in progress": they say "finished" once the expert
     finished, confirmed together with at least k others, so a status never points at one response.
     """
-    return dict(ANONYMOUS_LABELS) if study.anonymity == "anonymous" else dict(STATUS_LABELS)
+    labels = ANONYMOUS_LABELS if study.anonymity == Anonymity.ANONYMOUS else STATUS_LABELS
+    return {status.value: label for status, label in labels.items()}
 
 
 def find_invitation(session: Session, study: Study, invitation_id: int) -> Invitation | None:
@@ -86,13 +88,13 @@ def find_invitation(session: Session, study: Study, invitation_id: int) -> Invit
 
 def revoke(invitation: Invitation) -> None:
     """Make a link unusable. A submitted or declined invitation is finished and stays as it is."""
-    if invitation.status == InvitationStatus.REVOKED.value:
+    if invitation.status == InvitationStatus.REVOKED:
         raise StudyError("this invitation is revoked already")
     if invitation.status in FINISHED:
         raise StudyError(
             f"this invitation is {STATUS_LABELS[invitation.status]}; there is nothing left to revoke"
         )
-    invitation.status = InvitationStatus.REVOKED.value
+    invitation.status = InvitationStatus.REVOKED
     invitation.revoked_at = utcnow()
 
 
@@ -103,7 +105,7 @@ def reissue(session: Session, study: Study, invitation: Invitation) -> IssuedLin
     expert would end up with two links). Saved answers follow the expert to the new link.
     """
     previous_status = invitation.status
-    if previous_status == InvitationStatus.REVOKED.value:
+    if previous_status == InvitationStatus.REVOKED:
         if invitation.roster_entry_id is None:
             raise StudyError(
                 "this link is revoked and belongs to no roster entry; generate new links instead"
@@ -113,7 +115,7 @@ def reissue(session: Session, study: Study, invitation: Invitation) -> IssuedLin
             .select_from(Invitation)
             .where(
                 Invitation.roster_entry_id == invitation.roster_entry_id,
-                Invitation.status != InvitationStatus.REVOKED.value,
+                Invitation.status != InvitationStatus.REVOKED,
             )
         )
         if live:
@@ -129,22 +131,22 @@ def reissue(session: Session, study: Study, invitation: Invitation) -> IssuedLin
         pseudonym=invitation.pseudonym,
         response_seed=invitation.response_seed,
     )
-    if study.anonymity == "pseudonymous" and fresh.pseudonym is None:
+    if study.anonymity == Anonymity.PSEUDONYMOUS and fresh.pseudonym is None:
         fresh.pseudonym = pseudonym(study.pseudonym_key, secrets.token_hex(16))
     session.add(fresh)
     session.flush()
-    if study.anonymity == "anonymous":
-        fresh.status = InvitationStatus.NOT_OPENED.value
+    if study.anonymity == Anonymity.ANONYMOUS:
+        fresh.status = InvitationStatus.NOT_OPENED
         session.flush()
         return IssuedLink(fresh, token, fresh.roster_entry)
     moved = session.execute(  # type: ignore[attr-defined]  # a CursorResult: UPDATE has a rowcount
         update(Response)
-        .where(Response.invitation_id == invitation.id, Response.status == ResponseStatus.IN_PROGRESS.value)
+        .where(Response.invitation_id == invitation.id, Response.status == ResponseStatus.IN_PROGRESS)
         .values(invitation_id=fresh.id)
         .execution_options(synchronize_session=False)
     ).rowcount
-    opened = moved or previous_status == InvitationStatus.IN_PROGRESS.value
-    fresh.status = InvitationStatus.IN_PROGRESS.value if opened else InvitationStatus.NOT_OPENED.value
+    opened = moved or previous_status == InvitationStatus.IN_PROGRESS
+    fresh.status = InvitationStatus.IN_PROGRESS if opened else InvitationStatus.NOT_OPENED
     session.flush()
     return IssuedLink(fresh, token, fresh.roster_entry)
 
@@ -153,7 +155,7 @@ def reminder_targets(
     session: Session, study: Study, cohort: Cohort | None, in_progress: bool
 ) -> list[Invitation]:
     """Live roster invitations that have not been answered: not opened (and in progress, if asked)."""
-    statuses = OPEN_STATUSES if in_progress else (InvitationStatus.NOT_OPENED.value,)
+    statuses = OPEN_STATUSES if in_progress else (InvitationStatus.NOT_OPENED,)
     query = (
         select(Invitation)
         .where(
@@ -193,7 +195,7 @@ def roster_query(study: Study) -> Select[RosterEntry]:
 
 def current_invitation(entry: RosterEntry) -> Invitation | None:
     """The roster entry's live invitation, else its newest one."""
-    live = [i for i in entry.invitations if i.status != InvitationStatus.REVOKED.value]
+    live = [i for i in entry.invitations if i.status != InvitationStatus.REVOKED]
     pool = live or list(entry.invitations)
     return max(pool, key=lambda i: i.id) if pool else None
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from elicit.csvsafe import csv_safe
 from elicit.models import (
+    Anonymity,
     Invitation,
     InvitationStatus,
     MailItemState,
@@ -49,18 +50,18 @@ from elicit.tokens import new_token, token_hash
 LEASE = timedelta(minutes=2)  # a runner renews it with every message; a dead runner's lease lapses
 CHUNK = 100  # items read at a time
 REFUSED_IN_A_ROW = 25  # this many refusals in a row means the server, not the addresses: stop
-TO_SEND = (MailItemState.PENDING.value, MailItemState.SENDING.value, MailItemState.FAILED.value)
+TO_SEND = (MailItemState.PENDING, MailItemState.SENDING, MailItemState.FAILED)
 STATE_LABELS = {
-    MailItemState.PENDING.value: "not sent yet",
-    MailItemState.SENDING.value: "interrupted while sending (may have gone)",
-    MailItemState.SENT.value: "sent",
-    MailItemState.FAILED.value: "not sent (failed)",
-    MailItemState.SKIPPED.value: "not sent (nothing to send)",
+    MailItemState.PENDING: "not sent yet",
+    MailItemState.SENDING: "interrupted while sending (may have gone)",
+    MailItemState.SENT: "sent",
+    MailItemState.FAILED: "not sent (failed)",
+    MailItemState.SKIPPED: "not sent (nothing to send)",
 }
 JOB_LABELS = {
-    MailJobStatus.SENDING.value: "sending",
-    MailJobStatus.STOPPED.value: "stopped: resume it",
-    MailJobStatus.DONE.value: "done",
+    MailJobStatus.SENDING: "sending",
+    MailJobStatus.STOPPED: "stopped: resume it",
+    MailJobStatus.DONE: "done",
 }
 RECORD_COLUMNS = (
     "position",
@@ -105,7 +106,7 @@ def create_job(
             "position": position,
             "roster_entry_id": invitation.roster_entry_id,
             "invitation_id": invitation.id,
-            "state": MailItemState.PENDING.value,
+            "state": MailItemState.PENDING,
             "attempts": 0,
         }
         for position, invitation in enumerate(invitations, start=1)
@@ -116,7 +117,7 @@ def create_job(
     if rows:
         session.execute(insert(MailJobItem), rows)
     if not rows:
-        job.status = MailJobStatus.DONE.value
+        job.status = MailJobStatus.DONE
         job.finished_at = utcnow()
     session.flush()
     return job
@@ -144,7 +145,7 @@ def counts(session: Session, job: MailJob) -> dict[str, int]:
             .group_by(MailJobItem.state)
         ).all()
     )
-    return {state.value: int(found.get(state.value, 0)) for state in MailItemState}
+    return {state.value: int(found.get(state, 0)) for state in MailItemState}
 
 
 def can_resume(tally: Mapping[str, int]) -> bool:
@@ -249,12 +250,12 @@ def _link_for(session: Session, study: Study, job: MailJob, item: MailJobItem) -
     invitation = item.invitation
     if invitation is None or item.roster_entry is None:
         return "its invitation or roster entry was deleted"
-    if invitation.status == InvitationStatus.REVOKED.value:
+    if invitation.status == InvitationStatus.REVOKED:
         return "its invitation was revoked before the message went"
     if invitation.status in service.FINISHED:
         return f"the expert had {service.status_labels(study)[invitation.status]} before the message went"
-    never_delivered = item.state in (MailItemState.PENDING.value, MailItemState.FAILED.value) and (
-        job.kind == MailKind.INVITE.value or item.attempts > 0
+    never_delivered = item.state in (MailItemState.PENDING, MailItemState.FAILED) and (
+        job.kind == MailKind.INVITE or item.attempts > 0
     )
     if never_delivered:
         token = new_token()
@@ -275,8 +276,8 @@ def _letter(study: Study, job: MailJob, link: IssuedLink, base_url: str) -> mail
         study.title,
         link_url(base_url, link.token),
         study.closes_on,
-        job.kind == MailKind.REMIND.value,
-        anonymous=study.anonymity == "anonymous",
+        job.kind == MailKind.REMIND,
+        anonymous=study.anonymity == Anonymity.ANONYMOUS,
     )
 
 
@@ -302,7 +303,7 @@ def run(
         result.busy = True
         return result
     started = time.monotonic()
-    job.status = MailJobStatus.SENDING.value
+    job.status = MailJobStatus.SENDING
     job.error = None
     session.commit()
     base_url = str(config.get("BASE_URL") or "")
@@ -379,31 +380,31 @@ def _send_one(
         return "busy"
     link = _link_for(session, study, job, item)
     if isinstance(link, str):
-        item.state = MailItemState.SKIPPED.value
+        item.state = MailItemState.SKIPPED
         item.error = link
         session.commit()
         return "skipped"
-    item.state = MailItemState.SENDING.value
+    item.state = MailItemState.SENDING
     item.attempts += 1
     item.error = None
     session.commit()  # the link exists before anyone can receive it
     try:
         postman.send(mail.compose(_letter(study, job, link, base_url), sender))
     except mail.Refused as exc:
-        item.state = MailItemState.FAILED.value
+        item.state = MailItemState.FAILED
         item.error = str(exc)
         session.commit()
         return "failed"
     except mail.MailError as exc:
-        item.state = MailItemState.FAILED.value
+        item.state = MailItemState.FAILED
         item.error = str(exc)
         session.commit()
         raise
     now = utcnow()
-    item.state = MailItemState.SENT.value
+    item.state = MailItemState.SENT
     item.sent_at = now
     link.invitation.sent_at = now
-    if job.kind == MailKind.REMIND.value:
+    if job.kind == MailKind.REMIND:
         link.invitation.reminded_at = now
     session.commit()
     return "sent"
@@ -418,16 +419,16 @@ def _finish_run(session: Session, job: MailJob, owner: str, result: RunResult) -
         .select_from(MailJobItem)
         .where(
             MailJobItem.job_id == job.id,
-            MailJobItem.state.in_((MailItemState.PENDING.value, MailItemState.SENDING.value)),
+            MailJobItem.state.in_((MailItemState.PENDING, MailItemState.SENDING)),
         )
     )
     if result.stopped:
-        job.status = MailJobStatus.STOPPED.value
+        job.status = MailJobStatus.STOPPED
         job.error = result.stopped
     elif left:
-        job.status = MailJobStatus.SENDING.value
+        job.status = MailJobStatus.SENDING
     else:
-        job.status = MailJobStatus.DONE.value
+        job.status = MailJobStatus.DONE
         job.finished_at = utcnow()
     session.commit()
     release(session, job, owner)
@@ -443,13 +444,13 @@ def hand_over(session: Session, study: Study, job: MailJob) -> list[IssuedLink] 
     try:
         for item in items(session, job, TO_SEND):
             link = _link_for(session, study, job, item)
-            item.state = MailItemState.SKIPPED.value
+            item.state = MailItemState.SKIPPED
             if isinstance(link, str):
                 item.error = link
                 continue
             item.error = "handed over as a link instead of by e-mail"
             links.append(link)
-        job.status = MailJobStatus.DONE.value
+        job.status = MailJobStatus.DONE
         job.error = None
         job.finished_at = utcnow()
         session.flush()

@@ -24,7 +24,7 @@ from elicit.studio.forms import (
 from elicit.users import UserError, add_user, hash_password
 
 View = str | tuple[str, int] | WerkzeugResponse
-ADMIN = Role.ADMIN.value
+ADMIN = Role.ADMIN
 
 
 def _users_page(form: UserAddForm, status: int = 200) -> tuple[str, int]:

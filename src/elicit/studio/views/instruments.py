@@ -21,7 +21,7 @@ from elicit.studio.blueprint import bp
 from elicit.studio.forms import InstrumentUploadForm, PublishForm
 
 View = str | tuple[str, int] | WerkzeugResponse
-WRITERS = (Role.ADMIN.value, Role.RESEARCHER.value)
+WRITERS = (Role.ADMIN, Role.RESEARCHER)
 HIDDEN_LIMIT = 400 * 1024  # a checked file is carried to "Publish" in the form up to this size
 
 

@@ -393,7 +393,7 @@ def mail_job(study: Study, job_id: int) -> View:
     """A batch of e-mailed links: how far it got, who was and was not sent a link, and what to do next."""
     job = _job_or_404(study, job_id)
     tally = mailjobs.counts(db.session, job)
-    unsent = mailjobs.items(db.session, job, (*mailjobs.TO_SEND, MailItemState.SKIPPED.value), PER_PAGE)
+    unsent = mailjobs.items(db.session, job, (*mailjobs.TO_SEND, MailItemState.SKIPPED), PER_PAGE)
     running = mailjobs.is_running(job)
     return render_template(
         "studio/mail_job.html",
@@ -407,7 +407,7 @@ def mail_job(study: Study, job_id: int) -> View:
         resumable=mailjobs.can_resume(tally),
         action_form=ActionForm(),
         outbox=not current_app.config.get("SMTP_URL"),
-        auto=job.status == MailJobStatus.SENDING.value,
+        auto=job.status == MailJobStatus.SENDING,
     )
 
 

@@ -23,7 +23,7 @@ from elicit.studio.blueprint import bp
 from elicit.studio.forms import CohortForm, ExportForm, StudyForm, StudySettingsForm, options
 
 View = str | tuple[str, int] | WerkzeugResponse
-CREATORS = (Role.ADMIN.value, Role.RESEARCHER.value)
+CREATORS = (Role.ADMIN, Role.RESEARCHER)
 
 ANONYMITY_TEXT = {
     "anonymous": N_(
