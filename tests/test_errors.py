@@ -16,7 +16,7 @@ INTERNAL = {
     "elicit.responding.flow.IncompleteResponse": "the review page lists what is missing",
     "elicit.responding.flow.AlreadySubmitted": "the survey view shows the thank-you page",
     "elicit.responding.flow.StaleAnswers": "the survey view shows what changed in the other window",
-    "elicit.responding.values.FieldError": "a field message on the page",
+    "elicit.instruments.types.base.FieldError": "a field message on the page (each item type raises it)",
     "elicit.api.ApiError": "the API's JSON error body with its status",
     "elicit.api.tokens.AuthError": "the API's 401",
     "elicit.instruments.expressions.ExpressionError": "an instrument Problem (file:line) of InstrumentError",

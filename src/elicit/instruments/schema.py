@@ -1,974 +1,689 @@
 """The instrument language: a validated, typed model of a questionnaire (see docs/instruments.md).
 
-``build_definition(document, path)`` checks a parsed document and reports *every* problem at once, each with the
-line it stands on, then returns an immutable ``Definition``. The definition also keeps its canonical form (a
-normalized JSON document that is itself a valid instrument), from which the published sha256 is computed.
+Declared with pydantic v2 rather than attrs + cattrs: a discriminated union on ``type`` picks each item's model
+(declared in its type's module), one pass reports every error with its location, custom error types carry our
+wording, serializers give the canonical form from the same field declarations, and pydantic-core is fast.
+
+``build_definition(document, path)`` validates a parsed document and reports *every* problem at once, each as
+``file:line: message`` (the error's location is followed through the YAML reader's LineMap/LineList), then
+returns an immutable ``Definition``. The definition also keeps its canonical form (a normalized JSON document
+that is itself a valid instrument), from which the published sha256 is computed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
-from elicit.errors import ElicitError
-from elicit.instruments.expressions import Expression, ExpressionError, parse
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
-ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+from elicit.instruments.model import (
+    DEFAULT_TEXT_LENGTH,
+    Choice,
+    Definition,
+    InstrumentError,
+    Item,
+    Page,
+    Privacy,
+    Problem,
+    Scale,
+    Text,
+    canonical_dumps,
+    text_in,
+)
+from elicit.instruments.types import ITEM_TYPES, REGISTRY, level_name
+from elicit.instruments.types.document import (
+    ID_RE,
+    WHAT,
+    ChoiceTuple,
+    Document,
+    DocumentContext,
+    ExpressionField,
+    Found,
+    Identified,
+    ItemDocument,
+    OptionalText,
+    Outline,
+    RequiredText,
+    RowDocument,
+    UnknownItemDocument,
+    check_text,
+    context_of,
+    fail,
+    fail_all,
+    line_of,
+    parse_choices,
+    validate_with,
+)
+
+__all__ = [  # the model's names, re-exported: most code imports them from here
+    "DEFAULT_TEXT_LENGTH",
+    "ITEM_TYPES",
+    "Choice",
+    "Definition",
+    "InstrumentError",
+    "Item",
+    "Page",
+    "Privacy",
+    "Problem",
+    "Scale",
+    "Text",
+    "build_definition",
+    "canonical_dumps",
+    "level_name",
+    "text_in",
+]
+
 INSTRUMENT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-CODE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-
-ITEM_TYPES = (
-    "likert",
-    "likert_matrix",
-    "single_choice",
-    "multiple_choice",
-    "integer",
-    "decimal",
-    "text",
-    "ranking",
-    "constant_sum",
-    "quantiles",
-    "consent",
-    "note",
-)
-CHOICE_TYPES = {"likert", "likert_matrix", "single_choice", "multiple_choice", "ranking", "constant_sum"}
-NUMERIC_TYPES = {"integer", "decimal", "quantiles"}
-PRIVACY_KINDS = ("none", "direct_identifier", "quasi_identifier", "free_text")
-COMMON_ITEM_KEYS = {
-    "id",
-    "type",
-    "text",
-    "help",
-    "required",
-    "relevant",
-    "constraint",
-    "constraint_message",
-    "privacy",
-    "dont_know",
-    "confidence",
-}
-TYPE_KEYS: dict[str, set[str]] = {
-    "likert": {"choices"},
-    "likert_matrix": {"choices", "rows"},
-    "single_choice": {"choices"},
-    "multiple_choice": {"choices", "min_selected", "max_selected"},
-    "integer": {"min", "max", "unit"},
-    "decimal": {"min", "max", "unit"},
-    "text": {"max_length", "multiline"},
-    "ranking": {"choices"},
-    "constant_sum": {"choices", "total"},
-    "quantiles": {"levels", "min", "max", "unit", "seed", "background"},
-    "consent": set(),
-    "note": set(),
-}
-TOP_KEYS = {
-    "id",
-    "version",
-    "languages",
-    "title",
-    "description",
-    "anonymity",
-    "choice_sets",
-    "scales",
-    "pages",
-}
-PAGE_KEYS = {"id", "title", "intro", "relevant", "items"}
-ROW_KEYS = {"id", "text", "help", "required", "relevant", "privacy"}
-DEFAULT_TEXT_LENGTH = 2000
-CONSENT_CODES = ("yes", "no")
+UNKNOWN_TYPE = "<unknown>"
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an instrument file, printed as ``file:line: message``."""
+class Named:
+    """An entry of ``choice_sets`` or ``scales`` handed to its validator with its name."""
 
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line or 1}: {self.message}"
+    name: Any
+    value: Any
 
 
-class InstrumentError(ElicitError):
-    """An instrument has problems; ``problems`` lists every one of them."""
+def _named(message: str) -> Any:
+    def check(value: Any) -> dict[Any, Named]:
+        value = value or {}
+        if not isinstance(value, Mapping):
+            raise fail(message)
+        return {name: Named(name, entry) for name, entry in value.items()}
 
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-Text = Mapping[str, str]
-
-
-def text_in(value: Text | None, language: str) -> str:
-    """The text in ``language`` (every declared language is present once an instrument is valid)."""
-    if value is None:
-        return ""
-    return value.get(language) or next(iter(value.values()), "")
+    return BeforeValidator(check)
 
 
-@dataclass(frozen=True)
-class Choice:
-    code: int | str
-    label: Text
-
-    @property
-    def key(self) -> str:
-        """The code as it appears in form fields and column names."""
-        return str(self.code)
-
-
-@dataclass(frozen=True)
-class Privacy:
-    kind: str = "none"
-    bins: tuple[float, ...] | None = None
-    top_code: float | None = None
-    merge: Mapping[str, tuple[str, ...]] | None = None
+def _choice_set(value: Named, info: ValidationInfo) -> ChoiceTuple:
+    if not isinstance(value.name, str) or not ID_RE.match(value.name):
+        raise fail(f"choice set name {value.name!r} must be lowercase letters, digits and _")
+    context = context_of(info)
+    found: list[Found] = []
+    parsed = parse_choices(value.value, context, found)
+    if parsed is not None:
+        context.choice_sets[value.name] = parsed
+    if found or parsed is None:
+        raise fail_all(found)
+    return parsed
 
 
-@dataclass(frozen=True)
-class Item:
-    """An answerable item (or a note). A likert matrix is a display group whose ``rows`` are likert items."""
-
-    id: str
-    type: str
-    page: str
-    text: Text | None = None
-    help: Text | None = None
-    required: bool = False
-    relevant: Expression | None = None
-    constraint: Expression | None = None
-    constraint_message: Text | None = None
-    choices: tuple[Choice, ...] = ()
-    min: float | None = None
-    max: float | None = None
-    unit: Text | None = None
-    max_length: int = DEFAULT_TEXT_LENGTH
-    multiline: bool = False
-    total: float | None = None
-    levels: tuple[int, ...] = ()
-    min_selected: int | None = None
-    max_selected: int | None = None
-    privacy: Privacy = field(default_factory=Privacy)
-    dont_know: bool = False
-    confidence: bool = False
-    seed: bool = False
-    background: str = "uniform"
-    rows: tuple[Item, ...] = ()
-    matrix: str | None = None
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        """Names of the stored parts: choice codes or quantile levels for composite items, else ('',)."""
-        if self.type in {"multiple_choice", "ranking", "constant_sum"}:
-            return tuple(c.key for c in self.choices)
-        if self.type == "quantiles":
-            return tuple(level_name(level) for level in self.levels)
-        return ("",)
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        """Column names in the export (and field names in forms)."""
-        return tuple(self.id if part == "" else f"{self.id}.{part}" for part in self.parts)
-
-    @property
-    def answerable(self) -> bool:
-        return self.type not in {"note", "likert_matrix"}
-
-    def choice(self, key: str) -> Choice | None:
-        for choice in self.choices:
-            if choice.key == key:
-                return choice
+def _item_tag(value: Any) -> str | None:
+    if isinstance(value, UnknownItemDocument):
+        return UNKNOWN_TYPE
+    if isinstance(value, ItemDocument):  # serializing a validated item
+        return value.type
+    if not isinstance(value, Mapping):
         return None
+    declared = value.get("type")
+    return declared if isinstance(declared, str) and declared in REGISTRY else UNKNOWN_TYPE
 
 
-def level_name(level: int) -> str:
-    """``5 -> 'q05'``, ``50 -> 'q50'``: the part name of a quantile level."""
-    return f"q{level:02d}"
+if TYPE_CHECKING:
+    AnyItem = ItemDocument
+else:
+    AnyItem = Annotated[
+        Union[  # noqa: UP007  # built from the registry at run time
+            tuple(Annotated[kind.document, Tag(name)] for name, kind in REGISTRY.items())
+            + (Annotated[UnknownItemDocument, Tag(UNKNOWN_TYPE)],)
+        ],
+        Discriminator(
+            _item_tag,
+            custom_error_type="item_not_a_mapping",
+            custom_error_message="each item must be a mapping with id and type",
+        ),
+    ]
 
 
-@dataclass(frozen=True)
-class Page:
-    id: str
-    title: Text | None
-    intro: Text | None
-    relevant: Expression | None
-    items: tuple[Item, ...]
-
-    def answerable_items(self) -> Iterator[Item]:
-        """Every item that stores an answer, with matrix rows in place of their matrix."""
-        for item in self.items:
-            if item.type == "likert_matrix":
-                yield from item.rows
-            elif item.answerable:
-                yield item
+def _items(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise fail(f"{WHAT} needs a non-empty list of items")
+    return value
 
 
-@dataclass(frozen=True)
-class Scale:
-    name: str
-    label: Text | None
-    items: tuple[str, ...]
-    reverse: tuple[str, ...]
+class PageDocument(Identified):
+    """A page: its items, shown together, and when it is shown at all."""
 
+    label: ClassVar[str] = "page"
+    not_a_mapping: ClassVar[str] = "each page must be a mapping with id and items"
 
-@dataclass(frozen=True)
-class Definition:
-    """A valid instrument: pages, items, scales and its canonical JSON form."""
+    title: OptionalText = None
+    intro: OptionalText = None
+    relevant: ExpressionField = None
+    items: Annotated[list[AnyItem], BeforeValidator(_items)] = Field(None, validate_default=True)
 
-    id: str
-    version: str
-    languages: tuple[str, ...]
-    title: Text
-    description: Text | None
-    anonymity: str
-    scales: Mapping[str, Scale]
-    pages: tuple[Page, ...]
-    canonical: Mapping[str, Any] = field(repr=False, compare=False)
+    @classmethod
+    def outline(cls, context: DocumentContext, ident: str, data: Mapping[str, Any]) -> Outline | None:
+        page = Outline(ident)
+        context.pages.append(page)
+        return page
 
-    @property
-    def ref(self) -> str:
-        return f"{self.id}@{self.version}"
-
-    def canonical_json(self) -> str:
-        """Deterministic JSON: sorted keys, no insignificant white space, UTF-8 text kept as is."""
-        return canonical_dumps(self.canonical)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
-
-    def items(self) -> Iterator[Item]:
-        """Every answerable item in questionnaire order (matrix rows expanded)."""
-        for page in self.pages:
-            yield from page.answerable_items()
-
-    def item(self, item_id: str) -> Item:
-        return self._index()[item_id]
-
-    def page_of(self, item_id: str) -> Page:
-        return self._page_index()[item_id]
-
-    def _index(self) -> dict[str, Item]:
-        cached: dict[str, Item] | None = self.__dict__.get("_item_index")
-        if cached is None:
-            cached = {item.id: item for item in self.items()}
-            object.__setattr__(self, "_item_index", cached)
-        return cached
-
-    def _page_index(self) -> dict[str, Page]:
-        cached: dict[str, Page] | None = self.__dict__.get("_page_index_cache")
-        if cached is None:
-            cached = {item.id: page for page in self.pages for item in page.answerable_items()}
-            object.__setattr__(self, "_page_index_cache", cached)
-        return cached
-
-    def scale_of(self, item_id: str) -> Scale | None:
-        for scale in self.scales.values():
-            if item_id in scale.items:
-                return scale
-        return None
-
-
-def canonical_dumps(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-class _Checker:
-    """Walks a parsed document, collecting problems and building the typed model and canonical form."""
-
-    def __init__(self, document: Any, path: str) -> None:
-        self.doc = document
-        self.path = path
-        self.problems: list[Problem] = []
-        self.languages: tuple[str, ...] = ("en",)
-        self.choice_sets: dict[str, tuple[Choice, ...]] = {}
-        self.canonical_choice_sets: dict[str, list[dict[str, Any]]] = {}
-        self.seen_ids: dict[str, int | None] = {}
-
-    # -- reporting -------------------------------------------------------------------------------------
-    def problem(self, line: int | None, message: str) -> None:
-        self.problems.append(Problem(self.path, line, message))
-
-    @staticmethod
-    def line(container: Any, key: Any = None) -> int | None:
-        if key is not None and hasattr(container, "line_of"):
-            result: int | None = container.line_of(key)
-            return result
-        return getattr(container, "line", None)
-
-    def unknown_keys(self, mapping: Mapping[str, Any], allowed: set[str], what: str) -> None:
-        for key in mapping:
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.problem(
-                    self.line(mapping, key), f"unknown key {key!r} in {what} (expected one of: {hint})"
-                )
-
-    # -- values ----------------------------------------------------------------------------------------
-    def text(self, container: Mapping[str, Any], key: str, what: str, required: bool = False) -> Text | None:
-        if key not in container or container[key] is None:
-            if required:
-                self.problem(self.line(container), f"{what} needs '{key}'")
-            return None
-        value = container[key]
-        line = self.line(container, key)
-        if isinstance(value, str):
-            if not value.strip() and required:
-                self.problem(line, f"'{key}' of {what} is empty")
-            return dict.fromkeys(self.languages, value)
-        if isinstance(value, Mapping):
-            result: dict[str, str] = {}
-            for lang in self.languages:
-                text = value.get(lang)
-                if not isinstance(text, str) or not text.strip():
-                    self.problem(self.line(value, lang), f"'{key}' of {what} has no {lang!r} translation")
-                else:
-                    result[lang] = text
-            for lang in value:
-                if lang not in self.languages:
-                    self.problem(
-                        self.line(value, lang), f"'{key}' of {what} has text in undeclared language {lang!r}"
-                    )
-            return result
-        self.problem(line, f"'{key}' of {what} must be a text or a {{language: text}} map")
-        return None
-
-    @staticmethod
-    def canonical_text(text: Text | None) -> Any:
-        if text is None:
-            return None
-        values = set(text.values())
-        return next(iter(values)) if len(values) == 1 else dict(sorted(text.items()))
-
-    def number(
-        self, container: Mapping[str, Any], key: str, what: str, integer: bool = False
-    ) -> float | None:
-        if key not in container or container[key] is None:
-            return None
-        value = container[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (integer and not isinstance(value, int))
-        ):
-            kind = "a whole number" if integer else "a number"
-            self.problem(self.line(container, key), f"'{key}' of {what} must be {kind}, not {value!r}")
-            return None
-        return value
-
-    def boolean(self, container: Mapping[str, Any], key: str, what: str) -> bool:
-        value = container.get(key, False)
-        if not isinstance(value, bool):
-            self.problem(self.line(container, key), f"'{key}' of {what} must be true or false")
-            return False
-        return value
-
-    def identifier(self, container: Mapping[str, Any], what: str) -> str | None:
-        value = container.get("id")
-        if value is None:
-            self.problem(self.line(container), f"{what} has no 'id'")
-            return None
-        if not isinstance(value, str) or not ID_RE.match(value):
-            self.problem(
-                self.line(container, "id"),
-                f"{what} id {value!r} must start with a lowercase letter and use only a-z, 0-9 and _",
-            )
-            return None
-        line = self.line(container, "id")
-        if value in self.seen_ids:
-            self.problem(line, f"duplicate id {value!r} (first used at line {self.seen_ids[value] or '?'})")
-            return None
-        self.seen_ids[value] = line
-        return value
-
-    def choices(self, value: Any, line: int | None, what: str) -> tuple[tuple[Choice, ...], Any] | None:
-        """Parse inline choices (mapping or list of {code, label}) or a choice-set name."""
-        if isinstance(value, str):
-            if value not in self.choice_sets:
-                self.problem(line, f"{what} uses choice set {value!r}, which is not defined in choice_sets")
-                return None
-            return self.choice_sets[value], value
-        entries: list[tuple[Any, Any, int | None]] = []
-        if isinstance(value, Mapping):
-            entries = [(code, label, self.line(value, code)) for code, label in value.items()]
-        elif isinstance(value, list):
-            for index, entry in enumerate(value):
-                if not isinstance(entry, Mapping) or "code" not in entry or "label" not in entry:
-                    self.problem(self.line(value, index), f"each choice of {what} needs 'code' and 'label'")
-                    continue
-                entries.append((entry["code"], entry["label"], self.line(entry, "code")))
-        else:
-            self.problem(line, f"'choices' of {what} must be a choice-set name, a mapping or a list")
-            return None
-        if not entries:
-            self.problem(line, f"{what} has no choices")
-            return None
-        parsed: list[Choice] = []
-        canonical: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for code, label, code_line in entries:
-            if isinstance(code, bool) or not isinstance(code, int | str) or not CODE_RE.match(str(code)):
-                self.problem(
-                    code_line, f"choice code {code!r} of {what} must be a number or a word of A-Z, 0-9, _"
-                )
-                continue
-            if str(code) in seen:
-                self.problem(code_line, f"duplicate choice code {code!r} in {what}")
-                continue
-            seen.add(str(code))
-            text = self._label(label, code_line, f"choice {code!r} of {what}")
-            if text is None:
-                continue
-            parsed.append(Choice(code, text))
-            canonical.append({"code": code, "label": self.canonical_text(text)})
-        return tuple(parsed), canonical
-
-    def _label(self, label: Any, line: int | None, what: str) -> Text | None:
-        if isinstance(label, str) and label.strip():
-            return dict.fromkeys(self.languages, label)
-        if isinstance(label, Mapping):
-            result: dict[str, str] = {}
-            for lang in self.languages:
-                text = label.get(lang)
-                if not isinstance(text, str) or not text.strip():
-                    self.problem(self.line(label, lang) or line, f"{what} has no {lang!r} translation")
-                else:
-                    result[lang] = text
-            return result if len(result) == len(self.languages) else None
-        self.problem(line, f"{what} needs a label")
-        return None
-
-    def expression(self, container: Mapping[str, Any], key: str, what: str) -> Expression | None:
-        if key not in container or container[key] is None:
-            return None
-        source = container[key]
-        line = self.line(container, key)
-        if isinstance(source, bool):
-            source = "true" if source else "false"
-        if not isinstance(source, str):
-            self.problem(line, f"'{key}' of {what} must be an expression in quotes")
-            return None
-        try:
-            return parse(source)
-        except ExpressionError as exc:
-            self.problem(line, f"'{key}' of {what} does not parse: {exc}")
-            return None
-
-    # -- the walk --------------------------------------------------------------------------------------
-    def run(self) -> tuple[Definition | None, dict[str, Any]]:
-        doc = self.doc
-        canonical: dict[str, Any] = {}
-        if not isinstance(doc, Mapping):
-            self.problem(
-                self.line(doc), "an instrument is a mapping with id, version, languages, title and pages"
-            )
-            return None, canonical
-        self.unknown_keys(doc, TOP_KEYS, "the instrument")
-        inst_id = doc.get("id")
-        if not isinstance(inst_id, str) or not INSTRUMENT_ID_RE.match(inst_id):
-            self.problem(
-                self.line(doc, "id"), f"instrument id {inst_id!r} must be lowercase letters, digits and -"
-            )
-        version = doc.get("version")
-        if not isinstance(version, str) or not VERSION_RE.match(version):
-            self.problem(
-                self.line(doc, "version"), f"version {version!r} must look like 1.0.0 (in quotes if needed)"
-            )
-        languages = doc.get("languages", ["en"])
-        if (
-            not isinstance(languages, list)
-            or not languages
-            or not all(isinstance(x, str) and LANG_RE.match(x) for x in languages)
-            or len(set(languages)) != len(languages)
-        ):
-            self.problem(
-                self.line(doc, "languages"), "languages must be a list of distinct codes such as [en, ur]"
-            )
-        else:
-            self.languages = tuple(languages)
-        title = self.text(doc, "title", "the instrument", required=True)
-        description = self.text(doc, "description", "the instrument")
-        anonymity = doc.get("anonymity", "anonymous")
-        if anonymity not in ("anonymous", "pseudonymous"):
-            self.problem(self.line(doc, "anonymity"), "anonymity must be 'anonymous' or 'pseudonymous'")
-        canonical.update(
-            id=inst_id,
-            version=version,
-            languages=list(self.languages),
-            title=self.canonical_text(title),
-            anonymity=anonymity,
+    def to_page(self, languages: tuple[str, ...]) -> Page:
+        return Page(
+            self.id,
+            self.title,
+            self.intro,
+            self.relevant,
+            tuple(i.to_item(self.id, languages) for i in self.items),
         )
-        if description is not None:
-            canonical["description"] = self.canonical_text(description)
 
-        sets = doc.get("choice_sets") or {}
-        if not isinstance(sets, Mapping):
-            self.problem(self.line(doc, "choice_sets"), "choice_sets must map a name to its choices")
-            sets = {}
-        for name, value in sets.items():
-            line = self.line(sets, name)
-            if not isinstance(name, str) or not ID_RE.match(name):
-                self.problem(line, f"choice set name {name!r} must be lowercase letters, digits and _")
-                continue
-            parsed = self.choices(value, line, f"choice set {name!r}")
-            if parsed is not None:
-                self.choice_sets[name] = parsed[0]
-                self.canonical_choice_sets[name] = parsed[1]
-        if self.canonical_choice_sets:
-            canonical["choice_sets"] = self.canonical_choice_sets
 
-        pages_raw = doc.get("pages")
-        pages: list[Page] = []
-        canonical_pages: list[dict[str, Any]] = []
-        if not isinstance(pages_raw, list) or not pages_raw:
-            self.problem(self.line(doc, "pages"), "the instrument needs a non-empty list of pages")
-            pages_raw = []
-        for index, page_raw in enumerate(pages_raw):
-            built = self.page(page_raw, self.line(pages_raw, index))
-            if built is not None:
-                pages.append(built[0])
-                canonical_pages.append(built[1])
-        canonical["pages"] = canonical_pages
+class ScaleDocument(Document):
+    """A scale: at least two likert items, some of them reverse-keyed, and an optional label."""
 
-        scales, canonical_scales = self.scales(doc, pages)
-        if canonical_scales:
-            canonical["scales"] = canonical_scales
-        self.check_references(pages)
+    items: list[Any] = Field(None, validate_default=True)
+    reverse: list[Any] = Field(default_factory=list, validate_default=True)
+    label: OptionalText = None
 
-        if self.problems:
-            return None, canonical
-        assert isinstance(inst_id, str) and isinstance(version, str) and title is not None  # nosec B101  # narrows types after validation (problems already returned above); not a security check
-        definition = Definition(
-            id=inst_id,
-            version=version,
+    @model_validator(mode="wrap")
+    @classmethod
+    def _named(cls, data: Named, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        name, spec = data.name, data.value
+        if not isinstance(name, str) or not ID_RE.match(name):
+            raise fail(f"scale name {name!r} must be lowercase letters, digits and _")
+        if not isinstance(spec, Mapping):
+            raise fail(f"scale {name!r} must be a mapping with items (and reverse)")
+        context = context_of(info)
+        context.scale = (name, None)
+        found: list[Found] = []
+        members, reverse = spec.get("items"), spec.get("reverse", [])
+        if isinstance(members, list) and len(members) >= 2 and not isinstance(reverse, list):
+            message = f"'reverse' of scale {name!r} must be a list of item ids"
+            found.append((message, ("reverse",), False, "reverse-type"))
+        return validate_with(cls, spec, handler, found)
+
+    @field_validator("items", mode="plain")
+    @classmethod
+    def _members(cls, members: Any, info: ValidationInfo) -> list[Any]:
+        context = context_of(info)
+        name = context.scale[0]
+        if not isinstance(members, list) or len(members) < 2:
+            raise fail(f"scale {name!r} needs a list of at least two items")
+        context.scale = (name, members)
+        items = {item.id: item for page in context.pages for item in _answerable(page)}
+        scalable = " or ".join(n for n, k in REGISTRY.items() if k.scalable)
+        found: list[Found] = []
+        for index, member in enumerate(members):
+            item = items.get(member) if isinstance(member, str) else None
+            if item is None:
+                found.append(
+                    (f"scale {name!r} lists {member!r}, which is not an item", (index,), False, "members")
+                )
+            elif not REGISTRY[item.type].scalable:
+                message = (
+                    f"scale {name!r} lists {member!r}, a {item.type} item; scale items must be {scalable}"
+                )
+                found.append((message, (index,), False, "members"))
+            elif member in context.in_scales:
+                message = f"item {member!r} is in scale {context.in_scales[member]!r} already"
+                found.append((message, (index,), False, "members"))
+            else:
+                context.in_scales[member] = name
+        if found:
+            raise fail_all(found)
+        return members
+
+    @field_validator("reverse", mode="plain")
+    @classmethod
+    def _reverse(cls, reverse: Any, info: ValidationInfo) -> list[Any]:
+        name, members = context_of(info).scale
+        if members is None:
+            return []
+        if not isinstance(reverse, list):
+            return []  # reported with the scale, before its items' problems
+        found: list[Found] = [
+            (f"reverse item {member!r} of scale {name!r} is not in its items", (index,), False)
+            for index, member in enumerate(reverse)
+            if member not in members
+        ]
+        if found:
+            raise fail_all(found)
+        return reverse
+
+    @field_validator("label", mode="plain")
+    @classmethod
+    def _label(cls, label: Any, info: ValidationInfo) -> Text | None:
+        context = context_of(info)
+        if context.scale[1] is None:
+            return None
+        return check_text(label, "label", context.languages)
+
+    def to_scale(self, name: str) -> Scale:
+        return Scale(name, self.label, tuple(str(m) for m in self.items), tuple(str(r) for r in self.reverse))
+
+
+def _answerable(page: Outline) -> list[Outline]:
+    """The items of a page that store an answer, matrix rows in place of their matrix (as ``Page`` does)."""
+    found: list[Outline] = []
+    for item in page.members:
+        if item.members:
+            found.extend(item.members)
+        elif REGISTRY[item.type].answerable:
+            found.append(item)
+    return found
+
+
+def _pages(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise fail("the instrument needs a non-empty list of pages")
+    return value
+
+
+def _instrument_id(value: Any) -> str:
+    if not isinstance(value, str) or not INSTRUMENT_ID_RE.match(value):
+        raise fail(f"instrument id {value!r} must be lowercase letters, digits and -")
+    return value
+
+
+def _version(value: Any) -> str:
+    if not isinstance(value, str) or not VERSION_RE.match(value):
+        raise fail(f"version {value!r} must look like 1.0.0 (in quotes if needed)")
+    return value
+
+
+def _languages(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(x, str) and LANG_RE.match(x) for x in value)
+        or len(set(value)) != len(value)
+    ):
+        raise fail("languages must be a list of distinct codes such as [en, ur]")
+    context_of(info).languages = tuple(value)
+    return tuple(value)
+
+
+def _anonymity(value: Any) -> str:
+    if value not in ("anonymous", "pseudonymous"):
+        raise fail("anonymity must be 'anonymous' or 'pseudonymous'")
+    return str(value)
+
+
+def _empty(value: Any) -> bool:
+    return not value
+
+
+class InstrumentDocument(Document):
+    """A whole instrument file (or the canonical JSON of a published version)."""
+
+    id: Annotated[str, PlainValidator(_instrument_id)] = Field(None, validate_default=True)
+    version: Annotated[str, PlainValidator(_version)] = Field(None, validate_default=True)
+    languages: Annotated[tuple[str, ...], PlainValidator(_languages), PlainSerializer(list)] = ("en",)
+    title: RequiredText = None
+    description: OptionalText = None
+    anonymity: Annotated[str, PlainValidator(_anonymity)] = "anonymous"
+    choice_sets: Annotated[
+        dict[
+            str, Annotated[ChoiceTuple, PlainValidator(_choice_set), PlainSerializer(lambda c: c.canonical)]
+        ],
+        _named("choice_sets must map a name to its choices"),
+    ] = Field(default_factory=dict, exclude_if=_empty)
+    pages: Annotated[list[PageDocument], BeforeValidator(_pages)] = Field(None, validate_default=True)
+    scales: Annotated[dict[str, ScaleDocument], _named("scales must map a name to {items, reverse}")] = Field(
+        default_factory=dict, exclude_if=_empty
+    )
+
+    def to_definition(self) -> Definition:
+        """The runtime definition, with this document's canonical form."""
+        return Definition(
+            id=self.id,
+            version=self.version,
             languages=self.languages,
-            title=title,
-            description=description,
-            anonymity=str(anonymity),
-            scales=scales,
-            pages=tuple(pages),
-            canonical=canonical,
+            title=self.title or {},
+            description=self.description,
+            anonymity=self.anonymity,
+            scales={name: scale.to_scale(name) for name, scale in self.scales.items()},
+            pages=tuple(page.to_page(self.languages) for page in self.pages),
+            canonical=self.model_dump(exclude_none=True),
         )
-        return definition, canonical
 
-    def page(self, raw: Any, line: int | None) -> tuple[Page, dict[str, Any]] | None:
-        if not isinstance(raw, Mapping):
-            self.problem(line, "each page must be a mapping with id and items")
-            return None
-        self.unknown_keys(raw, PAGE_KEYS, "a page")
-        page_id = self.identifier(raw, "page")
-        what = f"page {page_id!r}" if page_id else "a page"
-        title = self.text(raw, "title", what)
-        intro = self.text(raw, "intro", what)
-        relevant = self.expression(raw, "relevant", what)
-        items_raw = raw.get("items")
-        items: list[Item] = []
-        canonical_items: list[dict[str, Any]] = []
-        if not isinstance(items_raw, list) or not items_raw:
-            self.problem(self.line(raw, "items") or self.line(raw), f"{what} needs a non-empty list of items")
-            items_raw = []
-        for index, item_raw in enumerate(items_raw):
-            built = self.item(item_raw, self.line(items_raw, index), page_id or "")
-            if built is not None:
-                items.append(built[0])
-                canonical_items.append(built[1])
-        canonical: dict[str, Any] = {"id": page_id, "items": canonical_items}
-        if title is not None:
-            canonical["title"] = self.canonical_text(title)
-        if intro is not None:
-            canonical["intro"] = self.canonical_text(intro)
-        if relevant is not None:
-            canonical["relevant"] = relevant.source
-        return Page(page_id or "", title, intro, relevant, tuple(items)), canonical
 
-    def item(
-        self, raw: Any, line: int | None, page_id: str, matrix: Item | None = None, matrix_choices: Any = None
-    ) -> tuple[Item, dict[str, Any]] | None:
-        if not isinstance(raw, Mapping):
-            self.problem(line, "each item must be a mapping with id and type")
-            return None
-        item_id = self.identifier(raw, "matrix row" if matrix else "item")
-        what = f"item {item_id!r}" if item_id else "an item"
-        if matrix is not None:
-            self.unknown_keys(raw, ROW_KEYS, f"row {item_id!r} of a likert matrix")
-            item_type = "likert"
+# -- from pydantic's errors to file:line: message -----------------------------------------------------------
+TOP_ORDER = {
+    "id": 0,
+    "version": 1,
+    "languages": 2,
+    "title": 3,
+    "description": 4,
+    "anonymity": 5,
+    "choice_sets": 6,
+    "pages": 7,
+    "scales": 8,
+}
+PAGE_ORDER = {"id": 0, "title": 1, "intro": 2, "relevant": 3, "items": 4}
+#: Problems of an item in the order they were always reported: its id and type, unknown keys, the common keys,
+#: then the type's own keys (no two types order the keys they share differently).
+ITEM_ORDER = {
+    key: rank
+    for rank, key in enumerate(
+        [
+            "id",
+            "type",
+            "",  # unknown keys
+            "text",
+            "help",
+            "required",
+            "relevant",
+            "constraint",
+            "constraint_message",
+            "dont_know",
+            "confidence",
+            "privacy",
+            "choices",
+            "min",
+            "max",
+            "unit",
+            "min+max",
+            "step",
+            "min_label",
+            "max_label",
+            "total",
+            "levels",
+            "seed",
+            "background",
+            "min_selected",
+            "max_selected",
+            "max_length",
+            "multiline",
+            "rows",
+        ]
+    )
+}
+#: A scale's problems: its items, whether ``reverse`` is a list, what its items are, its reverse items, its label.
+SCALE_ORDER = {"items": 0, "reverse-type": 1, "members": 2, "reverse": 3, "label": 4}
+#: After the next step, what a container is: (kind, order of its keys, where unknown keys go).
+ORDERS: dict[str, tuple[dict[str, int], float]] = {
+    "top": (TOP_ORDER, -1),
+    "page": (PAGE_ORDER, -1),
+    "item": (ITEM_ORDER, ITEM_ORDER[""]),
+    "row": (ITEM_ORDER, ITEM_ORDER[""]),
+    "scale": (SCALE_ORDER, -1),
+}
+CHILD = {
+    ("top", "pages"): "pages",
+    ("top", "choice_sets"): "choice_sets",
+    ("top", "scales"): "scales",
+    ("page", "items"): "items",
+    ("item", "rows"): "rows",
+    ("pages", None): "page",
+    ("items", None): "item",
+    ("rows", None): "row",
+    ("scales", None): "scale",
+}
+
+
+@dataclass
+class _Place:
+    """Where an error's location leads in the raw document."""
+
+    parent: Any  # the mapping or list holding the last step
+    last: Any
+    kind: str  # what the parent is: top, page, item, row, scale or a value
+    owner: str  # the owner phrase ("item 'x'")
+    owner_kind: str
+    owner_node: Any
+    order: tuple[Any, ...]
+    node: Any  # what the location names (None for a key that is not there)
+
+
+def _owner(kind: str, node: Any, name: Any, context: DocumentContext) -> str:
+    if kind == "page":
+        ident = context.idents.get(id(node))
+        return f"page {ident!r}" if ident else "a page"
+    if kind in ("item", "row"):
+        ident = context.idents.get(id(node))
+        return f"item {ident!r}" if ident else "an item"
+    if kind == "scale":
+        return f"scale {name!r}"
+    if kind == "choice_set":
+        return f"choice set {name!r}"
+    return "the instrument"
+
+
+def _place(document: Any, loc: tuple[Any, ...], context: DocumentContext) -> _Place:
+    node, kind, owner_kind, owner_node = document, "top", "top", document
+    owner = "the instrument"
+    order: list[Any] = []
+    steps = list(loc)
+    parent: Any = None
+    last: Any = None
+    index = 0
+    while index < len(steps):
+        step = steps[index]
+        parent, last = node, step
+        if kind in ORDERS:
+            ranks, unknown = ORDERS[kind]
+            known = isinstance(step, str) and step in ranks
+            if known and (
+                step in _model_of(kind, node).model_fields or not (isinstance(node, Mapping) and step in node)
+            ):
+                order.append((ranks[step], 0))
+            else:
+                keys = list(node) if isinstance(node, Mapping) else []
+                order.append((unknown, keys.index(step) if step in keys else 0))
+            child = CHILD.get((kind, step), "value")
+        elif kind in ("pages", "items", "rows"):
+            order.append((step, 0) if isinstance(step, int) else (0, 0))
+            child = CHILD[(kind, None)]
+        elif kind in ("choice_sets", "scales"):
+            keys = list(node) if isinstance(node, Mapping) else []
+            order.append((keys.index(step) if step in keys else 0, 0))
+            child = CHILD.get((kind, None), "choice_set")
         else:
-            declared = raw.get("type")
-            if not isinstance(declared, str) or declared not in ITEM_TYPES:
-                self.problem(
-                    self.line(raw, "type"),
-                    f"{what} has unknown type {declared!r} (expected one of: {', '.join(ITEM_TYPES)})",
-                )
-                return None
-            item_type = declared
-            self.unknown_keys(raw, COMMON_ITEM_KEYS | TYPE_KEYS[item_type], f"{what} ({item_type})")
-        canonical: dict[str, Any] = {"id": item_id}
-        if matrix is None:
-            canonical["type"] = item_type
-        text = self.text(raw, "text", what, required=True)
-        if text is not None:
-            canonical["text"] = self.canonical_text(text)
-        help_text = self.text(raw, "help", what)
-        if help_text is not None:
-            canonical["help"] = self.canonical_text(help_text)
-        required = self.boolean(raw, "required", what)
-        if required:
-            canonical["required"] = True
-        relevant = self.expression(raw, "relevant", what)
+            order.append((step, 0) if isinstance(step, int) else (0, 0))
+            child = "value"
+        if (
+            isinstance(node, Mapping)
+            and step in node
+            or isinstance(node, list)
+            and isinstance(step, int)
+            and 0 <= step < len(node)
+        ):
+            node = node[step]
+        else:
+            node = None
+        kind = child
+        if kind in ("page", "item", "row", "scale", "choice_set"):
+            owner_kind, owner_node = kind, node
+            owner = _owner(kind, node, step, context)
+        if kind == "item" and index + 1 < len(steps) and steps[index + 1] == (_item_tag(node) or object()):
+            index += 1  # the discriminator's tag names the union member, not a key
+        if kind == "choice_set":
+            kind = "value"
+        index += 1
+    return _Place(parent, last, kind, owner, owner_kind, owner_node, tuple(order), node)
+
+
+def _model_of(kind: str, node: Any) -> type[Document]:
+    """The model that declares the keys of a container of this kind."""
+    if kind == "item":
+        declared = node.get("type") if isinstance(node, Mapping) else None
+        model: type[Document] = ItemDocument
+        if isinstance(declared, str) and declared in REGISTRY:
+            model = REGISTRY[declared].document
+        return model
+    models: dict[str, type[Document]] = {"row": RowDocument, "page": PageDocument, "scale": ScaleDocument}
+    return models.get(kind, InstrumentDocument)
+
+
+def _unknown_key(place: _Place, key: Any, context: DocumentContext) -> str:
+    raw = place.parent
+    kind = place.owner_kind if place.owner_node is raw else "top"
+    model = _model_of(kind, raw)
+    if kind == "item":
+        what = f"{place.owner} ({raw.get('type')})"
+    elif kind == "row":
+        what = f"row {context.idents.get(id(raw))!r} of a likert matrix"
+    elif kind == "page":
+        what = "a page"
+    elif kind == "scale":
+        what = place.owner
+    else:
+        what = "the instrument"
+    hint = ", ".join(sorted(model.model_fields))
+    return f"unknown key {key!r} in {what} (expected one of: {hint})"
+
+
+def _problems(
+    error: Any, document: Any, path: str, context: DocumentContext
+) -> list[tuple[tuple[Any, ...], Problem]]:
+    """One pydantic error as problems (ours may carry several), each with the order it is reported in."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "invalid_key":  # a key that is not a string: pydantic names it by its repr
+        loc = (*loc[:-1], error["input"])
+        kind = "extra_forbidden"
+        holder = _place(document, loc[:-1], context)
+        if holder.kind == "item" and _item_tag(holder.node) == UNKNOWN_TYPE:
+            return []  # an item of an unknown type: only its id and type are read
+    if kind == "elicit":
+        found = []
+        field = _place(document, loc, context)
+        # A model's own problems (its id, keys given together) take the place of the key they name; a field's
+        # several problems keep the order they were found in.
+        model_level = field.kind in ORDERS
+        for message, at, container, *rank in error["ctx"]["problems"]:
+            place = _place(document, (*loc, *at), context)
+            if rank:  # reported in the place of another key
+                order = _place(document, (*(loc if model_level else loc[:-1]), rank[0]), context).order
+            elif model_level and at:
+                order = _place(document, (*loc, *at[:1]), context).order
+            else:
+                order = field.order
+            line = line_of(place.parent) if container else line_of(place.parent, place.last)
+            found.append((order, Problem(path, line, message.replace(WHAT, place.owner))))
+        return found
+    place = _place(document, loc, context)
+    line = line_of(place.parent, place.last) if loc else line_of(document)
+    if kind == "extra_forbidden":
+        message = _unknown_key(place, place.last, context)
+    elif kind == "bool_type":
+        message = f"'{place.last}' of {place.owner} must be true or false"
+    elif kind == "item_not_a_mapping":
+        message = "each item must be a mapping with id and type"
+    else:
+        message = f"{'.'.join(str(step) for step in loc) or 'the instrument'}: {error['msg']}"
+    return [(place.order, Problem(path, line, message))]
+
+
+# -- checks across the document ------------------------------------------------------------------------------
+def _expression_lines(document: Any) -> dict[tuple[str, str], int | None]:
+    """Lines of every relevant/constraint key, by (owner id, key)."""
+    found: dict[tuple[str, str], int | None] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            owner = node.get("id")
+            if isinstance(owner, str):
+                for key in ("relevant", "constraint"):
+                    if key in node:
+                        found[(owner, key)] = line_of(node, key)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document.get("pages"))
+    return found
+
+
+def _check_references(pages: list[Outline], document: Mapping[str, Any], path: str) -> list[Problem]:
+    """Expressions may name items on earlier pages, or earlier-or-same page for item-level expressions."""
+    problems: list[Problem] = []
+    position: dict[str, tuple[int, int]] = {}
+    order = 0
+    for page_index, page in enumerate(pages):
+        for item in page.members:
+            for member in (item, *item.members):
+                position[member.id] = (page_index, order)
+                order += 1
+    found_lines: list[dict[tuple[str, str], int | None]] = []
+
+    def line_of_expression(owner: str, key: str) -> int | None:
+        if not found_lines:  # read the raw document only when a reference is wrong
+            found_lines.append(_expression_lines(document))
+        return found_lines[0].get((owner, key))
+
+    for page_index, page in enumerate(pages):
+        relevant = page.expressions.get("relevant")
         if relevant is not None:
-            canonical["relevant"] = relevant.source
-        kwargs: dict[str, Any] = {}
-        if matrix is None:
-            constraint = self.expression(raw, "constraint", what)
-            if constraint is not None:
-                canonical["constraint"] = constraint.source
-                kwargs["constraint"] = constraint
-            message = self.text(raw, "constraint_message", what)
-            if message is not None:
-                canonical["constraint_message"] = self.canonical_text(message)
-                kwargs["constraint_message"] = message
-            dont_know = self.boolean(raw, "dont_know", what)
-            if dont_know:
-                canonical["dont_know"] = True
-                kwargs["dont_know"] = True
-            if self.boolean(raw, "confidence", what):
-                canonical["confidence"] = True
-                kwargs["confidence"] = True
-        privacy = self.privacy(raw, what, item_type)
-        if privacy.kind != "none":
-            canonical["privacy"] = self.canonical_privacy(privacy)
-
-        if item_type in CHOICE_TYPES:
-            if matrix is not None:
-                kwargs["choices"] = matrix.choices
-            elif "choices" not in raw:
-                self.problem(self.line(raw), f"{what} ({item_type}) needs 'choices'")
-            else:
-                parsed = self.choices(raw["choices"], self.line(raw, "choices"), what)
-                if parsed is not None:
-                    kwargs["choices"] = parsed[0]
-                    canonical["choices"] = parsed[1]
-        if (
-            item_type == "likert"
-            and matrix is None
-            and kwargs.get("choices")
-            and not all(isinstance(c.code, int) for c in kwargs["choices"])
-        ):
-            self.problem(
-                self.line(raw, "choices") or line, f"{what} is likert, so its choice codes must be numbers"
-            )
-        if item_type in {"integer", "decimal", "quantiles"}:
-            integer = item_type == "integer"
-            for key in ("min", "max"):
-                value = self.number(raw, key, what, integer=integer)
-                if value is not None:
-                    kwargs[key] = value
-                    canonical[key] = value
-            if (
-                kwargs.get("min") is not None
-                and kwargs.get("max") is not None
-                and kwargs["min"] >= kwargs["max"]
-            ):
-                self.problem(self.line(raw, "max"), f"'max' of {what} must be greater than 'min'")
-            unit = self.text(raw, "unit", what)
-            if unit is not None:
-                kwargs["unit"] = unit
-                canonical["unit"] = self.canonical_text(unit)
-        if item_type == "text":
-            max_length = self.number(raw, "max_length", what, integer=True)
-            if max_length is not None:
-                if not 1 <= max_length <= 20000:
-                    self.problem(self.line(raw, "max_length"), f"'max_length' of {what} must be 1 to 20000")
-                kwargs["max_length"] = int(max_length)
-                canonical["max_length"] = int(max_length)
-            if self.boolean(raw, "multiline", what):
-                kwargs["multiline"] = True
-                canonical["multiline"] = True
-        if item_type == "multiple_choice":
-            for key in ("min_selected", "max_selected"):
-                value = self.number(raw, key, what, integer=True)
-                if value is not None:
-                    kwargs[key] = int(value)
-                    canonical[key] = int(value)
-        if item_type == "constant_sum":
-            total = self.number(raw, "total", what)
-            if total is None:
-                self.problem(
-                    self.line(raw), f"{what} is a constant_sum and needs a 'total' (e.g. total: 100)"
-                )
-            elif total <= 0:
-                self.problem(self.line(raw, "total"), f"'total' of {what} must be positive")
-            else:
-                kwargs["total"] = total
-                canonical["total"] = total
-        if item_type == "quantiles":
-            levels = raw.get("levels", [5, 50, 95])
-            level_line = self.line(raw, "levels") or line
-            if (
-                not isinstance(levels, list)
-                or len(levels) < 2
-                or not all(isinstance(x, int) and not isinstance(x, bool) and 0 < x < 100 for x in levels)
-            ):
-                self.problem(
-                    level_line, f"'levels' of {what} must be at least two whole percentages between 0 and 100"
-                )
-            elif any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
-                self.problem(level_line, f"'levels' of {what} must be strictly increasing, e.g. [5, 50, 95]")
-            else:
-                kwargs["levels"] = tuple(levels)
-                canonical["levels"] = list(levels)
-            if self.boolean(raw, "seed", what):
-                kwargs["seed"] = canonical["seed"] = True
-            background = raw.get("background", "uniform")
-            if background not in ("uniform", "loguniform"):
-                self.problem(
-                    self.line(raw, "background"), f"'background' of {what} must be uniform or loguniform"
-                )
-            elif background != "uniform":
-                kwargs["background"] = canonical["background"] = background
-        if item_type == "consent":
-            kwargs["choices"] = (Choice("yes", dict.fromkeys(self.languages, "yes")), Choice("no", {}))
-
-        item = Item(
-            id=item_id or "",
-            type=item_type,
-            page=page_id,
-            text=text,
-            help=help_text,
-            required=required,
-            relevant=relevant,
-            privacy=privacy,
-            matrix=matrix.id if matrix else None,
-            **kwargs,
-        )
-        if item_type == "likert_matrix":
-            rows_raw = raw.get("rows")
-            rows: list[Item] = []
-            canonical_rows: list[dict[str, Any]] = []
-            if not isinstance(rows_raw, list) or not rows_raw:
-                self.problem(
-                    self.line(raw, "rows") or line, f"{what} (likert_matrix) needs a non-empty list of rows"
-                )
-                rows_raw = []
-            for index, row_raw in enumerate(rows_raw):
-                built = self.item(row_raw, self.line(rows_raw, index), page_id, matrix=item)
-                if built is not None:
-                    rows.append(built[0])
-                    canonical_rows.append(built[1])
-            if kwargs.get("choices") and not all(isinstance(c.code, int) for c in kwargs["choices"]):
-                self.problem(
-                    self.line(raw, "choices") or line,
-                    f"{what} is a likert matrix, so its codes must be numbers",
-                )
-            item = Item(**{**item.__dict__, "rows": tuple(rows)})
-            canonical["rows"] = canonical_rows
-        return item, canonical
-
-    def privacy(self, raw: Mapping[str, Any], what: str, item_type: str) -> Privacy:
-        value = raw.get("privacy")
-        line = self.line(raw, "privacy")
-        if value is None:
-            return Privacy()
-        if isinstance(value, str):
-            if value not in PRIVACY_KINDS:
-                self.problem(line, f"'privacy' of {what} must be one of: {', '.join(PRIVACY_KINDS)}")
-                return Privacy()
-            return Privacy(value)
-        if (
-            isinstance(value, Mapping)
-            and list(value) == ["quasi_identifier"]
-            and isinstance(value["quasi_identifier"], Mapping)
-        ):
-            rule = value["quasi_identifier"]
-            if len(rule) != 1 or next(iter(rule)) not in {"bins", "top_code", "merge"}:
-                self.problem(
-                    line, f"the quasi_identifier rule of {what} must be one of: bins, top_code, merge"
-                )
-                return Privacy("quasi_identifier")
-            kind, arg = next(iter(rule.items()))
-            if kind == "bins":
-                if (
-                    item_type not in NUMERIC_TYPES
-                    or not isinstance(arg, list)
-                    or len(arg) < 2
-                    or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in arg)
-                    or any(b <= a for a, b in zip(arg, arg[1:], strict=False))
-                ):
-                    self.problem(line, f"'bins' of {what} must be increasing numbers on a numeric item")
-                    return Privacy("quasi_identifier")
-                return Privacy("quasi_identifier", bins=tuple(arg))
-            if kind == "top_code":
-                if (
-                    item_type not in NUMERIC_TYPES
-                    or isinstance(arg, bool)
-                    or not isinstance(arg, int | float)
-                ):
-                    self.problem(line, f"'top_code' of {what} must be a number on a numeric item")
-                    return Privacy("quasi_identifier")
-                return Privacy("quasi_identifier", top_code=arg)
-            if not isinstance(arg, Mapping) or not all(isinstance(v, list) and v for v in arg.values()):
-                self.problem(line, f"'merge' of {what} must map a new code to a list of old codes")
-                return Privacy("quasi_identifier")
-            return Privacy(
-                "quasi_identifier", merge={str(k): tuple(str(c) for c in v) for k, v in arg.items()}
-            )
-        self.problem(line, f"'privacy' of {what} must be a kind or {{quasi_identifier: {{rule}}}}")
-        return Privacy()
-
-    @staticmethod
-    def canonical_privacy(privacy: Privacy) -> Any:
-        if privacy.bins is not None:
-            return {"quasi_identifier": {"bins": list(privacy.bins)}}
-        if privacy.top_code is not None:
-            return {"quasi_identifier": {"top_code": privacy.top_code}}
-        if privacy.merge is not None:
-            return {"quasi_identifier": {"merge": {k: list(v) for k, v in privacy.merge.items()}}}
-        return privacy.kind
-
-    def scales(self, doc: Mapping[str, Any], pages: list[Page]) -> tuple[dict[str, Scale], dict[str, Any]]:
-        raw = doc.get("scales") or {}
-        result: dict[str, Scale] = {}
-        canonical: dict[str, Any] = {}
-        if not isinstance(raw, Mapping):
-            self.problem(self.line(doc, "scales"), "scales must map a name to {items, reverse}")
-            return result, canonical
-        items = {item.id: item for page in pages for item in page.answerable_items()}
-        used: dict[str, str] = {}
-        for name, spec in raw.items():
-            line = self.line(raw, name)
-            if not isinstance(name, str) or not ID_RE.match(name):
-                self.problem(line, f"scale name {name!r} must be lowercase letters, digits and _")
-                continue
-            if not isinstance(spec, Mapping):
-                self.problem(line, f"scale {name!r} must be a mapping with items (and reverse)")
-                continue
-            self.unknown_keys(spec, {"label", "items", "reverse"}, f"scale {name!r}")
-            members = spec.get("items")
-            reverse = spec.get("reverse", [])
-            if not isinstance(members, list) or len(members) < 2:
-                self.problem(
-                    self.line(spec, "items") or line, f"scale {name!r} needs a list of at least two items"
-                )
-                continue
-            if not isinstance(reverse, list):
-                self.problem(
-                    self.line(spec, "reverse"), f"'reverse' of scale {name!r} must be a list of item ids"
-                )
-                reverse = []
-            for index, member in enumerate(members):
-                member_line = self.line(members, index)
-                item = items.get(member) if isinstance(member, str) else None
-                if item is None:
-                    self.problem(member_line, f"scale {name!r} lists {member!r}, which is not an item")
-                elif item.type != "likert":
-                    self.problem(
-                        member_line,
-                        f"scale {name!r} lists {member!r}, a {item.type} item; scale items must be likert",
-                    )
-                elif member in used:
-                    self.problem(member_line, f"item {member!r} is in scale {used[member]!r} already")
-                else:
-                    used[member] = name
-            for index, member in enumerate(reverse):
-                if member not in members:
-                    self.problem(
-                        self.line(reverse, index),
-                        f"reverse item {member!r} of scale {name!r} is not in its items",
-                    )
-            label = self.text(spec, "label", f"scale {name!r}")
-            result[name] = Scale(name, label, tuple(str(m) for m in members), tuple(str(r) for r in reverse))
-            canonical[name] = {"items": list(members), "reverse": list(reverse)}
-            if label is not None:
-                canonical[name]["label"] = self.canonical_text(label)
-        return result, canonical
-
-    def check_references(self, pages: list[Page]) -> None:
-        """Expressions may name items on earlier pages, or earlier-or-same page for item-level expressions."""
-        position: dict[str, tuple[int, int]] = {}
-        order = 0
-        for page_index, page in enumerate(pages):
-            for item in page.items:
-                for member in (item, *item.rows):
-                    position[member.id] = (page_index, order)
-                    order += 1
-        lines = self._expression_lines()
-        for page_index, page in enumerate(pages):
-            if page.relevant is not None:
-                for ref in sorted(page.relevant.references()):
-                    where = position.get(ref)
-                    if where is None:
-                        self.problem(
-                            lines.get((page.id, "relevant")),
+            for ref in sorted(relevant.references()):
+                where = position.get(ref)
+                if where is None:
+                    problems.append(
+                        Problem(
+                            path,
+                            line_of_expression(page.id, "relevant"),
                             f"'relevant' of page {page.id!r} names unknown item {ref!r}",
                         )
-                    elif where[0] >= page_index:
-                        self.problem(
-                            lines.get((page.id, "relevant")),
-                            f"'relevant' of page {page.id!r} names {ref!r}, which is not on an earlier page",
-                        )
-                if page.relevant.uses_self():
-                    self.problem(
-                        lines.get((page.id, "relevant")),
+                    )
+                elif where[0] >= page_index:
+                    message = f"'relevant' of page {page.id!r} names {ref!r}, which is not on an earlier page"
+                    problems.append(Problem(path, line_of_expression(page.id, "relevant"), message))
+            if relevant.uses_self():
+                problems.append(
+                    Problem(
+                        path,
+                        line_of_expression(page.id, "relevant"),
                         f"'.' has no meaning in the 'relevant' of page {page.id!r}",
                     )
-            for item in page.items:
-                for member in (item, *item.rows):
-                    for key, expr in (("relevant", member.relevant), ("constraint", member.constraint)):
-                        if expr is None:
+                )
+        for item in page.members:
+            for member in (item, *item.members):
+                for key in ("relevant", "constraint"):
+                    expression = member.expressions.get(key)
+                    if expression is None:
+                        continue
+                    for ref in sorted(expression.references()):
+                        where = position.get(ref)
+                        if where is None:
+                            message = f"'{key}' of item {member.id!r} names unknown item {ref!r}"
+                        elif where[0] > page_index:
+                            message = f"'{key}' of item {member.id!r} names {ref!r}, which is on a later page"
+                        elif key == "relevant" and where[1] >= position[member.id][1]:
+                            message = f"'relevant' of item {member.id!r} names {ref!r}, which comes after it"
+                        else:
                             continue
-                        line = lines.get((member.id, key))
-                        for ref in sorted(expr.references()):
-                            where = position.get(ref)
-                            if where is None:
-                                self.problem(
-                                    line, f"'{key}' of item {member.id!r} names unknown item {ref!r}"
-                                )
-                            elif where[0] > page_index:
-                                self.problem(
-                                    line,
-                                    f"'{key}' of item {member.id!r} names {ref!r}, which is on a later page",
-                                )
-                            elif key == "relevant" and where[1] >= position[member.id][1]:
-                                self.problem(
-                                    line,
-                                    f"'relevant' of item {member.id!r} names {ref!r}, which comes after it",
-                                )
-                        if key == "relevant" and expr.uses_self():
-                            self.problem(line, f"'.' has no meaning in the 'relevant' of item {member.id!r}")
-
-    def _expression_lines(self) -> dict[tuple[str, str], int | None]:
-        """Lines of every relevant/constraint key, by (owner id, key)."""
-        found: dict[tuple[str, str], int | None] = {}
-
-        def walk(node: Any) -> None:
-            if isinstance(node, Mapping):
-                owner = node.get("id")
-                if isinstance(owner, str):
-                    for key in ("relevant", "constraint"):
-                        if key in node:
-                            found[(owner, key)] = self.line(node, key)
-                for value in node.values():
-                    walk(value)
-            elif isinstance(node, list):
-                for value in node:
-                    walk(value)
-
-        walk(self.doc.get("pages") if isinstance(self.doc, Mapping) else None)
-        return found
+                        problems.append(Problem(path, line_of_expression(member.id, key), message))
+                    if key == "relevant" and expression.uses_self():
+                        message = f"'.' has no meaning in the 'relevant' of item {member.id!r}"
+                        problems.append(Problem(path, line_of_expression(member.id, key), message))
+    return problems
 
 
 def build_definition(document: Any, path: str = "<instrument>") -> Definition:
     """Check a parsed document; return its Definition or raise InstrumentError listing every problem."""
-    checker = _Checker(document, path)
-    definition, _canonical = checker.run()
-    if checker.problems or definition is None:
-        raise InstrumentError(checker.problems or [Problem(path, None, "not a valid instrument")])
-    return definition
+    if not isinstance(document, Mapping):
+        message = "an instrument is a mapping with id, version, languages, title and pages"
+        raise InstrumentError([Problem(path, line_of(document), message)])
+    context = DocumentContext()
+    model: InstrumentDocument | None = None
+    ordered: list[tuple[tuple[Any, ...], Problem]] = []
+    try:
+        model = InstrumentDocument.model_validate(document, context=context)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            ordered.extend(_problems(error, document, path, context))
+    problems = [problem for _order, problem in sorted(ordered, key=lambda pair: pair[0])]
+    problems.extend(_check_references(context.pages, document, path))
+    if problems or model is None:
+        raise InstrumentError(problems or [Problem(path, None, "not a valid instrument")])
+    return model.to_definition()

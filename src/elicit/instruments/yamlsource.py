@@ -1,7 +1,8 @@
 """A safe YAML reader that remembers where every key and list element stands, for `file:line:` messages.
 
 It refuses anchors and aliases (an alias bomb cannot expand), tags, deep nesting, huge documents and duplicate keys,
-and reads only YAML 1.2-style booleans (`true`/`false`), so codes such as `yes`, `no`, `on` or `NO` stay strings.
+and reads only YAML 1.2-style booleans (`true`/`false`), so codes such as `yes`, `no`, `on` or `NO` stay strings;
+dates stay strings too (the date item type checks them).
 """
 
 from __future__ import annotations
@@ -46,11 +47,16 @@ class LineList(list[Any]):
         return lines[index] if index < len(lines) else self.line
 
 
+# Booleans only as YAML 1.2 writes them (below); dates stay text, so `min: 2026-13-01` is the date checker's
+# problem with a line, not PyYAML's ValueError.
+_UNRESOLVED = frozenset({"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"})
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader with line tracking and the refusals described in the module docstring."""
 
     yaml_implicit_resolvers: dict[Any, Any] = {
-        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        key: [(tag, regexp) for tag, regexp in resolvers if tag not in _UNRESOLVED]
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     _depth = 0
