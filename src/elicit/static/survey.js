@@ -17,6 +17,37 @@
     }
     inputs.forEach(function (input) { input.addEventListener("input", update); });
   });
+  // Sliders: moving the thumb writes its number in the box, typing a number moves the thumb, and emptying the box
+  // puts the thumb back where the page put it (so the question is unanswered again, as without JavaScript).
+  var digits = /[\u0660-\u0669\u06f0-\u06f9\uff10-\uff19]/g;
+  function asciiDigits(ch) {
+    var code = ch.charCodeAt(0);
+    var zero = code >= 0xff10 ? 0xff10 : code >= 0x06f0 ? 0x06f0 : 0x0660;
+    return String(code - zero);
+  }
+  document.querySelectorAll(".question.slider").forEach(function (group) {
+    var range = group.querySelector('input[type="range"]');
+    var box = group.querySelector("input.short");
+    var start = group.querySelector('input[type="hidden"]');
+    if (!range || !box || !start) { return; }
+    range.addEventListener("input", function () { box.value = range.value; });
+    box.addEventListener("input", function () {
+      var text = box.value.trim().replace(digits, asciiDigits).replace(",", ".").replace("\u2212", "-");
+      if (text === "") { range.value = start.value; return; }
+      var n = Number(text);
+      if (isFinite(n)) { range.value = String(n); }
+    });
+  });
+  // Date fields: where the browser has its own date control, the hint about typing year-month-day is not needed.
+  document.querySelectorAll('input[type="date"]').forEach(function (input) {
+    var hint = document.getElementById(input.name + "-format");
+    if (input.type !== "date" || !hint) { return; }
+    hint.hidden = true;
+    var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+      return id && id !== hint.id;
+    });
+    if (ids.length) { input.setAttribute("aria-describedby", ids.join(" ")); } else { input.removeAttribute("aria-describedby"); }
+  });
   // Move focus to the error summary (autofocus covers browsers that honour it on any element).
   var summary = document.querySelector(".error-summary");
   if (summary && document.activeElement !== summary) { summary.focus(); }

@@ -1,11 +1,13 @@
 """Turning a definition page into what the expert sees: values to show, messages in the page language.
 
-Every item type renders through the macros in ``templates/survey/_questions.html``; this module only prepares
-their inputs, so the studio preview shows exactly what experts see.
+Every item renders through its type's template (``item.kind.template``, in ``templates/survey/items/``), called by
+the ``question`` macro of ``templates/survey/_questions.html``; this module only prepares their inputs, so the
+studio preview shows exactly what experts see.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,17 +18,11 @@ from markupsafe import Markup
 
 from elicit.i18n import N_
 from elicit.instruments.schema import Definition, Item, Page, level_name, text_in
+from elicit.instruments.types.base import fmt
+from elicit.instruments.types.date import bound
+from elicit.instruments.types.slider import SLIDER_SUFFIX, START_SUFFIX, Slider
 from elicit.responding import flow
-from elicit.responding.values import (
-    CONFIDENCE_SUFFIX,
-    DONT_KNOW,
-    DONT_KNOW_SUFFIX,
-    RATIONALE_SUFFIX,
-    Message,
-    form_fields,
-    is_answered,
-    note_fields,
-)
+from elicit.responding.values import DONT_KNOW, DONT_KNOW_SUFFIX, NOTE_SUFFIXES, Message, is_answered
 
 PERCENTILE_LABELS = {
     5: N_("Low (5th percentile)"),
@@ -40,6 +36,20 @@ def translate(message: Message, language: str) -> str:
     if message.text is not None:
         return text_in(message.text, language)
     return str(gettext(message.msgid)).format(**message.params)  # noqa: INT001 - msgids are literals in the domain
+
+
+@dataclass(frozen=True)
+class SliderShown:
+    """A slider as the page draws it: its ends and step, where the thumb stands, and where the page put it.
+
+    ``start`` goes back in the hidden ``.start`` field, so an expert who never moves the thumb stays unanswered.
+    """
+
+    low: str
+    high: str
+    step: str
+    position: str
+    start: str
 
 
 @dataclass
@@ -89,8 +99,7 @@ class PageView:
 
     def item_errors(self, item: Item) -> list[tuple[str, str]]:
         """Errors of an item and its parts, with the field each points to."""
-        names = [item.id, *item.variables, item.id + DONT_KNOW_SUFFIX, item.id + CONFIDENCE_SUFFIX]
-        names.append(item.id + RATIONALE_SUFFIX)
+        names = [*item.kind.form_names(item), *(item.id + suffix for suffix in NOTE_SUFFIXES)]
         seen: list[tuple[str, str]] = []
         for name in names:
             if name in self.errors and (name, self.errors[name]) not in seen:
@@ -135,11 +144,42 @@ class PageView:
             item = self.definition.item(name)
         except KeyError:
             return name
-        if item.type in {"likert", "single_choice", "multiple_choice"} and item.choices:
-            return f"{item.id}-{item.choices[0].key}"
-        if item.type == "consent":
-            return f"{item.id}-yes"
-        return name
+        return item.kind.anchor(item)
+
+    def slider(self, item: Item) -> SliderShown:
+        """Where a slider's thumb stands: as posted when the page is shown again, else at the stored answer or
+        the type's start position (the page remembers that start in ``.start``)."""
+        kind = item.kind
+        if not isinstance(kind, Slider):
+            raise TypeError(f"{item.id} is not a slider")
+        start = self._slider_number(item, item.id + START_SUFFIX)
+        if start is None:
+            start = self._slider_number(item, item.id)
+        if start is None:
+            start = kind.start(item)
+        position = self._slider_number(item, item.id + SLIDER_SUFFIX)
+        return SliderShown(
+            low=fmt(item.min or 0),
+            high=fmt(item.max or 0),
+            step=fmt(kind.step(item)),
+            position=fmt(start if position is None else position),
+            start=fmt(start),
+        )
+
+    def _slider_number(self, item: Item, name: str) -> float | None:
+        """The number in field ``name`` when it is one on the slider's range, else None."""
+        text = self.value(name).strip().replace(",", ".")
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        low, high = float(item.min or 0), float(item.max or 0)
+        return value if math.isfinite(value) and low <= value <= high else None
+
+    def date_bounds(self, item: Item) -> tuple[str, str]:
+        """A date item's earliest and latest dates in ISO form ('' where open), ``today`` resolved now."""
+        low, high = bound(item, "min"), bound(item, "max")
+        return (low.isoformat() if low else "", high.isoformat() if high else "")
 
     def level_name(self, level: int) -> str:
         return level_name(level)
@@ -152,67 +192,13 @@ class PageView:
         ).format(gettext("(required)"))
 
 
-def stored_values(
-    definition: Definition,
-    answers: Mapping[str, Any],
-    notes: Mapping[str, tuple[int | None, str | None]] | None = None,
-) -> dict[str, list[str]]:
-    """Form fields that show stored answers (and their confidence and rationale) again."""
-    values: dict[str, list[str]] = {}
-    for item_id, value in answers.items():
-        try:
-            item = definition.item(item_id)
-        except KeyError:
-            continue
-        values.update(form_fields(item, value))
-    for item_id, (confidence, rationale) in (notes or {}).items():
-        try:
-            item = definition.item(item_id)
-        except KeyError:
-            continue
-        values.update(note_fields(item, confidence, rationale))
-    return values
-
-
 def format_answer(item: Item, value: Any, language: str) -> str:
-    """An answer as the expert reads it on the review page."""
+    """An answer as the expert reads it on the review page (the item's type words an answered value)."""
     if value is DONT_KNOW:
         return str(gettext("Don't know / prefer not to say"))
     if not is_answered(value):
         return str(gettext("Not answered"))
-    if item.type in {"likert", "single_choice"}:
-        choice = item.choice(str(value))
-        return text_in(choice.label, language) if choice else str(value)
-    if item.type == "consent":
-        return str(gettext("Yes, I agree") if value == "yes" else gettext("No"))
-    if item.type == "multiple_choice":
-        labels = []
-        for code in value:
-            choice = item.choice(str(code))
-            labels.append(text_in(choice.label, language) if choice else str(code))
-        return "; ".join(labels)
-    if item.type == "ranking":
-        order = sorted(value.items(), key=lambda kv: kv[1])
-        return "; ".join(f"{rank}. {_label(item, code, language)}" for code, rank in order)
-    if item.type == "constant_sum":
-        return "; ".join(f"{_label(item, code, language)}: {_num(points)}" for code, points in value.items())
-    if item.type == "quantiles":
-        return " < ".join(_num(v) for v in value.values()) + (
-            f" {text_in(item.unit, language)}" if item.unit else ""
-        )
-    if isinstance(value, float):
-        return _num(value)
-    unit = f" {text_in(item.unit, language)}" if item.unit else ""
-    return f"{value}{unit}"
-
-
-def _label(item: Item, code: str, language: str) -> str:
-    choice = item.choice(str(code))
-    return text_in(choice.label, language) if choice else str(code)
-
-
-def _num(value: Any) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return item.kind.describe(item, value, language, gettext)
 
 
 def render_preview(definition: Definition, page_id: str | None, language: str) -> str:
