@@ -16,7 +16,7 @@ import math
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from elicit.instruments.schema import Definition, Item, Page
 from elicit.instruments.versions import definition_of
 from elicit.models import (
+    Anonymity,
     Answer,
     AnswerNote,
     InstrumentVersion,
@@ -43,10 +44,7 @@ from elicit.models import (
 )
 from elicit.responding import unlinking
 from elicit.responding.values import (
-    CONFIDENCE_SUFFIX,
     DONT_KNOW,
-    DONT_KNOW_SUFFIX,
-    RATIONALE_SUFFIX,
     FieldError,
     Message,
     StoredValue,
@@ -56,6 +54,7 @@ from elicit.responding.values import (
     note_fields,
     parse_item,
     parse_note,
+    sent_fields,
     to_rows,
 )
 from elicit.tokens import token_hash
@@ -109,7 +108,7 @@ class ExpertLink:
 
     @property
     def anonymous(self) -> bool:
-        return self.study.anonymity == "anonymous"
+        return self.study.anonymity == Anonymity.ANONYMOUS
 
     @property
     def response_key(self) -> str | None:
@@ -121,19 +120,33 @@ class ExpertLink:
     @property
     def submitted(self) -> bool:
         if self.response is not None:
-            return self.response.status == ResponseStatus.SUBMITTED.value
+            return self.response.status == ResponseStatus.SUBMITTED
         status = self.invitation.status
-        return status == InvitationStatus.SUBMITTED.value or status == InvitationStatus.FINISHED.value
+        return status == InvitationStatus.SUBMITTED or status == InvitationStatus.FINISHED
 
     @property
     def declined(self) -> bool:
-        if self.response is not None and self.response.status == ResponseStatus.DECLINED.value:
+        if self.response is not None and self.response.status == ResponseStatus.DECLINED:
             return True
-        return self.invitation.status == InvitationStatus.DECLINED.value
+        return self.invitation.status == InvitationStatus.DECLINED
 
     @property
     def pages_done(self) -> set[str]:
         return set((self.response.pages_done or "").split()) if self.response else set()
+
+    @property
+    def rationale_items(self) -> frozenset[str]:
+        """Items this round asks a rationale for: the feedback items of a round after the first."""
+        if self.round.number <= 1:
+            return frozenset()
+        return frozenset((self.round.feedback_items or "").split())
+
+    def page_language(self, preferred: str | None = None) -> str:
+        """The language pages are shown in: the response's once started, before that ``preferred`` (the
+        browser's choice), and the instrument's first language when it has not the one asked for."""
+        language = self.response.language if self.response is not None else preferred
+        languages = self.definition.languages
+        return language if language in languages else languages[0]
 
 
 def open_by_token(session: Session, token: str, *, secret: str, lock: bool = False) -> ExpertLink:
@@ -147,7 +160,7 @@ def open_by_token(session: Session, token: str, *, secret: str, lock: bool = Fal
     query = (
         select(Invitation, Study, Round, InstrumentVersion.sha256)
         .join(Study, Study.id == Invitation.study_id)
-        .outerjoin(Round, and_(Round.study_id == Study.id, Round.status == RoundStatus.OPEN.value))
+        .outerjoin(Round, and_(Round.study_id == Study.id, Round.status == RoundStatus.OPEN))
         .outerjoin(InstrumentVersion, InstrumentVersion.id == Round.instrument_version_id)
         .where(Invitation.token_hash == token_hash(token))
     )
@@ -156,9 +169,9 @@ def open_by_token(session: Session, token: str, *, secret: str, lock: bool = Fal
         raise LinkError(404, "unknown")
     invitation, study, rnd, version_sha = row
     sha: str | None = version_sha
-    if invitation.status == InvitationStatus.REVOKED.value:
+    if invitation.status == InvitationStatus.REVOKED:
         raise LinkError(410, "revoked")
-    closed = rnd is None or study.status == StudyStatus.CLOSED.value or _past(study.closes_on)
+    closed = rnd is None or study.status == StudyStatus.CLOSED or _past(study.closes_on)
     if rnd is None:
         rnd = _last_round(session, study)
         sha = None
@@ -264,6 +277,15 @@ def visible_pages(definition: Definition, answers: Mapping[str, Any]) -> list[Pa
     return [page for page in definition.pages if page_visible(page, answers)]
 
 
+def items_on(page: Page) -> Iterator[tuple[Item, Item | None]]:
+    """A page's answerable items in order, each with the display group (matrix) it is a row of, or None."""
+    for group in page.items:
+        if group.kind.is_group:
+            yield from ((row, group) for row in group.rows if row.answerable)
+        elif group.answerable:
+            yield group, None
+
+
 def item_visible(item: Item, answers: Mapping[str, Any], matrix: Item | None = None) -> bool:
     values = expression_values(answers)
     if matrix is not None and matrix.relevant is not None and not matrix.relevant.truthy(values):
@@ -292,6 +314,30 @@ def resume_page(link: ExpertLink) -> str:
     return REVIEW
 
 
+def reachable(link: ExpertLink, page_id: str) -> bool:
+    """Whether a page may be opened: it is visible and not beyond the first page still to answer."""
+    visible = [p.id for p in visible_pages(link.definition, link.answers)]
+    if page_id not in visible:
+        return False
+    resume = resume_page(link)
+    limit = len(visible) if resume == REVIEW else visible.index(resume)
+    return visible.index(page_id) <= limit
+
+
+def neighbour(link: ExpertLink, page_id: str, step: int) -> str:
+    """The visible page ``step`` pages from ``page_id`` (the first page at most back, the review page past the
+    last); the page to resume at when ``page_id`` is not visible."""
+    visible = [p.id for p in visible_pages(link.definition, link.answers)]
+    if page_id not in visible:
+        return resume_page(link)
+    index = visible.index(page_id) + step
+    if index < 0:
+        return visible[0]
+    if index >= len(visible):
+        return REVIEW
+    return visible[index]
+
+
 def start(session: Session, link: ExpertLink, language: str) -> Response:
     """Create the response (or reuse it: a second tab or a double click finds the first one's) in a language.
 
@@ -314,7 +360,7 @@ def start(session: Session, link: ExpertLink, language: str) -> Response:
         "cohort_id": link.invitation.cohort_id,
         "instrument_version_id": link.round.instrument_version_id,
         "language": language,
-        "status": ResponseStatus.IN_PROGRESS.value,
+        "status": ResponseStatus.IN_PROGRESS,
         "pseudonym": None if anonymous else link.invitation.pseudonym,
         "pages_done": "",
     }
@@ -326,8 +372,8 @@ def start(session: Session, link: ExpertLink, language: str) -> Response:
     session.execute(insert.on_conflict_do_nothing(index_elements=target))
     response = _find_response(session, link, lock=True)
     assert response is not None  # nosec B101  # narrows the type: the row was inserted or existed; not a security check
-    if not anonymous and link.invitation.status == InvitationStatus.NOT_OPENED.value:
-        link.invitation.status = InvitationStatus.IN_PROGRESS.value
+    if not anonymous and link.invitation.status == InvitationStatus.NOT_OPENED:
+        link.invitation.status = InvitationStatus.IN_PROGRESS
     session.flush()
     return response
 
@@ -381,52 +427,41 @@ def validate_page(
     values: dict[str, Any] = {}
     errors: dict[str, Message] = {}
     notes: dict[str, tuple[int | None, str | None]] = {}
-    for group in page.items:
-        members = group.rows if group.type == "likert_matrix" else (group,)
-        for item in members:
-            if not item.answerable:
-                continue
-            if not item_visible(item, merged, group if group.type == "likert_matrix" else None):
-                values[item.id] = None
-                merged[item.id] = None
-                continue
-            try:
-                value = parse_item(item, form)
-            except FieldError as exc:
-                errors[exc.field] = exc.message
-                values[item.id] = None
-                merged[item.id] = None
-                continue
-            if value is None and item.required:
-                errors[field_of(item)] = Message("This question needs an answer.")
-            elif (
-                is_answered(value)
-                and value is not DONT_KNOW
-                and item.constraint is not None
-                and not item.constraint.truthy(expression_values(merged), current=value)
-            ):
-                errors[item.id] = (
-                    Message(text=item.constraint_message)
-                    if item.constraint_message
-                    else Message("This answer is not accepted; please check it.")
-                )
-            values[item.id] = value
-            merged[item.id] = value
-            try:
-                note = parse_note(item, form, item.id in rationale_items)
-            except FieldError as exc:
-                errors[exc.field] = exc.message
-            else:
-                if note != (None, None):
-                    notes[item.id] = note
+    for item, matrix in items_on(page):
+        if not item_visible(item, merged, matrix):
+            values[item.id] = None
+            merged[item.id] = None
+            continue
+        try:
+            value = parse_item(item, form)
+        except FieldError as exc:
+            errors[exc.field] = exc.message
+            values[item.id] = None
+            merged[item.id] = None
+            continue
+        if value is None and item.required:
+            errors[field_of(item)] = Message("This question needs an answer.")
+        elif (
+            is_answered(value)
+            and value is not DONT_KNOW
+            and item.constraint is not None
+            and not item.constraint.truthy(expression_values(merged), current=value)
+        ):
+            errors[item.id] = (
+                Message(text=item.constraint_message)
+                if item.constraint_message
+                else Message("This answer is not accepted; please check it.")
+            )
+        values[item.id] = value
+        merged[item.id] = value
+        try:
+            note = parse_note(item, form, item.id in rationale_items)
+        except FieldError as exc:
+            errors[exc.field] = exc.message
+        else:
+            if note != (None, None):
+                notes[item.id] = note
     return PageResult(values, errors, notes=notes)
-
-
-def rationale_items(link: ExpertLink) -> frozenset[str]:
-    """Items this round asks a rationale for: the feedback items of a round after the first."""
-    if link.round.number <= 1:
-        return frozenset()
-    return frozenset((link.round.feedback_items or "").split())
 
 
 def previous_response(session: Session, link: ExpertLink) -> Response | None:
@@ -438,7 +473,7 @@ def previous_response(session: Session, link: ExpertLink) -> Response | None:
             Response.invitation_id == link.invitation.id,
             Round.study_id == link.study.id,
             Round.number == link.round.number - 1,
-            Response.status == ResponseStatus.SUBMITTED.value,
+            Response.status == ResponseStatus.SUBMITTED,
         )
     )
 
@@ -476,13 +511,13 @@ def save_page(
         raise LinkError(409, "not_started")
     if expected_version is not None:
         _check_page_version(session, locked, page, form, expected_version)
-    result = validate_page(link.definition, page, form, locked.answers, rationale_items(link))
+    result = validate_page(link.definition, page, form, locked.answers, link.rationale_items)
     if not result.ok:
         return result
     answers = dict(locked.answers)
     answers.update(result.values)
-    consent_items = [i for i in page.answerable_items() if i.type == "consent"]
-    if any(answers.get(i.id) == "no" for i in consent_items):
+    gates = [i for i in page.answerable_items() if i.kind.gates_response]
+    if any(answers.get(i.id) == "no" for i in gates):
         decline(session, link)
         result.declined = True
         return result
@@ -559,7 +594,7 @@ def answers_version(
 
 
 def _asks_notes(link: ExpertLink, items: Iterable[Item]) -> bool:
-    return bool(rationale_items(link)) or any(item.confidence for item in items)
+    return bool(link.rationale_items) or any(item.confidence for item in items)
 
 
 def _check_page_version(
@@ -571,30 +606,15 @@ def _check_page_version(
     current = answers_version(session, link, items, notes)
     if hmac.compare_digest(current, expected):
         return
-    changed = [item for item in items if _sent(item, form) != _stored_fields(item, link.answers, notes)]
+    changed = [item for item in items if sent_fields(item, form) != _stored_fields(item, link.answers, notes)]
     if changed:
         raise StaleAnswers(current, changed)
-
-
-def _names(item: Item) -> set[str]:
-    suffixes = (DONT_KNOW_SUFFIX, CONFIDENCE_SUFFIX, RATIONALE_SUFFIX)
-    return {item.id, *item.variables, *(item.id + suffix for suffix in suffixes)}
-
-
-def _sent(item: Item, form: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """The non-empty fields a form sent for an item (an empty text box sends "", which stores nothing)."""
-    sent = {}
-    for name in _names(item):
-        values = sorted(str(v).strip() for v in form.get(name, ()) if str(v).strip())
-        if values:
-            sent[name] = values
-    return sent
 
 
 def _stored_fields(
     item: Item, answers: Mapping[str, Any], notes: Mapping[str, tuple[int | None, str | None]]
 ) -> dict[str, list[str]]:
-    """The fields that would show an item's stored answer and note again (as ``_sent`` normalises them)."""
+    """The fields that would show an item's stored answer and note again (as ``sent_fields`` normalises them)."""
     fields = form_fields(item, answers.get(item.id))
     fields.update(note_fields(item, *notes.get(item.id, (None, None))))
     return {name: sorted(v.strip() for v in values) for name, values in fields.items() if values}
@@ -606,16 +626,12 @@ def irrelevant_items(definition: Definition, answers: Mapping[str, Any]) -> set[
     cleared: set[str] = set()
     for page in definition.pages:
         page_on = page_visible(page, current)
-        for group in page.items:
-            members = group.rows if group.type == "likert_matrix" else (group,)
-            for item in members:
-                if not item.answerable or current.get(item.id) is None:
-                    continue
-                if not page_on or not item_visible(
-                    item, current, group if group.type == "likert_matrix" else None
-                ):
-                    cleared.add(item.id)
-                    current[item.id] = None
+        for item, matrix in items_on(page):
+            if current.get(item.id) is None:
+                continue
+            if not page_on or not item_visible(item, current, matrix):
+                cleared.add(item.id)
+                current[item.id] = None
     return cleared
 
 
@@ -623,17 +639,13 @@ def missing_required(link: ExpertLink) -> list[tuple[Page, Item]]:
     """Required, visible items without an answer (submission is refused until there are none)."""
     missing = []
     for page in visible_pages(link.definition, link.answers):
-        for group in page.items:
-            members = group.rows if group.type == "likert_matrix" else (group,)
-            for item in members:
-                matrix = group if group.type == "likert_matrix" else None
-                if (
-                    item.required
-                    and item.answerable
-                    and item_visible(item, link.answers, matrix)
-                    and not is_answered(link.answers.get(item.id))
-                ):
-                    missing.append((page, item))
+        for item, matrix in items_on(page):
+            if (
+                item.required
+                and item_visible(item, link.answers, matrix)
+                and not is_answered(link.answers.get(item.id))
+            ):
+                missing.append((page, item))
     return missing
 
 
@@ -663,7 +675,7 @@ def submit(
     if missing_required(locked):
         raise IncompleteResponse()
     now = utcnow()
-    response.status = ResponseStatus.SUBMITTED.value
+    response.status = ResponseStatus.SUBMITTED
     response.submitted_on = now.date()
     if link.anonymous:
         response.updated_at = unlinking.coarse_now()
@@ -672,7 +684,7 @@ def submit(
     else:
         response.updated_at = now
         response.duration_minutes = _minutes(response.started_at, now)
-        link.invitation.status = InvitationStatus.SUBMITTED.value
+        link.invitation.status = InvitationStatus.SUBMITTED
     session.flush()
     return True
 
@@ -693,7 +705,7 @@ def decline(session: Session, link: ExpertLink) -> None:
         if response is not None:
             session.execute(delete(Answer).where(Answer.response_id == response.id))
             session.execute(delete(AnswerNote).where(AnswerNote.response_id == response.id))
-            response.status = ResponseStatus.DECLINED.value
+            response.status = ResponseStatus.DECLINED
             response.pages_done = ""
             response.updated_at = unlinking.coarse_now()
             unlinking.record_finished(session, link.secret, link.invitation, link.round.id)
@@ -704,5 +716,5 @@ def decline(session: Session, link: ExpertLink) -> None:
         session.delete(link.response)
         link.response = None
     link.answers = {}
-    link.invitation.status = InvitationStatus.DECLINED.value
+    link.invitation.status = InvitationStatus.DECLINED
     session.flush()

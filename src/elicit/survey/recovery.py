@@ -24,9 +24,8 @@ from werkzeug.datastructures import MultiDict
 from elicit.i18n import N_
 from elicit.instruments.schema import Definition
 from elicit.responding import flow
-from elicit.responding.values import RATIONALE_SUFFIX
+from elicit.responding.pages import VERSION_FIELD
 
-VERSION_FIELD = "answers-version"  # not a possible item id (ids have no hyphen), so it never meets an answer
 SESSION_KEY = "survey_instrument"
 _KNOWN: dict[str, Definition] = {}
 _KNOWN_LIMIT = 64
@@ -103,7 +102,7 @@ def remember(link: flow.ExpertLink, language: str) -> None:
         definition=definition,
         language=language,
         answers=dict(link.answers),
-        rationale_items=flow.rationale_items(link),
+        rationale_items=link.rationale_items,
         k=link.study.k_threshold,
         opened=True,
     )
@@ -129,11 +128,6 @@ def posted_fields() -> dict[str, list[str]]:
     """The posted form as lists of values by name."""
     form: MultiDict[str, str] = request.form
     return {key: form.getlist(key) for key in form}
-
-
-def posted_rationales(fields: Mapping[str, Sequence[str]]) -> frozenset[str]:
-    """Items the posted form carried a rationale for (the round asked for one)."""
-    return frozenset(name[: -len(RATIONALE_SUFFIX)] for name in fields if name.endswith(RATIONALE_SUFFIX))
 
 
 def unsaved_page(refusal: Notice, status: int, headers: Mapping[str, str] | None = None) -> Any:

@@ -1,0 +1,458 @@
+"""One call per request of the expert's pages: the posted form in, what to show or where to go out.
+
+A survey view opens the link, parses the request, makes one call here and renders or redirects what comes back:
+a ``PageShown`` or ``ReviewShown`` (the values to show, the errors, the answers version and, when another window
+changed the answers, what changed), a ``Landing``, or a ``Redirect`` to a page, the review or the link's own
+address. The rules live here, not in the view: which page may be opened and which comes next, which fields a page
+accepts (its items' types say, ``values.form_names``), the language switch, the Delphi rationale items, and what a
+page shows when it opens. A post that no page of the link could have sent raises ``RefusedPost``; a post to a page
+the instrument does not have raises ``UnknownPage``. Nothing here imports Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from elicit.errors import ElicitError
+from elicit.instruments.schema import Definition, Item, Page
+from elicit.responding import flow
+from elicit.responding.feedback import feedback_for
+from elicit.responding.values import RATIONALE_SUFFIX, Message, form_fields, form_names, note_fields
+
+Form = Mapping[str, Sequence[str]]  # the posted fields: every value sent for a name, in order
+
+VERSION_FIELD = "answers-version"  # not a possible item id (ids have no hyphen), so it never meets an answer
+CONTROL_FIELDS = frozenset({"csrf_token", "nav", "switch_language", "language", VERSION_FIELD})
+SINGLE_FIELDS = ("nav", "switch_language", "csrf_token", VERSION_FIELD)
+MAX_FIELDS = 400
+REVIEW = flow.REVIEW
+LANDING = ""  # a Redirect to the link's own address: the landing page, or the thank-you page once finished
+
+FOREIGN_FIELDS = Message("The form contained fields this page does not have.")
+SENT_TWICE = Message("The form was sent twice in one request.")
+UNKNOWN_LANGUAGE = Message("Unknown language.")
+UNKNOWN_NAVIGATION = Message("Unknown navigation.")
+
+
+class RefusedPost(ElicitError):
+    """A post no page of this link could have sent (a foreign field, a field twice, an unknown button)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.english())
+        self.message = message
+
+
+class UnknownPage(ElicitError):
+    """A post to a page the link's instrument does not have."""
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """Go elsewhere: ``target`` is a page id, ``REVIEW`` or ``LANDING``.
+
+    ``language`` is set when this request chose the page language (the browser remembers it); ``response_id``
+    when this request began the response (the browser remembers when, for an anonymous response's duration).
+    """
+
+    target: str
+    language: str | None = None
+    response_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Landing:
+    """The link's own page: ``open`` (choose a language to start), ``submitted`` or ``declined`` (thank you)."""
+
+    state: str
+
+
+@dataclass(frozen=True)
+class PageShown:
+    """A questionnaire page to show, with the values in its fields and the version of the answers it shows.
+
+    ``changed`` is set when another window changed this page since it was shown (nothing was saved): its items
+    whose stored answers differ from what was sent, each with what is stored now. ``always_shown`` are items
+    shown whatever their relevance (they hold typed values the server has not judged).
+    """
+
+    definition: Definition
+    page: Page
+    language: str
+    values: Form
+    answers: Mapping[str, Any]
+    number: int
+    total: int
+    version: str
+    errors: Mapping[str, Message] = field(default_factory=dict)
+    feedback: Mapping[str, Any] = field(default_factory=dict)
+    rationale_items: frozenset[str] = frozenset()
+    k: int = 5
+    always_shown: frozenset[str] = frozenset()
+    changed: tuple[tuple[Item, Any], ...] = ()
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.changed)
+
+
+@dataclass(frozen=True)
+class ReviewShown:
+    """The review page: each visible page with its answered-or-not items and their values.
+
+    ``missing`` lists required items without an answer (shown after a refused submit); ``incomplete`` says the
+    submit was refused for them, ``stale`` that it was refused because another window changed the answers.
+    """
+
+    definition: Definition
+    language: str
+    sections: tuple[tuple[Page, tuple[tuple[Item, Any], ...]], ...]
+    version: str
+    missing: tuple[tuple[Page, Item], ...] = ()
+    incomplete: bool = False
+    stale: bool = False
+
+
+# ------------------------------------------------------------------------------------------ one call per request
+
+
+def show_landing(link: flow.ExpertLink) -> Landing | Redirect:
+    """Opening the link: the thank-you page once finished, where the expert was once started, else the landing."""
+    if link.declined:
+        return Landing("declined")
+    if link.submitted:
+        return Landing("submitted")
+    if link.response is not None:
+        return Redirect(flow.resume_page(link))
+    return Landing("open")
+
+
+def begin(session: Session, link: flow.ExpertLink, language: str) -> Redirect:
+    """Start (or rejoin) the response in the language chosen on the landing page, and go where it continues."""
+    if link.submitted or link.declined:
+        return Redirect(LANDING)
+    chosen = language if language in link.definition.languages else None
+    try:
+        response = flow.start(session, link, language)
+    except flow.AlreadySubmitted:
+        return Redirect(LANDING, language=chosen)
+    return Redirect(flow.resume_page(link), language=chosen, response_id=response.id)
+
+
+def show_page(session: Session, link: flow.ExpertLink, page_id: str) -> PageShown | Redirect:
+    """A page with the stored answers; a page not open yet (or not visible) sends the expert where to resume."""
+    if link.submitted or link.declined or link.response is None:
+        return Redirect(LANDING)
+    page = _page(link.definition, page_id)
+    if page is None or not flow.reachable(link, page_id):
+        return Redirect(flow.resume_page(link))
+    return _page_shown(session, link, page, _stored_fields(session, link))
+
+
+def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form) -> PageShown | Redirect:
+    """Save a posted page and move forward or back, or switch the language, keeping everything typed.
+
+    The page comes back with what was sent when it has errors (going forward), when only the language changed,
+    or when another window changed its answers since it was shown (``PageShown.changed``); otherwise the answer
+    is where to go next. Raises UnknownPage or RefusedPost for a post this page could not have sent.
+    """
+    if link.submitted or link.declined or link.response is None:
+        return Redirect(LANDING)
+    page = _page(link.definition, page_id)
+    if page is None:
+        raise UnknownPage(page_id)
+    problem = _field_problem(form, page, link.rationale_items)
+    if problem is not None:
+        raise RefusedPost(problem)
+    if not flow.reachable(link, page_id):
+        return Redirect(flow.resume_page(link))
+    nav = _first(form, "nav", "next")
+    switch = _first(form, "switch_language", None)
+    if switch is not None and switch not in link.definition.languages:
+        raise RefusedPost(UNKNOWN_LANGUAGE)
+    if nav not in {"next", "back"} and not switch:
+        raise RefusedPost(UNKNOWN_NAVIGATION)
+    try:
+        result = flow.save_page(session, link, page, form, _first(form, VERSION_FIELD, None) or None)
+    except flow.AlreadySubmitted:
+        return Redirect(LANDING)
+    except flow.StaleAnswers as stale:
+        changed = tuple((item, link.answers.get(item.id)) for item in stale.changed)
+        return _page_shown(session, link, page, form, version=stale.current, changed=changed)
+    if result.declined or link.response is None:
+        return Redirect(LANDING)
+    if switch:
+        link.response.language = switch
+        if not result.ok:
+            # What was typed comes back in the new language, without scolding: the expert only switched language.
+            return _page_shown(session, link, page, form)
+        return Redirect(page_id, language=switch)
+    if not result.ok:
+        if nav == "back":
+            return Redirect(flow.neighbour(link, page_id, -1))
+        return _page_shown(session, link, page, form, errors=result.errors)
+    return Redirect(flow.neighbour(link, page_id, -1 if nav == "back" else 1))
+
+
+def show_review(session: Session, link: flow.ExpertLink) -> ReviewShown | Redirect:
+    """The review page, once every visible page is saved (before that, the page to resume at)."""
+    if link.submitted or link.declined or link.response is None:
+        return Redirect(LANDING)
+    resume = flow.resume_page(link)
+    if resume != REVIEW:
+        return Redirect(resume)
+    return _review_shown(session, link)
+
+
+def post_review(
+    session: Session, link: flow.ExpertLink, form: Form, started: datetime | None = None
+) -> ReviewShown | Redirect:
+    """Submit once (a double click, a replay or a second tab lands on the same thank-you page), or go back.
+
+    ``started`` is when this browser started the response (the duration of an anonymous one). The review comes
+    back when required answers are missing or another window changed the answers since it was shown.
+    """
+    if link.submitted or link.declined:
+        return Redirect(LANDING)
+    if any(key not in CONTROL_FIELDS for key in form) or _sent_twice(form):
+        raise RefusedPost(FOREIGN_FIELDS)
+    if link.response is None:
+        return Redirect(LANDING)
+    nav = _first(form, "nav", None)
+    if nav == "back":
+        return Redirect(flow.visible_pages(link.definition, link.answers)[-1].id)
+    if nav != "submit":
+        raise RefusedPost(UNKNOWN_NAVIGATION)
+    try:
+        flow.submit(
+            session, link, started=started, expected_version=_first(form, VERSION_FIELD, None) or None
+        )
+    except flow.StaleAnswers as stale:
+        return _review_shown(
+            session, link, missing=bool(flow.missing_required(link)), version=stale.current, stale=True
+        )
+    except flow.IncompleteResponse:
+        return _review_shown(session, link, missing=True, incomplete=True)
+    return Redirect(LANDING)
+
+
+# ------------------------------------------------------------------------- a refused post shown back (recovery)
+
+
+def show_page_again(session: Session, link: flow.ExpertLink, page_id: str, form: Form) -> PageShown | None:
+    """A page post refused before it was read (no valid CSRF token): the page again with what was sent.
+
+    None when this link could not have sent it (not started, a page not open, a field the page has not).
+    """
+    page = _page(link.definition, page_id)
+    if (
+        link.response is None
+        or page is None
+        or not flow.reachable(link, page_id)
+        or _field_problem(form, page, link.rationale_items) is not None
+    ):
+        return None
+    return _page_shown(session, link, page, form, version=_first(form, VERSION_FIELD, None) or None)
+
+
+def show_review_again(session: Session, link: flow.ExpertLink, form: Form) -> ReviewShown | None:
+    """A submit refused before it was read: the review again (with what is stored now, so its version is the
+    current one); None when this link could not have sent it."""
+    if (
+        link.response is None
+        or flow.resume_page(link) != REVIEW
+        or any(key not in CONTROL_FIELDS for key in form)
+    ):
+        return None
+    return _review_shown(session, link)
+
+
+def page_from_memory(
+    definition: Definition,
+    page_id: str,
+    form: Form,
+    *,
+    language: str,
+    answers: Mapping[str, Any],
+    rationale_items: frozenset[str],
+    k: int,
+) -> PageShown | None:
+    """The posted page again without the database (it is down), from what this process knows of the link.
+
+    Rationale fields the form carried count as asked; items that hold typed values are shown whatever their
+    relevance (the server could not judge it). None when the form does not fit the page.
+    """
+    page = _page(definition, page_id)
+    asked = rationale_items | _posted_rationales(form)
+    if page is None or _field_problem(form, page, asked) is not None:
+        return None
+    typed = {item.id for item in page.answerable_items() if any(n.split(".")[0] == item.id for n in form)}
+    typed |= {group.id for group in page.items if any(row.id in typed for row in group.rows)}
+    return _page_of(
+        definition,
+        page,
+        language,
+        form,
+        answers,
+        version=_first(form, VERSION_FIELD, None) or "",
+        rationale_items=asked,
+        k=k,
+        always_shown=frozenset(typed),
+    )
+
+
+def review_from_memory(
+    definition: Definition, answers: Mapping[str, Any], language: str, form: Form
+) -> ReviewShown:
+    """The posted review again without the database, from the answers this request read before it failed."""
+    version = _first(form, VERSION_FIELD, None) or ""
+    return ReviewShown(definition, language, _sections(definition, answers), version)
+
+
+# ---------------------------------------------------------------------------------------------------- details
+
+
+def _first(form: Form, name: str, default: str | None) -> str | None:
+    """The first value posted for ``name``, or ``default`` when it was not posted."""
+    values = form.get(name)
+    return values[0] if values else default
+
+
+def _sent_twice(form: Form) -> bool:
+    return any(len(form.get(control, ())) > 1 for control in SINGLE_FIELDS)
+
+
+def _page(definition: Definition, page_id: str) -> Page | None:
+    return next((p for p in definition.pages if p.id == page_id), None)
+
+
+def _field_problem(form: Form, page: Page, asks_rationale: frozenset[str]) -> Message | None:
+    """Why a post does not fit a page, or None when every field belongs to it (its items' types name them)."""
+    allowed = set(CONTROL_FIELDS)
+    for item in page.answerable_items():
+        allowed |= form_names(item, item.id in asks_rationale)
+    if len(form) > MAX_FIELDS or any(key not in allowed for key in form):
+        return FOREIGN_FIELDS
+    if _sent_twice(form):
+        return SENT_TWICE
+    return None
+
+
+def _posted_rationales(form: Form) -> frozenset[str]:
+    """Items the posted form carried a rationale for (the round asked for one)."""
+    return frozenset(name[: -len(RATIONALE_SUFFIX)] for name in form if name.endswith(RATIONALE_SUFFIX))
+
+
+def _stored_fields(session: Session, link: flow.ExpertLink) -> dict[str, list[str]]:
+    """The fields that show the stored answers and notes; in a later Delphi round, the expert's answers of the
+    previous round fill the pages not saved yet in this one."""
+    assert link.response is not None  # nosec B101  # narrows the type: callers return early without a response
+    asks_notes = link.rationale_items or any(item.confidence for item in link.definition.items())
+    notes = flow.load_notes(session, link.response) if asks_notes else {}  # no query on plain surveys
+    shown = _fields_of(link.definition, link.answers, notes)
+    if link.round.number > 1:
+        earlier = flow.previous_response(session, link)
+        if earlier is not None:
+            done = link.pages_done
+            before = flow.load_answers(session, earlier, link.definition)
+            unsaved = {k: v for k, v in before.items() if link.definition.page_of(k).id not in done}
+            shown = {**_fields_of(link.definition, unsaved, {}), **shown}
+    return shown
+
+
+def _fields_of(
+    definition: Definition, answers: Mapping[str, Any], notes: Mapping[str, tuple[int | None, str | None]]
+) -> dict[str, list[str]]:
+    """Form fields that show answers (and their confidence and rationale) again."""
+    fields: dict[str, list[str]] = {}
+    for item in definition.items():
+        if item.id in answers:
+            fields.update(form_fields(item, answers[item.id]))
+        if item.id in notes:
+            fields.update(note_fields(item, *notes[item.id]))
+    return fields
+
+
+def _page_shown(
+    session: Session,
+    link: flow.ExpertLink,
+    page: Page,
+    values: Form,
+    *,
+    version: str | None = None,
+    errors: Mapping[str, Message] | None = None,
+    changed: tuple[tuple[Item, Any], ...] = (),
+) -> PageShown:
+    """A page of the link; ``version`` defaults to that of the stored answers it shows."""
+    items = list(page.answerable_items())
+    if version is None:
+        version = flow.answers_version(session, link, items)
+    return _page_of(
+        link.definition,
+        page,
+        link.page_language(),
+        values,
+        link.answers,
+        version=version,
+        errors=errors or {},
+        feedback=feedback_for(session, link, items),
+        rationale_items=link.rationale_items,
+        k=link.study.k_threshold,
+        changed=changed,
+    )
+
+
+def _page_of(
+    definition: Definition,
+    page: Page,
+    language: str,
+    values: Form,
+    answers: Mapping[str, Any],
+    **shown: Any,
+) -> PageShown:
+    """A page with its place in the questionnaire ("page k of n" counts the pages that may still be shown)."""
+    ids = [p.id for p in flow.progress_pages(definition, answers)]
+    number = ids.index(page.id) + 1 if page.id in ids else 1
+    return PageShown(definition, page, language, values, answers, number, len(ids), **shown)
+
+
+def _review_shown(
+    session: Session,
+    link: flow.ExpertLink,
+    *,
+    missing: bool = False,
+    version: str | None = None,
+    incomplete: bool = False,
+    stale: bool = False,
+) -> ReviewShown:
+    """The link's review page; ``version`` defaults to that of the stored answers it shows."""
+    return ReviewShown(
+        definition=link.definition,
+        language=link.page_language(),
+        sections=_sections(link.definition, link.answers),
+        version=flow.answers_version(session, link) if version is None else version,
+        missing=tuple(flow.missing_required(link)) if missing else (),
+        incomplete=incomplete,
+        stale=stale,
+    )
+
+
+def _sections(
+    definition: Definition, answers: Mapping[str, Any]
+) -> tuple[tuple[Page, tuple[tuple[Item, Any], ...]], ...]:
+    """Each visible page with its visible items and their answers; items that gate the response (consent) and
+    pages left with nothing to show are left out."""
+    sections = []
+    for page in flow.visible_pages(definition, answers):
+        rows = tuple(
+            (item, answers.get(item.id))
+            for item, matrix in flow.items_on(page)
+            if not item.kind.gates_response and flow.item_visible(item, answers, matrix)
+        )
+        if rows:
+            sections.append((page, rows))
+    return tuple(sections)
