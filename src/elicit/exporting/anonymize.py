@@ -6,7 +6,7 @@ Rules come from the instrument (``privacy`` of each item, docs/instruments.md):
 - ``quasi_identifier`` with ``bins``: numbers become bin labels ``"0-4"``, ``"5-9"``, ..., the last bin closed
   (``"30-60"``); for decimals a bin ``"2.5-<5"`` runs up to but not including 5. ``top_code: T`` records values
   above T as T. ``merge: {new: [old, ...]}`` replaces the old codes by the new one.
-- every ``text`` item (marked ``free_text`` or not) is scrubbed of e-mail addresses, phone numbers, URLs,
+- every free-text item (a ``text`` item, marked ``free_text`` or not) is scrubbed of e-mail addresses, phone numbers, URLs,
   link-like tokens and every roster name and organisation of the study. The scrubber lives in
   ``elicit.scrubbing`` (Delphi reasons shown to experts use it too) and is re-exported here.
 
@@ -38,6 +38,9 @@ __all__ = [
 
 # -------------------------------------------------------------------------------------------- coarsening
 
+#: The item type a binned number is exported as: one category (its bin) per answer.
+BINNED_TYPE = "single_choice"
+
 
 @dataclass(frozen=True)
 class Coarsening:
@@ -50,6 +53,8 @@ class Coarsening:
     dtype: str  # the cell type after the rule
     exported_type: str  # the item type as exported (binned numbers are categories)
     choices: tuple[tuple[Any, str], ...] | None = None  # the categories after the rule, with labels
+    measure: str | None = None  # the SPSS/Stata measure after the rule (None: the item type's own)
+    analysis: str | None = None  # the codebook's analysis kind after the rule (None: the item type's own)
 
 
 def _fmt(value: float) -> str:
@@ -75,10 +80,14 @@ def bin_labels(bins: Sequence[float], integer: bool) -> list[tuple[float, float,
 
 
 def coarsening_for(item: Item, dtype: str, choices: Sequence[tuple[Any, str]]) -> Coarsening | None:
-    """The coarsening rule of a quasi-identifier item, or None when it is kept as is."""
+    """The coarsening rule of a quasi-identifier item, or None when it is kept as is.
+
+    ``dtype`` is the cell type of the item's values before the rule: whole numbers (``int``) get bins such as
+    ``0-4``, other numbers half-open bins such as ``2.5-<5``.
+    """
     privacy = item.privacy
     if privacy.bins is not None:
-        integer = item.type == "integer"
+        integer = dtype == "int"
         table = bin_labels(privacy.bins, integer)
         below = f"<{_fmt(privacy.bins[0])}"
         above = f">{_fmt(privacy.bins[-1])}"
@@ -98,8 +107,10 @@ def coarsening_for(item: Item, dtype: str, choices: Sequence[tuple[Any, str]]) -
             to_bin,
             "float" if not integer else "int",
             "string",
-            "single_choice",
+            BINNED_TYPE,
             labels,
+            measure="ordinal",  # bins are ordered ranges of the number
+            analysis="nominal",  # ...but text labels, some (below/above the bins) outside the listed choices
         )
     if privacy.top_code is not None:
         top = privacy.top_code

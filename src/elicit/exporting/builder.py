@@ -39,6 +39,7 @@ from elicit.exporting.writers import (
     write_xlsx,
 )
 from elicit.formats import FORMATS
+from elicit.instruments.types import REGISTRY
 from elicit.models import Role, Study
 from elicit.scrubbing import study_token_hashes
 from elicit.tokens import pseudonym
@@ -110,7 +111,7 @@ def build_export(
             if info is None:
                 raise ExportError(f"study {study.slug!r} does not exist")
             check_options(fmt, k=k, identified=identified, suppress=suppress, floor=info.k_threshold)
-            if identified and user_role(conn, actor) != Role.ADMIN.value:
+            if identified and user_role(conn, actor) != Role.ADMIN:
                 raise ExportError(f"identified exports are for administrators only ({actor} is not one)")
             manifest = _write_folder(
                 conn, info, fmt, work, identified=identified, k=k, suppress=suppress, actor=actor
@@ -289,7 +290,7 @@ def write_delphi_tables(folder: Path, codebook: dict[str, Any], k: int, rule: Co
     choices = {
         item["id"]: [c["code"] for c in item.get("choices", [])]
         for item in codebook["items"]
-        if item.get("type") in {"likert", "single_choice"}
+        if _coded_choice(item)
         and item.get("columns")
         and all(
             isinstance(c["code"], int | float) and not isinstance(c["code"], bool)
@@ -308,6 +309,16 @@ def write_delphi_tables(folder: Path, codebook: dict[str, Any], k: int, rule: Co
     tables.consensus.to_csv(folder / "consensus.csv", index=False)
     tables.stability.to_csv(folder / "stability.csv", index=False)
     return ["consensus.csv", "stability.csv"]
+
+
+def _coded_choice(item: dict[str, Any]) -> bool:
+    """Whether a codebook item is one answer among coded choices (the items Delphi rounds feed back as counts).
+
+    Asked of the type as exported, so a binned number (exported as ``single_choice``) counts as a choice item;
+    its bin labels are not numbers, so the caller's check on the codes still leaves it out.
+    """
+    kind = REGISTRY.get(item.get("type", ""))
+    return kind is not None and kind.feedback == "choice"
 
 
 def _k_key(row: list[Any], indexes: Sequence[int]) -> tuple[Any, ...]:

@@ -133,7 +133,7 @@ labels in <code>{{ doc.language }}</code>.{% if doc.identified %} <strong>This e
 <table><tr><th>item</th><th>type</th><th>question</th><th>choices (code = label)</th><th>scale</th>
 <th>versions</th><th>privacy</th><th>columns</th></tr>
 {% for i in doc["items"] %}<tr><td><code>{{ i.id }}</code></td>
-<td>{{ i.type }}{% if i.instrument_type %} (instrument: {{ i.instrument_type }}){% endif %}</td>
+<td>{{ i.type }}{% if i.instrument_type %} (instrument: {{ i.instrument_type }}){% endif %}<br><span class="note">analysed as {{ i.analysis }}</span></td>
 <td>{{ i.text }}{% if i.unit %} <span class="note">[{{ i.unit }}]</span>{% endif %}</td>
 <td>{% for c in i.choices or [] %}<code>{{ c.code }}</code> = {{ c.label }}<br>{% endfor %}</td>
 <td>{% if i.scale %}{{ i.scale }}{% if i.reverse %} (reverse-keyed){% endif %}{% endif %}</td>

@@ -9,6 +9,7 @@ versions the columns are the union joined on item id; an item absent from a vers
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,24 +17,11 @@ from typing import Any
 from elicit.errors import ElicitError
 from elicit.exporting.anonymize import Coarsening, Scrubber, coarsening_for
 from elicit.instruments.schema import Definition, Item, text_in
+from elicit.instruments.types.date import parse_date
 
 FIXED_COLUMNS = ("respondent", "cohort", "round", "instrument_version", "language", "submitted_on")
 IDENTITY_COLUMNS = ("invitation_id", "roster_name", "roster_email", "roster_organisation")
 DONT_KNOW_PART = "dont_know"
-
-MEASURES = {
-    "likert": "ordinal",
-    "single_choice": "nominal",
-    "multiple_choice": "nominal",
-    "consent": "nominal",
-    "integer": "scale",
-    "decimal": "scale",
-    "ranking": "ordinal",
-    "constant_sum": "scale",
-    "quantiles": "scale",
-    "text": "nominal",
-}
-
 
 Converter = Callable[[float | None, str | None], Any]
 """Turns a stored answer (value_num, value_text) into a cell."""
@@ -172,10 +160,23 @@ def _to_text(num: float | None, text: str | None) -> str | None:
     return None if num is None else _number_text(num)
 
 
+def _to_date(num: float | None, text: str | None) -> dt.date | None:
+    """A date stored as ISO text (``2024-05-31``) as a date; anything else stored is refused, not guessed at."""
+    if text is None:
+        if num is None:
+            return None
+        raise PlanError(f"a stored answer {_number_text(num)} is not a date (YYYY-MM-DD)")
+    value = parse_date(text)
+    if value is None:
+        raise PlanError(f"a stored answer {text!r} is not a date (YYYY-MM-DD)")
+    return value
+
+
 CONVERTERS: dict[str, Converter] = {
     "int": to_int,
     "float": _to_float,
     "string": _to_text,
+    "date": _to_date,
 }
 
 
@@ -214,17 +215,6 @@ def _resolved_privacy(members: Sequence[tuple[VersionInfo, Item]]) -> tuple[str,
     return newest.privacy.kind, newest
 
 
-def _value_dtype(item_type: str, items: Sequence[Item]) -> str:
-    if item_type in {"likert", "single_choice"}:
-        codes = [c.code for item in items for c in item.choices]
-        return "int" if codes and all(isinstance(c, int) for c in codes) else "string"
-    if item_type in {"multiple_choice", "ranking", "integer"}:
-        return "int"
-    if item_type in {"decimal", "constant_sum", "quantiles"}:
-        return "float"
-    return "string"
-
-
 def _choice_labels(items: Sequence[Item], language: str) -> list[tuple[Any, str]]:
     """Codes and labels of a choice item, newest version first, codes only older versions had after them."""
     seen: dict[str, tuple[Any, str]] = {}
@@ -232,13 +222,6 @@ def _choice_labels(items: Sequence[Item], language: str) -> list[tuple[Any, str]
         for choice in item.choices:
             seen.setdefault(choice.key, (choice.code, text_in(choice.label, language) or choice.key))
     return list(seen.values())
-
-
-def _part_label(item: Item, part: str, language: str) -> str:
-    if item.type == "quantiles":
-        return f"{int(part[1:])}th percentile"
-    choice = item.choice(part)
-    return text_in(choice.label, language) if choice else part
 
 
 def _label(item: Item, language: str) -> str:
@@ -351,6 +334,7 @@ def build_plan(
         data: dict[str, Any] = {
             "id": item_id,
             "type": item.type,
+            "analysis": item.kind.analysis,
             "page": item.page,
             "text": _label(item, language),
             "scale": scale.name if scale else None,
@@ -370,17 +354,11 @@ def build_plan(
             value = getattr(item, key)
             if value is not None:
                 data[key] = value
-        if item.type == "quantiles":
-            data["levels"] = list(item.levels)
-            if any(member.seed for member in items):
-                data["seed"] = True
-            data["background"] = item.background
+        data.update(item.kind.codebook(items, language))
         if any(member.confidence for member in items):
             data["confidence"] = True
         if item.unit:
             data["unit"] = text_in(item.unit, language)
-        if item.type == "text":
-            data["max_length"] = item.max_length
         entry = ItemEntry(data)
         entries.append(entry)
 
@@ -390,10 +368,10 @@ def build_plan(
             data["columns"] = []
             continue
 
-        dtype = _value_dtype(item.type, items)
+        dtype = item.kind.dtype(items)
         transform: Callable[[Any], Any] | None = None
         exported_type = item.type
-        measure = MEASURES.get(item.type, "nominal")
+        measure = item.kind.measure
         value_labels: dict[Any, str] | None = {code: label for code, label in choices} if choices else None
         treatment = "kept"
         rule: Coarsening | None = None
@@ -414,8 +392,11 @@ def build_plan(
             if rule.exported_type != item.type:
                 data["instrument_type"] = item.type
                 data["type"] = exported_type = rule.exported_type
-                measure = "ordinal"
-        if item.type == "text":
+            if rule.measure is not None:
+                measure = rule.measure
+            if rule.analysis is not None:
+                data["analysis"] = rule.analysis
+        if item.kind.free_text:
             if identified:
                 treatment = "kept as written (identified export)"
             else:
@@ -441,11 +422,8 @@ def build_plan(
         for part in parts:
             name = unique(item_id if part == "" else f"{item_id}.{part}")
             part_versions = tuple(info.version for info, member in members if part in member.parts)
-            suffix = "" if part == "" else f": {_part_label(item, part, language)}"
-            if part == "":
-                labels = value_labels
-            else:
-                labels = {0: "not selected", 1: "selected"} if item.type == "multiple_choice" else None
+            suffix = "" if part == "" else f": {item.kind.part_label(item, part, language)}"
+            labels = value_labels if part == "" else item.kind.part_value_labels(item)
             variables.append(
                 Variable(
                     name,

@@ -58,7 +58,7 @@ from elicit.models import (
 )
 
 CHUNK_SIZE = 2000
-SUBMITTED = ResponseStatus.SUBMITTED.value
+SUBMITTED = ResponseStatus.SUBMITTED
 
 
 def _sqlite_reader(engine: Engine) -> Engine:

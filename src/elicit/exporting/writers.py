@@ -247,12 +247,27 @@ class ParquetSink:
 
 
 def _frame(parquet: Path, plan: ExportPlan) -> Any:
-    """The whole table as a DataFrame: dates as dates, missing text as "" (how SPSS and Stata store it)."""
+    """The whole table as a DataFrame: dates as dates, missing text as "" (how SPSS and Stata store it).
+
+    A date column nobody answered becomes all-missing numbers, which the date format passed to pyreadstat
+    (``_date_formats``) turns into an empty date variable; left as Python ``None`` it would be written as text.
+    """
     frame = pq.read_table(parquet).to_pandas(date_as_object=True)
     for variable in plan.variables:
         if variable.dtype == "string":
             frame[variable.name] = frame[variable.name].fillna("").astype(object)
+        elif variable.dtype == "date" and frame[variable.name].isna().all():
+            frame[variable.name] = frame[variable.name].astype("float64")
     return frame
+
+
+def _date_formats(names: Sequence[str], plan: ExportPlan, date_format: str) -> dict[str, str]:
+    """The display format of every date column (SPSS ``DATE11``, Stata ``%td``), by the column's name there."""
+    return {
+        name: date_format
+        for name, variable in zip(names, plan.variables, strict=True)
+        if variable.dtype == "date"
+    }
 
 
 def _numeric_labels(variable: Variable) -> dict[int | float, str] | None:
@@ -283,6 +298,7 @@ def write_sav(parquet: Path, path: Path, plan: ExportPlan, file_label: str) -> N
         column_labels=labels,
         variable_value_labels=value_labels,
         variable_measure=measures,
+        variable_format=_date_formats(names, plan, "DATE11"),
     )
 
 
@@ -306,6 +322,7 @@ def write_dta(parquet: Path, path: Path, plan: ExportPlan, file_label: str) -> N
         file_label=fit_label(file_label, "", len, DTA_LABEL_CHARS),
         column_labels=labels,
         variable_value_labels=value_labels,
+        variable_format=_date_formats(names, plan, "%td"),
     )
 
 
