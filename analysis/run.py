@@ -18,15 +18,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from elicit.analysis import load_export, run_analysis, write_atomic
+from elicit.analysis import Kind, load_export, run_analysis, write_atomic
 
 LEVERAGES = ("tactical", "strategic", "economic")
 COHORTS = ("UK", "PK")
+#: The flagship's items the report's framing speaks of, with the kind the analysis must treat each as.
 EXPECTED_ITEMS = {
-    "afford": "likert",
-    "alloc": "constant_sum",
-    "rank_leverage": "ranking",
-    "exports_change": "quantiles",
+    "afford": Kind.ORDINAL,
+    "alloc": Kind.COMPOSITION,
+    "rank_leverage": Kind.RANKING,
+    "exports_change": Kind.DISTRIBUTION,
 }
 
 TITLE = "Perceived leverages of defence diplomacy: United Kingdom and Pakistan"
@@ -47,11 +48,11 @@ def check_flagship(folder: Path) -> list[str]:
     scales = {s.name for s in book.scales}
     problems += [f"scale {name!r} is missing" for name in LEVERAGES if name not in scales]
     problems += [f"cohort {code!r} is missing" for code in COHORTS if code not in book.cohort_codes]
-    types = {i.id: i.type for i in book.items}
+    kinds = {i.id: i.analysis for i in book.items}
     problems += [
         f"item {item!r} ({kind}) is missing"
         for item, kind in EXPECTED_ITEMS.items()
-        if types.get(item) != kind
+        if kinds.get(item) != kind
     ]
     return problems
 

@@ -76,7 +76,9 @@ DELPHI_TABLES = """
     answers = "".join(f"r{i},{n},UK,{1 + (i + n) % 5}\\n" for n in (1, 2) for i in range(6))
     (folder / "data.csv").write_text("respondent,round,cohort,q1\\n" + answers)
     choices = [{"code": code} for code in range(1, 6)]
-    codebook = {"items": [{"id": "q1", "type": "likert", "columns": ["q1"], "choices": choices}]}
+    codebook = {
+        "items": [{"id": "q1", "type": "likert", "analysis": "ordinal", "columns": ["q1"], "choices": choices}]
+    }
     assert write_delphi_tables(folder, codebook, 5, rule) == ["consensus.csv", "stability.csv"]
     assert len((folder / "consensus.csv").read_text().splitlines()) == 1 + 2 * 2  # 2 rounds x UK and all
 """

@@ -31,6 +31,7 @@ def build_codebook(cohorts: tuple[str, ...] = ("UK", "PK")) -> dict[str, Any]:
         {
             "id": "consent",
             "type": "consent",
+            "analysis": "nominal",
             "page": "intro",
             "text": "I agree to take part",
             "columns": ["consent"],
@@ -47,6 +48,7 @@ def build_codebook(cohorts: tuple[str, ...] = ("UK", "PK")) -> dict[str, Any]:
                 {
                     "id": item_id,
                     "type": "likert",
+                    "analysis": "ordinal",
                     "page": leverage,
                     "text": f"Defence diplomacy gives {leverage} leverage ({item_id})",
                     "choices": AGREE5,
@@ -62,6 +64,7 @@ def build_codebook(cohorts: tuple[str, ...] = ("UK", "PK")) -> dict[str, Any]:
         {
             "id": "afford",
             "type": "likert",
+            "analysis": "ordinal",
             "page": "economy",
             "text": "My state can afford defence diplomacy",
             "choices": AGREE5,
@@ -73,6 +76,7 @@ def build_codebook(cohorts: tuple[str, ...] = ("UK", "PK")) -> dict[str, Any]:
         {
             "id": "alloc",
             "type": "constant_sum",
+            "analysis": "composition",
             "page": "economy",
             "text": "Share 100 points",
             "total": 100,
@@ -83,6 +87,7 @@ def build_codebook(cohorts: tuple[str, ...] = ("UK", "PK")) -> dict[str, Any]:
         {
             "id": "rank_leverage",
             "type": "ranking",
+            "analysis": "ranking",
             "page": "economy",
             "text": "Rank the leverages",
             "choices": lev_choices,
@@ -92,6 +97,7 @@ def build_codebook(cohorts: tuple[str, ...] = ("UK", "PK")) -> dict[str, Any]:
         {
             "id": "exports_change",
             "type": "quantiles",
+            "analysis": "distribution",
             "page": "economy",
             "text": "Change in defence exports",
             "levels": [5, 50, 95],
@@ -102,6 +108,7 @@ def build_codebook(cohorts: tuple[str, ...] = ("UK", "PK")) -> dict[str, Any]:
         {
             "id": "comments",
             "type": "text",
+            "analysis": "text",
             "page": "end",
             "text": "Comments",
             "columns": ["comments"],

@@ -31,8 +31,15 @@ from .comparisons import (
     wilcoxon_paired,
     within_subjects,
 )
-from .descriptives import describe, item_descriptives, item_distribution, sample_overview
-from .export_folder import Codebook, ExportData, Item, Scale, load_export, parse_codebook
+from .descriptives import (
+    choice_counts,
+    date_descriptives,
+    describe,
+    item_descriptives,
+    item_distribution,
+    sample_overview,
+)
+from .export_folder import Codebook, ExportData, Item, Kind, Scale, load_export, parse_codebook
 from .json_values import json_safe
 from .pipeline import Analysis, analyze
 from .reliability import (
@@ -59,6 +66,7 @@ __all__ = [
     "ExportData",
     "Item",
     "KendallW",
+    "Kind",
     "OmegaResult",
     "OneFactorFit",
     "Scale",
@@ -68,7 +76,9 @@ __all__ = [
     "analyze",
     "between_groups",
     "build_results",
+    "choice_counts",
     "cronbach_alpha",
+    "date_descriptives",
     "describe",
     "hedges_g",
     "hodges_lehmann",

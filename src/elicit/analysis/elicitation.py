@@ -3,7 +3,7 @@
 Both read only the export folder: rounds come from the ``round`` column, the study's consensus rule from
 ``codebook.json``'s ``consensus_rule`` (or ``manifest.json``'s ``study.consensus_rule``), the k under which small
 groups are hidden from ``manifest.json`` (:func:`elicit.analysis.disclosure.manifest_k`), seed realizations and
-backgrounds from ``codebook.json`` (``realizations`` and each quantiles item's ``seed``/``background``).
+backgrounds from ``codebook.json`` (``realizations`` and each distribution item's ``seed``/``background``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from elicit.stats.consensus import ConsensusRule, answers_long, delphi_tables
 from . import figures
 from .cooke import CookeSettings, classical_model, plot_ranges, results_dict
 from .disclosure import manifest_k
-from .export_folder import ExportData
+from .export_folder import ExportData, Kind
 
 MIN_EXPERTS = 2
 
@@ -49,10 +49,12 @@ class CookeSummary:
 
 
 def _ordinal_items(export: ExportData) -> dict[str, list[Any]]:
+    """The items whose consensus the Delphi tables judge: ordinal items and nominal ones coded with numbers (as
+    the export's ``consensus.csv`` takes them), each with its codes' values."""
     return {
         item.id: [c.value for c in item.choices]
-        for item in export.codebook.items_of_type("likert", "single_choice")
-        if item.choices and all(isinstance(c.value, int | float) for c in item.choices)
+        for item in export.codebook.items_of_kind(Kind.ORDINAL, Kind.NOMINAL)
+        if item.numeric_codes
     }
 
 
@@ -103,7 +105,7 @@ def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary 
     realizations = {
         str(k): float(v) for k, v in (export.codebook.raw.get("realizations") or {}).items() if v is not None
     }
-    quantile_items = export.codebook.items_of_type("quantiles")
+    quantile_items = export.codebook.items_of_kind(Kind.DISTRIBUTION)
     if not realizations or not quantile_items:
         return None, []
     warnings: list[str] = []

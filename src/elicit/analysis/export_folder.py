@@ -7,11 +7,14 @@ application or its database.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum, auto
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "ANALYSIS_KINDS",
     "FIXED_COLUMNS",
-    "NUMERIC_TYPES",
+    "NUMERIC_KINDS",
     "Choice",
     "Codebook",
     "Cohort",
     "ExportData",
     "Item",
+    "Kind",
     "Scale",
     "as_codebook",
     "load_export",
@@ -41,10 +46,31 @@ FIXED_COLUMNS: tuple[str, ...] = (
     "language",
     "submitted_on",
 )
-#: Item types whose columns hold numbers the analysis uses.
-NUMERIC_TYPES: frozenset[str] = frozenset(
-    {"likert", "integer", "decimal", "ranking", "constant_sum", "quantiles"}
+
+
+class Kind(StrEnum):
+    """How the analysis treats an item: the codebook's ``analysis`` key, which the exporter writes from the item
+    type (docs/export.md). The analysis reads the kind and never the type's name, so a new item type needs no
+    change here as long as it is analysed as one of these."""
+
+    ORDINAL = auto()  # coded answers on a scale: the codes are numbers in order
+    INTERVAL = auto()  # a number
+    NOMINAL = auto()  # one of the choices, in no order (the codes may still be numbers)
+    MULTI_SELECT = "multi-select"  # one 0/1 column per choice
+    COMPOSITION = auto()  # shares of a constant sum, one column per choice
+    RANKING = auto()  # a rank per choice
+    DISTRIBUTION = auto()  # quantiles of the expert's judgement, one column per level
+    DATE = auto()  # an ISO date, YYYY-MM-DD
+    TEXT = auto()  # free text
+
+
+#: Every kind, as the codebook writes it.
+ANALYSIS_KINDS: frozenset[str] = frozenset(Kind)
+#: Kinds whose columns hold numbers the analysis uses.
+NUMERIC_KINDS: frozenset[str] = frozenset(
+    {Kind.ORDINAL, Kind.INTERVAL, Kind.RANKING, Kind.COMPOSITION, Kind.DISTRIBUTION}
 )
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _REQUIRED_COLUMNS = ("respondent", "cohort")
 
 
@@ -59,10 +85,15 @@ class Choice:
 
 @dataclass(frozen=True)
 class Item:
-    """An item of the codebook, reduced to what the analysis needs."""
+    """An item of the codebook, reduced to what the analysis needs.
+
+    ``analysis`` is the kind the analysis treats the item as; ``type`` is the instrument's item type, kept for
+    display only.
+    """
 
     id: str
     type: str
+    analysis: Kind
     text: str
     columns: tuple[str, ...]
     choices: tuple[Choice, ...] = ()
@@ -80,6 +111,11 @@ class Item:
             raise ValueError(f"item {self.id!r} has no choices in the codebook, so it has no code range")
         values = [c.value for c in self.choices]
         return min(values), max(values)
+
+    @property
+    def numeric_codes(self) -> bool:
+        """Whether the item has declared choices and every code is a number (the code is then its value)."""
+        return bool(self.choices) and all(_is_number(c.code) for c in self.choices)
 
     def part_of(self, column: str) -> str:
         """The part (choice code or quantile label) a column of this item stands for."""
@@ -130,9 +166,9 @@ class Codebook:
                 return item
         raise ValueError(f"the codebook has no item {item_id!r}")
 
-    def items_of_type(self, *types: str) -> tuple[Item, ...]:
-        """Items of the given types, in instrument order."""
-        return tuple(item for item in self.items if item.type in types)
+    def items_of_kind(self, *kinds: str) -> tuple[Item, ...]:
+        """Items the analysis treats as one of ``kinds`` (:class:`Kind`), in instrument order."""
+        return tuple(item for item in self.items if item.analysis in kinds)
 
     def scale(self, name: str) -> Scale:
         """The scale called ``name``; ``ValueError`` if the codebook has none."""
@@ -161,7 +197,9 @@ class ExportData:
     """An export folder read into memory.
 
     ``data`` has one row per response: the fixed columns (``respondent``, ``cohort``, ...) and one column per
-    variable, with numeric item columns already converted to numbers (likert codes to their analysis value).
+    variable, with the columns of :data:`NUMERIC_KINDS` items converted to numbers (ordinal codes to their analysis
+    value), nominal codes as the codebook writes them (``"4"``, not ``"4.0"``) and dates checked to be ISO dates
+    (kept as ``YYYY-MM-DD`` text).
     """
 
     folder: Path
@@ -183,6 +221,32 @@ def _text(value: Any, language: str | None = None) -> str:
     return str(value)
 
 
+def _is_number(code: str) -> bool:
+    try:
+        float(code)
+    except ValueError:
+        return False
+    return True
+
+
+def _analysis_kind(entry: Mapping[str, Any], item_id: str) -> Kind:
+    """The item's ``analysis`` kind; a codebook written before the exporter recorded it is refused, by name."""
+    kind = entry.get("analysis")
+    if kind is None:
+        raise ValueError(
+            f"codebook.json: item {item_id!r} has no 'analysis' kind: the export was made by an older version of "
+            "Elicit, which did not record how each item is analysed; export the study again (elicit export) and "
+            "analyse the new folder"
+        )
+    if not isinstance(kind, str) or kind not in ANALYSIS_KINDS:
+        raise ValueError(
+            f"codebook.json: item {item_id!r} has analysis kind {kind!r}, which this version of the analysis does "
+            f"not know (it knows {', '.join(sorted(ANALYSIS_KINDS))}); analyse the folder with the version of "
+            "Elicit that exported it"
+        )
+    return Kind(kind)
+
+
 def _parse_choices(raw: Any, item_id: str, language: str | None) -> tuple[Choice, ...]:
     if raw is None:
         return ()
@@ -196,13 +260,7 @@ def _parse_choices(raw: Any, item_id: str, language: str | None) -> tuple[Choice
             pairs.append((str(entry["code"]), _text(entry.get("label", entry["code"]), language)))
     else:
         raise ValueError(f"codebook item {item_id!r}: 'choices' must be a list or a mapping")
-    numeric = True
-    for code, _ in pairs:
-        try:
-            float(code)
-        except ValueError:
-            numeric = False
-            break
+    numeric = all(_is_number(code) for code, _ in pairs)
     return tuple(
         Choice(code=code, label=label, value=float(code) if numeric else float(position))
         for position, (code, label) in enumerate(pairs, start=1)
@@ -216,7 +274,9 @@ def parse_codebook(raw: Mapping[str, Any]) -> Codebook:
     ------
     ValueError
         If the document is not an Elicit codebook or is internally inconsistent (a scale naming an unknown
-        item, a reverse key outside the scale, a scale item without a choice range).
+        item, a reverse key outside the scale, a scale item without a choice range), or an item has no
+        ``analysis`` kind (an export made before the exporter recorded it: export the study again) or one this
+        version does not know.
     """
     if not isinstance(raw, Mapping):
         raise ValueError("codebook.json must hold a JSON object")
@@ -241,6 +301,7 @@ def parse_codebook(raw: Mapping[str, Any]) -> Codebook:
             Item(
                 id=item_id,
                 type=str(entry["type"]),
+                analysis=_analysis_kind(entry, item_id),
                 text=_text(entry.get("text"), language),
                 columns=tuple(str(c) for c in columns),
                 choices=_parse_choices(entry.get("choices"), item_id, language),
@@ -338,10 +399,10 @@ def _manifest_checksums(manifest: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _coerce_numeric(series: pd.Series, item: Item, column: str) -> pd.Series:
-    """Convert one column to floats; likert/choice codes become their analysis value."""
+    """Convert one column to floats; ordinal codes become their analysis value."""
     raw = series.astype("string").str.strip()
     raw = raw.mask(raw == "")
-    if item.type == "likert" and item.choices:
+    if item.analysis == Kind.ORDINAL and item.choices:
         mapping = {c.code: c.value for c in item.choices}
         # Plain Python values, not pandas' string arrays: a column nobody answered is all missing, and
         # pyarrow refuses to compare its null-typed array with the codes (ArrowTypeError).
@@ -365,6 +426,37 @@ def _coerce_numeric(series: pd.Series, item: Item, column: str) -> pd.Series:
         row = int(bad[bad].index[0]) + 2
         raise ValueError(f"data.csv row {row}, column {column!r}: {raw[bad].iloc[0]!r} is not a number")
     return values.astype("float64")
+
+
+def _clean_codes(series: pd.Series, item: Item) -> pd.Series:
+    """A nominal column's codes stripped, numeric codes written as the codebook writes them ("4.0" -> "4")."""
+    numeric = item.numeric_codes
+    codes: list[str | None] = []
+    for value in series.astype("string").str.strip().tolist():  # plain values: see _coerce_numeric
+        if value is None or pd.isna(value) or value == "":
+            codes.append(None)
+        else:
+            codes.append(_normalize_code(value) if numeric else value)
+    return pd.Series(codes, index=series.index, dtype="string")
+
+
+def _check_dates(series: pd.Series, column: str) -> pd.Series:
+    """A date column stripped and checked: every answer is an ISO date (YYYY-MM-DD), kept as that text."""
+    dates: list[str | None] = []
+    for position, value in enumerate(series.astype("string").str.strip().tolist()):
+        if value is None or pd.isna(value) or value == "":
+            dates.append(None)
+            continue
+        try:
+            valid = bool(_ISO_DATE.fullmatch(value)) and dt.date.fromisoformat(value).isoformat() == value
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"data.csv row {position + 2}, column {column!r}: {value!r} is not a date written as YYYY-MM-DD"
+            )
+        dates.append(value)
+    return pd.Series(dates, index=series.index, dtype="string")
 
 
 def _normalize_code(value: str) -> str:
@@ -392,9 +484,11 @@ def load_export(folder: str | Path) -> ExportData:
     Raises
     ------
     ValueError
-        For a missing or unreadable file, a codebook that is not an Elicit codebook, a codebook whose item
-        columns are not in ``data.csv``, likert values outside the declared choices, cohorts in the data that
-        the codebook does not declare, or a respondent appearing twice in the same round.
+        For a missing or unreadable file, a codebook that is not an Elicit codebook (or an item without an
+        ``analysis`` kind: an export made before the kinds), a codebook whose item columns are not in
+        ``data.csv``, ordinal codes outside the declared choices, numbers or dates that are not numbers or ISO
+        dates, cohorts in the data that the codebook does not declare, or a respondent appearing twice in the
+        same round.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -441,10 +535,7 @@ def load_export(folder: str | Path) -> ExportData:
     if missing_fixed:
         raise ValueError(f"{data_path}: required column(s) {', '.join(missing_fixed)} missing")
     expected = [
-        column
-        for item in codebook.items
-        if item.type != "note" and item.privacy != "direct_identifier"
-        for column in item.columns
+        column for item in codebook.items if item.privacy != "direct_identifier" for column in item.columns
     ]
     missing = [c for c in expected if c not in data.columns]
     if missing:
@@ -488,9 +579,15 @@ def load_export(folder: str | Path) -> ExportData:
         who = data.loc[dupes, "respondent"].iloc[0]
         raise ValueError(f"data.csv: respondent {who!r} appears more than once in the same round")
     for item in codebook.items:
-        if item.type in NUMERIC_TYPES and item.privacy != "direct_identifier":
-            for column in item.columns:
+        if item.privacy == "direct_identifier":
+            continue
+        for column in item.columns:
+            if item.analysis in NUMERIC_KINDS:
                 data[column] = _coerce_numeric(data[column], item, column)
+            elif item.analysis == Kind.NOMINAL:
+                data[column] = _clean_codes(data[column], item)
+            elif item.analysis == Kind.DATE:
+                data[column] = _check_dates(data[column], column)
     return ExportData(
         folder=folder,
         data=data,

@@ -9,10 +9,18 @@ import pandas as pd
 
 from .agreement import AgreementResult, agreement
 from .comparisons import WithinResult, between_groups, mixed_anova, within_subjects
-from .descriptives import ALL, describe, item_descriptives, item_distribution, sample_overview
+from .descriptives import (
+    ALL,
+    choice_counts,
+    date_descriptives,
+    describe,
+    item_descriptives,
+    item_distribution,
+    sample_overview,
+)
 from .disclosure import Disclosure, manifest_k
 from .elicitation import CookeSummary, DelphiSummary, confidence_summary, cooke_summary, delphi_summary
-from .export_folder import NUMERIC_TYPES, ExportData, Item
+from .export_folder import NUMERIC_KINDS, ExportData, Item, Kind
 from .judgements import allocations, quantile_judgements, rankings, single_items
 from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
 from .scoring import MIN_ANSWERED_FRACTION, reverse_key, scale_scores, scores_long
@@ -21,6 +29,12 @@ __all__ = ["SMALL_COHORT", "Analysis", "ItemComparison", "analyze"]
 
 #: Cohorts with fewer responses than this get a warning that tests have little power.
 SMALL_COHORT = 10
+#: The kinds of item the analysis describes (its tables are empty for an item nobody answered).
+DESCRIBED_KINDS = NUMERIC_KINDS | {Kind.NOMINAL, Kind.DATE}
+#: The kinds whose tables show the answers' values (counts per code or choice, earliest and latest date): under a
+#: k they leave quasi-identifiers out, as the export's k-anonymity report gives the sizes of small classes, never
+#: their values.
+VALUE_KINDS = frozenset({Kind.ORDINAL, Kind.NOMINAL, Kind.DATE})
 
 MISSING_DATA_RULES = (
     "Items left unanswered, not shown, answered 'don't know' or absent from the version answered are missing.",
@@ -82,6 +96,8 @@ class Analysis:
     overview: pd.DataFrame
     item_descriptives: pd.DataFrame
     distribution: pd.DataFrame
+    choice_counts: pd.DataFrame
+    dates: pd.DataFrame
     scores: pd.DataFrame
     score_descriptives: pd.DataFrame
     reliability: tuple[ScaleReliability, ...]
@@ -213,13 +229,13 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
     for result in reliability:
         warnings.extend(w for w in result.warnings if "very imprecise" not in w)
 
-    likert = book.items_of_type("likert")
+    ordinal = book.items_of_kind(Kind.ORDINAL)
     in_scales = book.scale_item_ids
-    targets = tuple(i.id for i in likert if i.id in in_scales) or tuple(i.id for i in likert)
+    targets = tuple(i.id for i in ordinal if i.id in in_scales) or tuple(i.id for i in ordinal)
     keyed = reverse_key(data, book)
     agreement_results: dict[str, AgreementResult] = {}
     if len(targets) >= 2:
-        domain = sorted({c.value for i in likert if i.id in targets for c in i.choices})
+        domain = sorted({c.value for i in ordinal if i.id in targets for c in i.choices})
         for cohort in (c for c in cohorts if c not in hidden):
             rows = keyed[keyed["cohort"] == cohort][list(targets)]
             agreed = agreement(rows.reset_index(drop=True), cohort, domain)
@@ -257,7 +273,7 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
                     "The mixed ANOVA could not be estimated (too few complete respondents per cohort)."
                 )
 
-    singles = [i for i in likert if i.id not in in_scales]
+    singles = [i for i in ordinal if i.id not in in_scales]
     single = comparable(
         single_items(data, singles, cohorts) if len(cohorts) >= 2 else pd.DataFrame(), "single items"
     )
@@ -267,22 +283,27 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
 
     alloc = tuple(
         judged(item, *allocations(data, item, cohorts), "part")
-        for item in (book.items_of_type("constant_sum") if disclosure.compares else ())
+        for item in (book.items_of_kind(Kind.COMPOSITION) if disclosure.compares else ())
     )
     ranks = tuple(
         judged(item, *rankings(data, item, cohorts), "part")
-        for item in (book.items_of_type("ranking") if disclosure.compares else ())
+        for item in (book.items_of_kind(Kind.RANKING) if disclosure.compares else ())
     )
     quants = tuple(
         judged(item, *quantile_judgements(data, item, cohorts), "level")
-        for item in book.items_of_type("quantiles")
+        for item in book.items_of_kind(Kind.DISTRIBUTION)
     )
     delphi = delphi_summary(export)  # its tables are judged under the same k by the export's own rule
     cooke, cooke_warnings = cooke_summary(export, data)
     warnings.extend(cooke_warnings)
 
     items = published(item_descriptives(data, book), "items", "variable")
-    distribution = item_distribution(data, book)
+    withheld = (
+        [i.id for i in book.items_of_kind(*VALUE_KINDS) if i.privacy == "quasi_identifier"]
+        if disclosure.k is not None
+        else []
+    )
+    distribution = _without(item_distribution(data, book), withheld)
     if len(distribution):
         shown_items = set(zip(items["variable"], items["cohort"].astype(str), strict=True))
         distribution = distribution[
@@ -291,6 +312,13 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
                 for i, c in zip(distribution["item"], distribution["cohort"], strict=True)
             ]
         ]
+    choices = published(_without(choice_counts(data, book), withheld), "choice items", "variable")
+    dates = published(_without(date_descriptives(data, book), withheld), "date items", "variable")
+    if withheld:
+        notes.append(
+            "Quasi-identifiers are not tabulated by code, choice or date, as counts of their answers could "
+            f"single experts out: {', '.join(withheld)}."
+        )
     scores = scores[~scores["cohort"].astype(str).isin(hidden)].copy()
     for scale in scale_names:  # the figures draw each cohort's scores: not where the scale's table hides it
         shown_groups = set(score_descriptives.loc[score_descriptives["scale"] == scale, "cohort"].astype(str))
@@ -305,6 +333,8 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         overview=overview[~overview["cohort"].astype(str).isin(hidden)].reset_index(drop=True),
         item_descriptives=items,
         distribution=distribution,
+        choice_counts=choices,
+        dates=dates,
         scores=scores,
         score_descriptives=score_descriptives,
         reliability=reliability,
@@ -345,12 +375,17 @@ def _disclosure_notes(disclosure: Disclosure, suppressed: list[str], left_out: l
     return notes
 
 
+def _without(table: pd.DataFrame, items: list[str]) -> pd.DataFrame:
+    """``table`` without the rows of ``items``."""
+    return table[~table["item"].isin(items)].reset_index(drop=True) if len(table) and items else table
+
+
 def _unanswered_items(data: pd.DataFrame, items: tuple[Item, ...]) -> list[str]:
-    """Ids of the numeric items with no value in any of their columns (nobody answered them)."""
+    """Ids of the items the analysis describes with no value in any of their columns (nobody answered them)."""
     return [
         item.id
         for item in items
-        if item.type in NUMERIC_TYPES
+        if item.analysis in DESCRIBED_KINDS
         and item.privacy != "direct_identifier"
         and all(column in data.columns and data[column].isna().all() for column in item.columns)
     ]

@@ -17,6 +17,7 @@ import jinja2
 
 from . import figures
 from .descriptives import ALL
+from .export_folder import Kind
 from .pipeline import (
     CORRECTIONS,
     MISSING_DATA_RULES,
@@ -93,6 +94,41 @@ def _distribution_text(distribution: Any, item: str, cohort: str) -> str:
     return " · ".join(f"{r.code}: {r.count}" for r in sub.itertuples()) if len(sub) else ""
 
 
+def _choice_blocks(analysis: Analysis, texts: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One table per nominal variable: a row per choice, a column per group shown, "count (percent)" in each."""
+    counts = analysis.choice_counts
+    if counts.empty:
+        return []
+    blocks = []
+    for variable, block in counts.assign(cohort=counts["cohort"].astype(str)).groupby("variable", sort=False):
+        groups = list(dict.fromkeys(block["cohort"]))
+        n = {str(g): int(v) for g, v in zip(block["cohort"], block["n"], strict=True)}
+        rows = []
+        for _, cells in block.groupby("code", sort=False):
+            by_group = cells.set_index("cohort")
+            rows.append(
+                {
+                    "label": by_group["label"].iloc[0],
+                    "counts": {
+                        g: f"{int(by_group.loc[g, 'count'])} ({fmt(by_group.loc[g, 'percent'], 0)}%)"
+                        if n[g]
+                        else "0"
+                        for g in groups
+                    },
+                }
+            )
+        item = str(block["item"].iloc[0])
+        blocks.append(
+            {
+                "title": f"{variable}: {texts.get(item, '')}".strip(": "),
+                "groups": groups,
+                "rows": rows,
+                "n": n,
+            }
+        )
+    return blocks
+
+
 def render_report(
     analysis: Analysis, results: Mapping[str, Any], title: str | None = None, introduction: str | None = None
 ) -> str:
@@ -159,20 +195,26 @@ def render_report(
     ]
     mixed_rows = as_records(analysis.mixed)
 
-    likert = book.items_of_type("likert")
+    # One figure per set of choices (a legend fits only items with the same codes and labels), per cohort, of
+    # the items whose counts the analysis shows for it.
+    groups: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+    for item in book.items_of_kind(Kind.ORDINAL):
+        groups.setdefault(tuple((c.code, c.label) for c in item.choices), []).append(item)
+    distribution = analysis.distribution
     likert_figures = []
-    if likert:
-        groups: dict[tuple[float, ...], list[Any]] = {}
-        for item in likert:
-            groups.setdefault(tuple(c.value for c in item.choices), []).append(item)
-        for cohort in cohorts:
-            for items in groups.values():
+    for cohort in cohorts:
+        counted = (
+            set(distribution.loc[distribution["cohort"].astype(str) == cohort, "item"])
+            if len(distribution)
+            else set()
+        )
+        for items in groups.values():
+            drawn = [item for item in items if item.id in counted]
+            if drawn:
                 likert_figures.append(
                     {
                         "cohort": cohort,
-                        "uri": figures.diverging_likert(
-                            analysis.distribution, items, cohort, sorted(reverse_items)
-                        ),
+                        "uri": figures.diverging_likert(distribution, drawn, cohort, sorted(reverse_items)),
                     }
                 )
     scale_figure = leverage_figure = None
@@ -189,7 +231,7 @@ def render_report(
     for row in as_records(analysis.item_descriptives):
         text = (
             _distribution_text(analysis.distribution, row["item"], row["cohort"])
-            if row["type"] == "likert"
+            if row["analysis"] == Kind.ORDINAL
             else ""
         )
         item_rows.append({**row, "distribution": text})
@@ -241,7 +283,7 @@ def render_report(
             )
         allocation_blocks.append(
             {
-                "kind": "allocation",
+                "shows_first": False,
                 "title": f"{comp.item.id}: {comp.item.text}".strip(": "),
                 "rows": rows,
                 "stat_label": "Mean % (SD)",
@@ -267,7 +309,7 @@ def render_report(
             )
         ranking_blocks.append(
             {
-                "kind": "ranking",
+                "shows_first": True,
                 "title": f"{comp.item.id}: {comp.item.text}".strip(": "),
                 "rows": rows,
                 "stat_label": "Mean rank",
@@ -317,6 +359,8 @@ def render_report(
         value_range=value_range,
         score_rows=as_records(analysis.score_descriptives),
         item_rows=item_rows,
+        choice_blocks=_choice_blocks(analysis, texts),
+        date_rows=as_records(analysis.dates),
         scales=[
             {"name": s.name, "label": s.label, "members": s.items, "reverse": s.reverse} for s in book.scales
         ],

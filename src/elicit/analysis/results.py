@@ -285,6 +285,8 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         "descriptives": {
             "items": as_records(analysis.item_descriptives),
             "distribution": as_records(analysis.distribution),
+            "choices": as_records(analysis.choice_counts),
+            "dates": as_records(analysis.dates),
             "scales": as_records(analysis.score_descriptives),
         },
         "reliability": reliability,
@@ -294,9 +296,11 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
             "within_cohort": within,
             "mixed_anova": mixed,
             "single_items": _between_block(analysis.single_items, cohorts) if len(cohorts) >= 2 else {},
-            "allocations": items_block(analysis.allocations, "tests"),
-            "rankings": items_block(analysis.rankings, "tests"),
-            "quantiles": items_block(analysis.quantiles, "tests"),
+            **dict(  # the judged items, a section per field of the Analysis and named as it
+                allocations=items_block(analysis.allocations, "tests"),
+                rankings=items_block(analysis.rankings, "tests"),
+                quantiles=items_block(analysis.quantiles, "tests"),
+            ),
             "corrections": CORRECTIONS,
         },
     }

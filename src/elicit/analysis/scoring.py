@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .export_folder import Codebook, as_codebook
+from .export_folder import Codebook, Kind, as_codebook
 
 __all__ = [
     "MIN_ANSWERED_FRACTION",
@@ -46,7 +46,7 @@ def reverse_key(data: pd.DataFrame, codebook: Codebook | Mapping[str, Any]) -> p
     book = as_codebook(codebook)
     out = data.copy()
     for item in book.items:
-        if item.type == "likert" and book.is_reverse_keyed(item.id) and item.id in out.columns:
+        if item.analysis == Kind.ORDINAL and book.is_reverse_keyed(item.id) and item.id in out.columns:
             low, high = item.code_range
             out[item.id] = (low + high) - pd.to_numeric(out[item.id], errors="coerce")
     return out
