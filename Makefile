@@ -18,7 +18,7 @@ install: $(STAMP)
 ## make run: a ready demo study on SQLite, served on http://127.0.0.1:5000
 run: $(STAMP)
 	$(BIN)/elicit init
-	$(BIN)/elicit demo
+	$(BIN)/elicit demo --instrument instruments/defence-diplomacy/1.1.0.yaml
 	$(BIN)/elicit serve --host 127.0.0.1 --port 5000
 
 ## browser: Debian's Chromium and axe-core for the browser tests (never a downloaded browser)

@@ -1,7 +1,8 @@
 """A ready demo: the flagship instrument published, a UK/PK study, simulated experts and a researcher login.
 
 Simulated experts answer through the same domain functions as real ones (start, save each page, submit), so the
-demo data pass the instrument's own validation. Re-running tops up to N experts per cohort and prints fresh links.
+demo data pass the instrument's own validation; each answer comes from the item type's own ``demo``. Re-running
+tops up to N experts per cohort and prints fresh links.
 """
 
 from __future__ import annotations
@@ -20,15 +21,31 @@ from sqlalchemy.orm import Session
 from elicit import audit
 from elicit.instruments.loading import load_file
 from elicit.instruments.schema import Definition, Item
-from elicit.instruments.versions import publish_version
-from elicit.models import Invitation, Response, ResponseStatus, Role, Study, StudyMember, User
+from elicit.instruments.types import DemoContext
+from elicit.instruments.versions import definition_of, publish_version
+from elicit.models import (
+    Anonymity,
+    InstrumentVersion,
+    Invitation,
+    Response,
+    ResponseStatus,
+    Role,
+    Study,
+    StudyMember,
+    User,
+)
 from elicit.responding import flow
 from elicit.responding.values import form_fields
 from elicit.studies import create_study, find_cohort, issue_links, link_url
 from elicit.tokens import new_token, pseudonym, token_hash
 from elicit.users import add_user, hash_password
 
-FLAGSHIP = Path(__file__).resolve().parents[2] / "instruments" / "defence-diplomacy" / "1.0.0.yaml"
+FLAGSHIPS = Path(__file__).resolve().parents[2] / "instruments" / "defence-diplomacy"
+#: The flagship the demo study runs on unless told otherwise (the export tests pin its content).
+FLAGSHIP = FLAGSHIPS / "1.0.0.yaml"
+#: The flagship's newest version: 1.0.0 plus a slider, a dropdown and a date, so a demo on it shows every kind
+#: of item.
+LATEST = FLAGSHIPS / "1.1.0.yaml"
 DEMO_SLUG = "defence-diplomacy-demo"
 DEMO_RESEARCHER = "researcher@example.org"
 ACTOR = "demo"
@@ -41,15 +58,21 @@ COHORT_TENDENCY: Mapping[str, Mapping[str, float]] = {
 
 
 def ensure_demo(
-    session: Session, config: Mapping[str, Any], instance: Path, responses: int = 12, links: int = 3
+    session: Session,
+    config: Mapping[str, Any],
+    instance: Path,
+    responses: int = 12,
+    links: int = 3,
+    instrument: Path = FLAGSHIP,
 ) -> list[str]:
-    """Create what is missing of the demo and return the lines to print (login, links)."""
-    definition = load_file(FLAGSHIP)
-    version, created = publish_version(session, definition, ACTOR)
-    if created:
-        audit.record(
-            session, "instrument.publish", ACTOR, target=definition.ref, details={"sha256": version.sha256}
-        )
+    """Create what is missing of the demo and return the lines to print (login, links).
+
+    The flagship 1.0.0 is always published; ``instrument`` (a later version, e.g. :data:`LATEST`) is published
+    after it and is what a new demo study runs on. A demo study that exists already keeps its version.
+    """
+    definition, version = _publish(session, FLAGSHIP)
+    if instrument != FLAGSHIP:
+        definition, version = _publish(session, instrument)
     study = session.scalar(select(Study).where(Study.slug == DEMO_SLUG))
     if study is None:
         study = create_study(
@@ -60,10 +83,14 @@ def ensure_demo(
             "Defence diplomacy (demo)",
         )
         audit.record(session, "study.create", ACTOR, study_id=study.id, target=DEMO_SLUG)
+    requested = definition.ref
+    running = study.rounds[-1].instrument_version
+    if running.sha256 != definition.sha256:
+        definition = definition_of(running)
     password = _demo_password(instance)
     user = session.scalar(select(User).where(User.email == DEMO_RESEARCHER))
     if user is None:
-        user = add_user(session, DEMO_RESEARCHER, Role.ADMIN.value, password)
+        user = add_user(session, DEMO_RESEARCHER, Role.ADMIN, password)
     else:
         user.password_hash = hash_password(password)
     if session.get(StudyMember, (study.id, user.id)) is None:
@@ -73,7 +100,7 @@ def ensure_demo(
         have = session.scalar(
             select(func.count())
             .select_from(Response)
-            .where(Response.cohort_id == cohort.id, Response.status == ResponseStatus.SUBMITTED.value)
+            .where(Response.cohort_id == cohort.id, Response.status == ResponseStatus.SUBMITTED)
         )
         for _ in range(max(0, responses - (have or 0))):
             simulate_expert(session, study, cohort.code, definition, rng)
@@ -83,12 +110,28 @@ def ensure_demo(
         + ", ".join(c.code for c in study.cohorts)
         + f" ({responses} simulated experts per cohort).",
         f"Studio: {base}/studio/login   e-mail: {DEMO_RESEARCHER}   password: {password}",
-        "Invitation links (each is one expert's own; they stay valid across restarts):",
     ]
+    if definition.ref != requested:
+        lines.append(
+            f"(The demo study exists already on {definition.ref}, so it stays there; "
+            f"{requested} is published for new studies.)"
+        )
+    lines.append("Invitation links (each is one expert's own; they stay valid across restarts):")
     for cohort in study.cohorts:
         for link in issue_links(session, study, cohort, links) if links else []:
             lines.append(f"  {cohort.code}: {link_url(base, link.token)}")
     return lines
+
+
+def _publish(session: Session, path: Path) -> tuple[Definition, InstrumentVersion]:
+    """Load and publish one instrument file (a no-op when that version is published already)."""
+    definition = load_file(path)
+    version, created = publish_version(session, definition, ACTOR)
+    if created:
+        audit.record(
+            session, "instrument.publish", ACTOR, target=definition.ref, details={"sha256": version.sha256}
+        )
+    return definition, version
 
 
 def _demo_password(instance: Path) -> str:
@@ -111,7 +154,7 @@ def simulate_expert(
     cohort = find_cohort(study, cohort_code)
     token = new_token()
     invitation = Invitation(study_id=study.id, cohort=cohort, token_hash=token_hash(token))
-    if study.anonymity == "pseudonymous":
+    if study.anonymity == Anonymity.PSEUDONYMOUS:
         invitation.pseudonym = pseudonym(study.pseudonym_key, secrets.token_hex(16))
     session.add(invitation)
     session.flush()
@@ -145,67 +188,16 @@ def simulate_expert(
 def simulated_value(
     item: Item, definition: Definition, latent: Mapping[str, float], cohort: str, rng: random.Random
 ) -> Any:
-    """A plausible answer for one item (mostly complete; optional items sometimes left empty)."""
-    if item.type == "consent":
-        return "yes"
-    if not item.required and item.type in {"text", "integer"} and rng.random() < 0.15:
-        return None
+    """A plausible answer for one item, from its type's ``demo`` (mostly complete; optional items sometimes empty).
+
+    An item in a scale answers near the expert's ``latent`` position on that scale (mirrored when reverse-keyed).
+    """
     scale = definition.scale_of(item.id)
-    if item.type == "likert":
-        codes = [int(c.code) for c in item.choices]
-        low, high = min(codes), max(codes)
-        centre = latent[scale.name] if scale else rng.gauss(3.3 if cohort == "UK" else 3.0, 0.8)
-        if scale and item.id in scale.reverse:
-            centre = low + high - centre
-        return int(min(high, max(low, round(rng.gauss(centre, 0.7)))))
-    if item.type == "single_choice":
-        if item.id == "state":
-            return next((c.code for c in item.choices if str(c.code) == cohort), item.choices[0].code)
-        weights = [0.1 if str(c.code) == "other" else 1.0 for c in item.choices]
-        return rng.choices([c.code for c in item.choices], weights)[0]
-    if item.type == "multiple_choice":
-        pool = [c.code for c in item.choices if str(c.code) != "none"]
-        return sorted(
-            rng.sample(pool, rng.randint(1, min(4, len(pool)))), key=[c.code for c in item.choices].index
-        )
-    if item.type == "integer":
-        low = int(item.min if item.min is not None else 0)
-        high = int(item.max if item.max is not None else 100)
-        return max(low, min(high, int(rng.gammavariate(3, 5)) + low))
-    if item.type == "decimal":
-        lower = item.min if item.min is not None else 0.0
-        upper = item.max if item.max is not None else 100.0
-        return round(rng.uniform(lower, upper), 2)
-    if item.type == "text":
-        return rng.choice(
-            [
-                "Staff talks build trust that pays off in a crisis.",
-                "Exports matter, but the relationships matter more.",
-                "Budgets are tight; the benefits are long term.",
-            ]
-        )
-    if item.type == "constant_sum":
-        total = int(item.total or 100)
-        weights = [max(0.05, latent.get(c.key, 3.5) - 1 + rng.random()) for c in item.choices]
-        shares = [int(total * w / sum(weights)) for w in weights]
-        shares[0] += total - sum(shares)
-        return {c.key: s for c, s in zip(item.choices, shares, strict=True)}
-    if item.type == "ranking":
-        order = sorted(item.choices, key=lambda c: -(latent.get(c.key, 3.5) + rng.gauss(0, 0.5)))
-        return {c.key: rank for rank, c in enumerate(order, start=1)}
-    if item.type == "quantiles":
-        mid = rng.gauss(12 if cohort == "UK" else 20, 8)
-        spread = abs(rng.gauss(15, 5)) + 1
-        low_bound = item.min if item.min is not None else -1e9
-        high_bound = item.max if item.max is not None else 1e9
-        q = sorted(
-            {
-                max(low_bound, round(mid - spread, 1)),
-                round(mid, 1),
-                min(high_bound, round(mid + spread * 1.3, 1)),
-            }
-        )
-        if len(q) < len(item.levels):
-            q = [mid - 2 * spread, mid, mid + 2 * spread]
-        return {f"q{level:02d}": value for level, value in zip(item.levels, q, strict=False)}
-    return None
+    context = DemoContext(
+        cohort,
+        latent,
+        rng,
+        scale_position=latent[scale.name] if scale else None,
+        reverse=scale is not None and item.id in scale.reverse,
+    )
+    return item.kind.demo(item, context)

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from elicit.instruments.types import FEEDBACK_TYPES
 from elicit.instruments.versions import definition_of
 from elicit.models import (
+    Anonymity,
     InstrumentVersion,
     Invitation,
     InvitationStatus,
@@ -21,8 +23,6 @@ from elicit.models import (
 )
 from elicit.studies import StudyError
 
-FEEDBACK_TYPES = frozenset({"likert", "single_choice", "integer", "decimal", "quantiles"})
-
 
 def open_round(
     session: Session, study: Study, version: InstrumentVersion | None = None, feedback: Sequence[str] = ()
@@ -32,11 +32,11 @@ def open_round(
     Every invitation that was not revoked or declined starts the new round afresh with the same link.
     """
     rounds = list(study.rounds)
-    if any(r.status == RoundStatus.OPEN.value for r in rounds):
+    if any(r.status == RoundStatus.OPEN for r in rounds):
         raise StudyError(
             f"round {max(r.number for r in rounds)} of {study.slug} is still open; close it first"
         )
-    if rounds and study.anonymity != "pseudonymous":
+    if rounds and study.anonymity != Anonymity.PSEUDONYMOUS:
         raise StudyError(
             f"{study.slug} is anonymous: Delphi rounds need a pseudonymous instrument "
             "(anonymity: pseudonymous), so experts can see their own earlier answers"
@@ -53,7 +53,7 @@ def open_round(
         item = known.get(item_id)
         if item is None:
             raise StudyError(f"feedback item {item_id!r} is not in {definition.ref}")
-        if item.type not in FEEDBACK_TYPES:
+        if not item.kind.feedback:
             raise StudyError(
                 f"feedback item {item_id!r} is a {item.type} item; feedback is given for "
                 f"{', '.join(sorted(FEEDBACK_TYPES))} items"
@@ -63,7 +63,7 @@ def open_round(
     new = Round(
         number=(previous.number + 1) if previous else 1,
         instrument_version=version,
-        status=RoundStatus.OPEN.value,
+        status=RoundStatus.OPEN,
         opened_at=utcnow(),
         feedback_items=" ".join(dict.fromkeys(feedback)),
     )
@@ -72,9 +72,9 @@ def open_round(
         update(Invitation)
         .where(
             Invitation.study_id == study.id,
-            Invitation.status.not_in([InvitationStatus.REVOKED.value, InvitationStatus.DECLINED.value]),
+            Invitation.status.not_in([InvitationStatus.REVOKED, InvitationStatus.DECLINED]),
         )
-        .values(status=InvitationStatus.NOT_OPENED.value)
+        .values(status=InvitationStatus.NOT_OPENED)
     )
     session.flush()
     return new
@@ -83,11 +83,11 @@ def open_round(
 def close_round(session: Session, study: Study) -> Round:
     """Close the open round: its links show "closed" until the next round opens."""
     current = session.scalar(
-        select(Round).where(Round.study_id == study.id, Round.status == RoundStatus.OPEN.value)
+        select(Round).where(Round.study_id == study.id, Round.status == RoundStatus.OPEN)
     )
     if current is None:
         raise StudyError(f"{study.slug} has no open round")
-    current.status = RoundStatus.CLOSED.value
+    current.status = RoundStatus.CLOSED
     current.closed_at = utcnow()
     session.flush()
     return current
@@ -106,7 +106,7 @@ def set_realization(session: Session, study: Study, item_id: str, value: float, 
     seeds = {}
     for rnd in study.rounds:
         for item in definition_of(rnd.instrument_version).items():
-            if item.type == "quantiles" and item.seed:
+            if item.seed:
                 seeds[item.id] = item
     if item_id not in seeds:
         known = ", ".join(sorted(seeds)) or "none"

@@ -96,20 +96,31 @@ def serve(host: str, port: int) -> None:
     show_default=True,
     help="fresh invitation links to print",
 )
+@click.option(
+    "--instrument",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="instrument file a new demo study runs on (default: the flagship 1.0.0, which is published first)",
+)
 @config.creating_secret_key()
 @with_appcontext
-def demo(responses: int, links: int) -> None:
+def demo(responses: int, links: int, instrument: Path | None) -> None:
     """A ready demo study on the flagship instrument, with simulated experts and a researcher login.
 
     Like init, demo creates (or upgrades) the database, and the secret key file if there is no key, first; its
     links are printed only once committed.
     """
-    from elicit.demo import ensure_demo
+    from elicit.demo import FLAGSHIP, ensure_demo
 
     _create_or_upgrade(current_app.config["DATABASE_URL"])
     with unit_of_work() as session:
         result = ensure_demo(
-            session, current_app.config, Path(current_app.instance_path), responses=responses, links=links
+            session,
+            current_app.config,
+            Path(current_app.instance_path),
+            responses=responses,
+            links=links,
+            instrument=instrument or FLAGSHIP,
         )
     for line in result:
         click.echo(line)

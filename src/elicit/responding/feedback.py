@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from elicit.instruments.schema import Item, level_name
+from elicit.instruments.types import StoredValue
 from elicit.models import Answer, AnswerNote, Response, ResponseStatus
 from elicit.responding.flow import ExpertLink, load_answers
 from elicit.rounds import previous_round
@@ -73,13 +74,13 @@ def _hidden_groups(cohort_of_answer: Iterable[int], k: int) -> frozenset[int | s
 def _summary(scope: str, item: Item, values: list[Any], hidden: bool) -> GroupResult:
     if hidden or not values:
         return GroupResult(scope, 0, True)
-    if item.type == "quantiles":
+    if item.parts != ("",):  # a composite answer (a quantiles item's levels) is pooled part by part
         pooled = []
-        for level in item.levels:
-            part = level_name(level)
+        for part in item.parts:
             column = [v[part] for v in values if isinstance(v, dict) and part in v]
             pooled.append((part, float(statistics.median(column))) if column else (part, float("nan")))
-        q50 = [v["q50"] for v in values if isinstance(v, dict) and "q50" in v]
+        best = level_name(50)  # and the best estimates are summarised as a number item's answers are
+        q50 = [v[best] for v in values if isinstance(v, dict) and best in v]
         q1, med, q3 = _quartiles(q50) if q50 else (None, None, None)
         return GroupResult(scope, len(values), False, med, q1, q3, pooled=tuple(pooled))
     numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -104,13 +105,13 @@ def feedback_for(session: Session, link: ExpertLink, items: Iterable[Item]) -> d
         return {}
     responses = session.execute(
         select(Response.id, Response.cohort_id, Response.invitation_id).where(
-            Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED.value
+            Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED
         )
     ).all()
     cohort_of = {rid: cohort for rid, cohort, _ in responses}
     own_id = next((rid for rid, _, inv in responses if inv == link.invitation.id), None)
     ids = [item.id for item in wanted]
-    values: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    values: dict[str, dict[str, Any]] = defaultdict(dict)
     rows = session.execute(
         select(
             Answer.response_id,
@@ -121,25 +122,21 @@ def feedback_for(session: Session, link: ExpertLink, items: Iterable[Item]) -> d
             Answer.dont_know,
         )
         .join(Response, Response.id == Answer.response_id)
-        .where(Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED.value)
+        .where(Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED)
         .where(Answer.item_id.in_(ids))
     ).all()
-    per_response: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+    stored: dict[tuple[str, str], list[StoredValue]] = defaultdict(list)
     for rid, item_id, part, num, text, dont_know in rows:
-        if dont_know:
-            continue
-        per_response[(rid, item_id)][part] = num if text is None else text
+        if not dont_know:
+            stored[(rid, item_id)].append(StoredValue(part, num, text))
     by_item = {item.id: item for item in wanted}
-    for (rid, item_id), parts in per_response.items():
+    for (rid, item_id), item_rows in stored.items():
         item = by_item[item_id]
-        value = parts if item.type == "quantiles" else parts.get("")
-        if item.choices and item.type in {"likert", "single_choice"} and isinstance(value, float):
-            value = int(value) if value.is_integer() else value
-        values[item_id][rid] = value  # type: ignore[assignment]
+        values[item_id][rid] = item.kind.from_rows(item, item_rows)  # the value as the type reads its rows
     notes = session.execute(
         select(AnswerNote.response_id, AnswerNote.item_id, AnswerNote.rationale)
         .join(Response, Response.id == AnswerNote.response_id)
-        .where(Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED.value)
+        .where(Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED)
         .where(AnswerNote.item_id.in_(ids), AnswerNote.rationale.is_not(None))
     ).all()
     own_answers: dict[str, Any] = {}

@@ -19,8 +19,6 @@ if TYPE_CHECKING:  # pandas and scipy load only when a consensus table is drawn
 
     from elicit.stats.consensus import ConsensusRule
 
-ORDINAL_TYPES = ("likert", "single_choice")
-
 
 def study_rule(study: Study) -> ConsensusRule:
     """The study's consensus rule; :class:`StudyError` with a sentence if its stored values make no rule."""
@@ -48,12 +46,12 @@ def set_rule(study: Study, max_iqr: float, min_agreement: float) -> ConsensusRul
 
 
 def ordinal_choices(study: Study) -> dict[str, list[Any]]:
-    """Items with numeric ordered codes in any round's version, with their codes low to high."""
+    """Items fed back as choice counts whose codes are all numbers, in any round's version, codes low to high."""
     choices: dict[str, list[Any]] = {}
     for rnd in study.rounds:
         for item in definition_of(rnd.instrument_version).items():
             if (
-                item.type in ORDINAL_TYPES
+                item.kind.feedback == "choice"
                 and item.choices
                 and all(isinstance(c.code, int) for c in item.choices)
             ):
@@ -72,7 +70,7 @@ def answers_frame(session: Session, study: Study, items: list[str]) -> pd.DataFr
         .join(Answer, Answer.response_id == Response.id)
         .where(
             Response.study_id == study.id,
-            Response.status == ResponseStatus.SUBMITTED.value,
+            Response.status == ResponseStatus.SUBMITTED,
             Answer.item_id.in_(items),
             Answer.part == "",
             Answer.dont_know.is_(False),

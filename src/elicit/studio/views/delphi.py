@@ -13,8 +13,8 @@ from wtforms.validators import InputRequired
 from elicit import audit
 from elicit.db import db
 from elicit.instruments.versions import definition_of
-from elicit.models import InstrumentVersion, Realization, Study
-from elicit.rounds import FEEDBACK_TYPES, close_round, open_round, set_realization
+from elicit.models import Anonymity, InstrumentVersion, Realization, Study
+from elicit.rounds import close_round, open_round, set_realization
 from elicit.studies import StudyError
 from elicit.studio import access, delphi
 from elicit.studio.blueprint import bp
@@ -53,7 +53,7 @@ def _open_form(study: Study) -> RoundOpenForm:
     versions = _versions(study)
     form.version.choices = options((str(v.id), v.ref) for v in versions)
     latest = study.rounds[-1].instrument_version
-    items = [i for i in definition_of(latest).items() if i.type in FEEDBACK_TYPES]
+    items = [i for i in definition_of(latest).items() if i.kind.feedback]
     form.feedback.choices = options((i.id, i.id) for i in items)
     if form.version.data is None:
         form.version.data = str(latest.id)
@@ -79,7 +79,7 @@ def _page(
             item.id
             for rnd in study.rounds
             for item in definition_of(rnd.instrument_version).items()
-            if item.type == "quantiles" and item.seed
+            if item.seed
         }
     )
     realizations = {
@@ -99,7 +99,7 @@ def _page(
         tables=_tables(study),
         seeds=seeds,
         realizations=realizations,
-        can_open=study.anonymity == "pseudonymous",
+        can_open=study.anonymity == Anonymity.PSEUDONYMOUS,
     ), status
 
 
