@@ -105,6 +105,19 @@ def test_help_still_lists_the_commands_without_a_key(workdir: Path) -> None:
     assert everything_under(workdir) == []
 
 
+def test_checking_an_instrument_file_or_analysing_a_folder_needs_no_key(workdir: Path) -> None:
+    """Writing an instrument, or reading an export, happens before (or far from) any server: no key, no database."""
+    flagship = Path(__file__).resolve().parents[1] / "instruments" / "defence-diplomacy" / "1.1.0.yaml"
+    checked = elicit("instrument", "check", str(flagship))
+    assert checked.exit_code == 0, checked.stderr
+    assert "defence-diplomacy@1.1.0: ok" in checked.stdout
+    analysed = elicit("analyze", str(workdir / "missing"), "--out", str(workdir / "report.html"))
+    assert (
+        analysed.exit_code == 1 and "not a folder" in analysed.stderr and "secret key" not in analysed.stderr
+    )
+    assert everything_under(workdir) == []
+
+
 def test_init_creates_the_key_readable_by_its_owner_only_and_a_second_init_keeps_it(workdir: Path) -> None:
     first = elicit("init")
     assert first.exit_code == 0, first.stderr

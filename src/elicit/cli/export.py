@@ -17,7 +17,7 @@ commands = AppGroup()
 
 
 # -------------------------------------------------------------------------------------------------------- analysis
-@commands.command("analyze")
+@commands.command("analyze", with_appcontext=False)  # reads a folder: no app, key or database
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option(
     "--out", "out_html", required=True, type=click.Path(dir_okay=False), help="report.html to write"
@@ -90,7 +90,7 @@ def export(
         if identified:
             assert admin is not None  # nosec B101  # narrows the type; --identified without --admin is refused above with a UsageError
             user = session.scalar(select(User).where(User.email == normalize_email(admin)))
-            if user is None or not user.is_active or user.role != Role.ADMIN.value:
+            if user is None or not user.is_active or user.role != Role.ADMIN:
                 fail(
                     f"{normalize_email(admin)} is not an active admin; identified exports are for admins only"
                 )

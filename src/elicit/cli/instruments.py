@@ -20,7 +20,7 @@ def instrument_group() -> None:
     """Check, publish and compare instrument versions."""
 
 
-@instrument_group.command("check")
+@instrument_group.command("check", with_appcontext=False)  # a file check needs no app, key or database
 @click.argument("paths", nargs=-1, required=True)
 def instrument_check(paths: tuple[str, ...]) -> None:
     """Validate instrument files; print every problem as file:line: message."""
