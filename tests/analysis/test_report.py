@@ -34,6 +34,7 @@ SECTIONS = [  # id, heading: in the order the report gives them
     ("delphi", "Delphi rounds: consensus and stability"),
     ("confidence", "Confidence-weighted answers"),
     ("cooke", "Structured expert judgement: Cooke's classical model"),
+    ("judgements", "Fitted distributions and opinion pools"),
     ("provenance", "Provenance"),
 ]
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "wbr", "source"}

@@ -914,6 +914,53 @@ def classical_model(
     )
 
 
+def robustness(
+    data: pd.DataFrame, realizations: Mapping[str, float], settings: CookeSettings | None = None
+) -> pd.DataFrame:
+    """The reported decision maker with one expert, then one seed, left out (EXCALIBUR's and anduryl's tables).
+
+    One row per model run: ``removed`` (``none``, ``expert`` or ``seed``), ``id``, the DM's ``calibration`` and
+    ``information_seeds``, their ``relative_change`` against the full panel (``(x - full) / full``) and the
+    ``cutoff``. A seed left out is dropped with its answers, as in anduryl's item robustness; a run that leaves
+    fewer than two experts or no seed is not made.
+    """
+    full = classical_model(data, realizations, settings)
+    seeds = [item for item in full.ranges["item"] if item in realizations and pd.notna(realizations[item])]
+
+    def dm(result: CookeResult) -> tuple[float, float]:
+        rows = result.decision_makers
+        row = rows[rows["dm"] == result.dm].iloc[0]
+        return float(row["calibration"]), float(row["information_seeds"])
+
+    base_cal, base_info = dm(full)
+    runs: list[tuple[str, str, CookeResult]] = [("none", "", full)]
+    experts = sorted(str(e) for e in data["expert"].unique())
+    if len(experts) > 2:
+        for expert in experts:
+            runs.append(
+                ("expert", expert, classical_model(data[data["expert"] != expert], realizations, settings))
+            )
+    if len(seeds) > 1:
+        for seed in seeds:
+            kept = {k: v for k, v in realizations.items() if k != seed}
+            runs.append(("seed", seed, classical_model(data[data["item"] != seed], kept, settings)))
+    rows = []
+    for removed, which, result in runs:
+        calibration, information = dm(result)
+        rows.append(
+            {
+                "removed": removed,
+                "id": which,
+                "calibration": calibration,
+                "information_seeds": information,
+                "calibration_change": (calibration - base_cal) / base_cal if base_cal else math.nan,
+                "information_change": (information - base_info) / base_info if base_info else math.nan,
+                "cutoff": result.cutoff,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def results_dict(result: CookeResult) -> dict[str, Any]:
     """The result as a JSON-safe dictionary (NaN -> None), with the settings that produced it."""
     document: dict[str, Any] = json_safe(

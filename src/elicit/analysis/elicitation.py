@@ -17,9 +17,10 @@ import pandas as pd
 from elicit.stats.consensus import ConsensusRule, answers_long, delphi_tables
 
 from . import figures
-from .cooke import CookeSettings, classical_model, plot_ranges, results_dict
+from .cooke import CookeSettings, classical_model, plot_ranges, results_dict, robustness
 from .disclosure import manifest_k
 from .export_folder import ExportData, Kind
+from .json_values import json_safe
 
 MIN_EXPERTS = 2
 
@@ -105,7 +106,7 @@ def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary 
     realizations = {
         str(k): float(v) for k, v in (export.codebook.raw.get("realizations") or {}).items() if v is not None
     }
-    quantile_items = export.codebook.items_of_kind(Kind.DISTRIBUTION)
+    quantile_items = export.codebook.quantile_items()
     if not realizations or not quantile_items:
         return None, []
     warnings: list[str] = []
@@ -140,7 +141,11 @@ def cooke_summary(export: ExportData, data: pd.DataFrame) -> tuple[CookeSummary 
     figure = figures.figure_uri(plot_ranges(result))
     targets = tuple(i.id for i in same_levels if i.id not in realizations)
     warnings.extend(result.warnings)
-    return CookeSummary(results_dict(result), figure, seeds, targets), warnings
+    document = results_dict(result)
+    document["robustness"] = json_safe(
+        robustness(frame, {k: realizations[k] for k in seeds}, settings).to_dict(orient="records")
+    )
+    return CookeSummary(document, figure, seeds, targets), warnings
 
 
 def confidence_summary(export: ExportData, data: pd.DataFrame) -> pd.DataFrame:

@@ -170,6 +170,11 @@ class Codebook:
         """Items the analysis treats as one of ``kinds`` (:class:`Kind`), in instrument order."""
         return tuple(item for item in self.items if item.analysis in kinds)
 
+    def quantile_items(self) -> tuple[Item, ...]:
+        """Distribution items elicited as quantiles (they have levels): what Cooke's model and the quantile tables
+        take; roulette and four-point judgements reach the analysis only through their fitted distributions."""
+        return tuple(item for item in self.items_of_kind(Kind.DISTRIBUTION) if item.levels)
+
     def scale(self, name: str) -> Scale:
         """The scale called ``name``; ``ValueError`` if the codebook has none."""
         for scale in self.scales:

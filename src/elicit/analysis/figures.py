@@ -8,7 +8,8 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ __all__ = [
     "allocation_chart",
     "diverging_likert",
     "leverage_comparison",
+    "pooled_densities",
     "quantile_chart",
     "ranking_chart",
     "scale_distributions",
@@ -258,5 +260,35 @@ def quantile_chart(summary: pd.DataFrame, cohorts: Sequence[str], title: str, un
     axes.invert_yaxis()
     axes.set_xlabel(f"median of the experts' answers{f' ({unit})' if unit else ''}", fontsize=8)
     axes.set_title(title, fontsize=10)
+    axes.spines[["top", "right"]].set_visible(False)
+    return _uri(figure)
+
+
+_POOL_STYLES = {"linear_equal": "-", "log_equal": "--", "linear_cooke": ":"}
+_POOL_LABELS = {"linear_equal": "linear, equal", "log_equal": "log, equal", "linear_cooke": "linear, Cooke"}
+
+
+def pooled_densities(
+    pools: Mapping[tuple[str, str], Any], groups: Sequence[str], title: str, unit: str | None = None
+) -> str:
+    """The pooled densities of one distribution item: a colour per group, a line style per pool."""
+    spans = [pool.span() for pool in pools.values()]
+    low, high = min(s[0] for s in spans), max(s[1] for s in spans)
+    x = np.linspace(low, high, 400)
+    figure = Figure(figsize=(7.5, 3.2))
+    axes = figure.subplots()
+    for (name, group), pool in pools.items():
+        colour = _colour(list(groups).index(group)) if group in groups else "#5d6d7e"
+        axes.plot(
+            x,
+            pool.pdf(x),
+            _POOL_STYLES.get(name, "-"),
+            color=colour,
+            label=f"{group}: {_POOL_LABELS.get(name, name)}",
+        )
+    axes.set_xlabel(unit or "value", fontsize=8)
+    axes.set_ylabel("density", fontsize=8)
+    axes.set_title(_wrap(title, 70), fontsize=10)
+    axes.legend(fontsize=7, frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     return _uri(figure)

@@ -21,6 +21,7 @@ from .descriptives import (
 from .disclosure import Disclosure, manifest_k
 from .elicitation import CookeSummary, DelphiSummary, confidence_summary, cooke_summary, delphi_summary
 from .export_folder import NUMERIC_KINDS, ExportData, Item, Kind
+from .judgement import ItemJudgement, item_judgement
 from .judgements import allocations, quantile_judgements, rankings, single_items
 from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
 from .scoring import MIN_ANSWERED_FRACTION, reverse_key, scale_scores, scores_long
@@ -116,6 +117,7 @@ class Analysis:
     cooke: CookeSummary | None = None
     confidence: pd.DataFrame = field(default_factory=pd.DataFrame)
     disclosure: Disclosure = field(default_factory=Disclosure)
+    judgements: tuple[ItemJudgement, ...] = ()
 
     @property
     def suppressed(self) -> tuple[str, ...]:
@@ -290,8 +292,7 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         for item in (book.items_of_kind(Kind.RANKING) if disclosure.compares else ())
     )
     quants = tuple(
-        judged(item, *quantile_judgements(data, item, cohorts), "level")
-        for item in book.items_of_kind(Kind.DISTRIBUTION)
+        judged(item, *quantile_judgements(data, item, cohorts), "level") for item in book.quantile_items()
     )
     delphi = delphi_summary(export)  # its tables are judged under the same k by the export's own rule
     cooke, cooke_warnings = cooke_summary(export, data)
@@ -324,6 +325,19 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         shown_groups = set(score_descriptives.loc[score_descriptives["scale"] == scale, "cohort"].astype(str))
         scores.loc[~scores["cohort"].astype(str).isin(shown_groups), scale] = float("nan")
     confidence = confidence_summary(export, data)
+    raw_items = {str(i.get("id")): i for i in book.raw.get("items") or [] if isinstance(i, dict)}
+    judgements = tuple(
+        item_judgement(
+            item, raw_items.get(item.id, {}), data, cohorts, disclosure, cooke.results if cooke else None
+        )
+        for item in book.items_of_kind(Kind.DISTRIBUTION)
+    )
+    for judged_item in judgements:
+        if judged_item.skipped:
+            warnings.append(
+                f"{judged_item.item.id}: no distribution family could be fitted to {judged_item.skipped} "
+                "judgement(s) on its support; they are left out of the fits and pools."
+            )
     notes.extend(_disclosure_notes(disclosure, [g for g in (ALL, *all_cohorts) if g in hidden], left_out))
     return Analysis(
         export=export,
@@ -353,6 +367,7 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         cooke=cooke,
         confidence=published(confidence, "confidence", "item") if len(confidence) else confidence,
         disclosure=disclosure,
+        judgements=judgements,
     )
 
 

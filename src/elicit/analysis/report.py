@@ -385,6 +385,20 @@ def render_report(
             else None
         ),
         confidence=as_records(analysis.confidence),
+        judgements=[
+            {
+                "title": f"{j.item.id}: {j.item.text}".strip(": "),
+                "elicitation": j.elicitation,
+                "support": (j.lower, j.upper),
+                "fits": [
+                    {**row, "params": ", ".join(f"{k} = {fmt(v, 3)}" for k, v in row["params"].items())}
+                    for row in as_records(j.fits)
+                ],
+                "pooled": as_records(j.pooled),
+                "figure": j.figure,
+            }
+            for j in analysis.judgements
+        ],
         cooke=(
             {
                 "results": results.get("cooke", {}),

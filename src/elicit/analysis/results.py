@@ -17,6 +17,7 @@ from typing import Any, cast
 import pandas as pd
 
 from .json_values import json_safe
+from .judgement import METHOD, POOLS
 from .pipeline import (
     CORRECTIONS,
     MISSING_DATA_RULES,
@@ -315,6 +316,23 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         }
     if analysis.cooke is not None:
         results["cooke"] = dict(analysis.cooke.results)
+    if analysis.judgements:
+        results["judgements"] = {
+            "method": METHOD,
+            "pools": POOLS,
+            "items": {
+                j.item.id: {
+                    "elicitation": j.elicitation,
+                    "support": {"lower": j.lower, "upper": j.upper},
+                    "families": list(j.families),
+                    "experts": as_records(j.fits),
+                    "pooled": as_records(j.pooled),
+                    "weights": j.weights,
+                    "not_fitted": j.skipped,
+                }
+                for j in analysis.judgements
+            },
+        }
     if not analysis.confidence.empty:
         results["confidence"] = as_records(analysis.confidence)
     return cast(dict[str, Any], json_safe(results))  # a Mapping comes back as a dict

@@ -24,6 +24,7 @@ from elicit.instruments.types.document import ItemDocument
 
 if TYPE_CHECKING:
     from elicit.instruments.model import Item
+    from elicit.stats.judgements import Points
 
 
 class _DontKnow:
@@ -273,6 +274,11 @@ class ItemType:
     def codebook(self, items: Sequence[Item], language: str) -> dict[str, Any]:
         """What the codebook says of the item beyond the common fields (bounds, levels, lengths...)."""
         return {}
+
+    # -- judgements of uncertain quantities ------------------------------------------------------------
+    def cumulative(self, item: Item, value: Any) -> Points | None:
+        """A distribution judgement as cumulative points (``elicit.stats.judgements``), or None for other items."""
+        return None
 
     # -- demo and tests --------------------------------------------------------------------------------
     def demo(self, item: Item, context: DemoContext) -> Any:

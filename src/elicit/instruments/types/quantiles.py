@@ -28,6 +28,7 @@ from elicit.instruments.types.ranking import numbers_from_rows, posted_parts
 
 if TYPE_CHECKING:
     from elicit.instruments.model import Item
+    from elicit.stats.judgements import Points
 
 BACKGROUNDS = ("uniform", "loguniform")
 
@@ -111,8 +112,13 @@ class Quantiles(ItemType):
     def part_label(self, item: Item, part: str, language: str) -> str:
         return f"{int(part[1:])}th percentile"
 
+    def cumulative(self, item: Item, value: Any) -> Points | None:
+        from elicit.stats.judgements import quantile_points
+
+        return quantile_points(item.levels, [value[level_name(level)] for level in item.levels])
+
     def codebook(self, items: Sequence[Item], language: str) -> dict[str, Any]:
-        extra: dict[str, Any] = {"levels": list(items[-1].levels)}
+        extra: dict[str, Any] = {"elicitation": "quantiles", "levels": list(items[-1].levels)}
         if any(member.seed for member in items):
             extra["seed"] = True
         extra["background"] = items[-1].background
