@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -22,13 +22,29 @@ from elicit.errors import ElicitError
 from elicit.instruments.schema import Definition, Item, Page
 from elicit.responding import flow
 from elicit.responding.feedback import feedback_for
-from elicit.responding.values import RATIONALE_SUFFIX, Message, form_fields, form_names, note_fields
+from elicit.responding.values import (
+    DONT_KNOW,
+    RATIONALE_SUFFIX,
+    FieldError,
+    Message,
+    form_fields,
+    form_names,
+    note_fields,
+    parse_item,
+)
+
+if TYPE_CHECKING:
+    from elicit.stats.distributions import Fits
+    from elicit.stats.judgements import Points
 
 Form = Mapping[str, Sequence[str]]  # the posted fields: every value sent for a name, in order
 
 VERSION_FIELD = "answers-version"  # not a possible item id (ids have no hyphen), so it never meets an answer
-CONTROL_FIELDS = frozenset({"csrf_token", "nav", "switch_language", "language", VERSION_FIELD})
-SINGLE_FIELDS = ("nav", "switch_language", "csrf_token", VERSION_FIELD)
+SHOW_FIELD = (
+    "show"  # "Show my distribution": the id of the item whose judgement the page draws (nothing saved)
+)
+CONTROL_FIELDS = frozenset({"csrf_token", "nav", "switch_language", "language", VERSION_FIELD, SHOW_FIELD})
+SINGLE_FIELDS = ("nav", "switch_language", "csrf_token", VERSION_FIELD, SHOW_FIELD)
 MAX_FIELDS = 400
 REVIEW = flow.REVIEW
 LANDING = ""  # a Redirect to the link's own address: the landing page, or the thank-you page once finished
@@ -37,6 +53,8 @@ FOREIGN_FIELDS = Message("The form contained fields this page does not have.")
 SENT_TWICE = Message("The form was sent twice in one request.")
 UNKNOWN_LANGUAGE = Message("Unknown language.")
 UNKNOWN_NAVIGATION = Message("Unknown navigation.")
+NOTHING_TO_SHOW = Message("Give your values first, then your distribution can be shown.")
+NOT_A_DISTRIBUTION = Message("These values do not describe a distribution; please check them.")
 
 
 class RefusedPost(ElicitError):
@@ -94,10 +112,27 @@ class PageShown:
     k: int = 5
     always_shown: frozenset[str] = frozenset()
     changed: tuple[tuple[Item, Any], ...] = ()
+    distribution: DistributionShown | None = None
 
     @property
     def stale(self) -> bool:
         return bool(self.changed)
+
+
+@dataclass(frozen=True)
+class DistributionShown:
+    """What "Show my distribution" draws for an item before anything is saved.
+
+    ``points`` are the posted judgement as cumulative points, ``fits`` the families fitted to them (best first;
+    None when none could be fitted), ``lower`` and ``upper`` the support the fit honoured: the item's ``min`` and
+    ``max``, else where the judgement itself bounds it (a roulette's outer bins with chips).
+    """
+
+    item: Item
+    points: Points
+    fits: Fits | None
+    lower: float | None
+    upper: float | None
 
 
 @dataclass(frozen=True)
@@ -158,7 +193,9 @@ def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form)
 
     The page comes back with what was sent when it has errors (going forward), when only the language changed,
     or when another window changed its answers since it was shown (``PageShown.changed``); otherwise the answer
-    is where to go next. Raises UnknownPage or RefusedPost for a post this page could not have sent.
+    is where to go next. "Show my distribution" (``show`` = an item id) saves nothing: the page comes back with
+    what was sent and that item's judgement fitted (``PageShown.distribution``), or its errors. Raises
+    UnknownPage or RefusedPost for a post this page could not have sent.
     """
     if link.submitted or link.declined or link.response is None:
         return Redirect(LANDING)
@@ -170,6 +207,9 @@ def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form)
         raise RefusedPost(problem)
     if not flow.reachable(link, page_id):
         return Redirect(flow.resume_page(link))
+    shown_item = _first(form, SHOW_FIELD, None)
+    if shown_item is not None:
+        return _distribution_page(session, link, page, form, shown_item)
     nav = _first(form, "nav", "next")
     switch = _first(form, "switch_language", None)
     if switch is not None and switch not in link.definition.languages:
@@ -342,6 +382,43 @@ def _field_problem(form: Form, page: Page, asks_rationale: frozenset[str]) -> Me
     return None
 
 
+def _distribution_page(
+    session: Session, link: flow.ExpertLink, page: Page, form: Form, item_id: str
+) -> PageShown:
+    """The posted page again with one item's judgement fitted, or that item's errors; nothing is saved."""
+    item = next(
+        (i for i in page.answerable_items() if i.id == item_id and i.kind.analysis == "distribution"), None
+    )
+    if item is None:
+        raise RefusedPost(UNKNOWN_NAVIGATION)
+    try:
+        value = parse_item(item, form)
+    except FieldError as exc:
+        return _page_shown(session, link, page, form, errors={exc.field: exc.message})
+    if value is None or value is DONT_KNOW:
+        return _page_shown(session, link, page, form, errors={flow.field_of(item): NOTHING_TO_SHOW})
+    try:
+        points = item.kind.cumulative(item, value)
+    except ValueError:
+        points = None
+    if points is None or not points.values:
+        return _page_shown(session, link, page, form, errors={flow.field_of(item): NOT_A_DISTRIBUTION})
+    lower = float(item.min) if item.min is not None else points.lower
+    upper = float(item.max) if item.max is not None else points.upper
+    fitted = DistributionShown(item, points, _fitted(points, lower, upper), lower, upper)
+    return _page_shown(session, link, page, form, distribution=fitted)
+
+
+def _fitted(points: Points, lower: float | None, upper: float | None) -> Fits | None:
+    """The families fitted to ``points`` on the given support, best first; None when none can be fitted."""
+    from elicit.stats.distributions import fit_judgement  # scipy loads when a distribution is first shown
+
+    try:
+        return fit_judgement(points, lower=lower, upper=upper)
+    except (ValueError, ArithmeticError):
+        return None
+
+
 def _posted_rationales(form: Form) -> frozenset[str]:
     """Items the posted form carried a rationale for (the round asked for one)."""
     return frozenset(name[: -len(RATIONALE_SUFFIX)] for name in form if name.endswith(RATIONALE_SUFFIX))
@@ -386,6 +463,7 @@ def _page_shown(
     version: str | None = None,
     errors: Mapping[str, Message] | None = None,
     changed: tuple[tuple[Item, Any], ...] = (),
+    distribution: DistributionShown | None = None,
 ) -> PageShown:
     """A page of the link; ``version`` defaults to that of the stored answers it shows."""
     items = list(page.answerable_items())
@@ -403,6 +481,7 @@ def _page_shown(
         rationale_items=link.rationale_items,
         k=link.study.k_threshold,
         changed=changed,
+        distribution=distribution,
     )
 
 

@@ -51,6 +51,38 @@
   // Move focus to the error summary (autofocus covers browsers that honour it on any element).
   var summary = document.querySelector(".error-summary");
   if (summary && document.activeElement !== summary) { summary.focus(); }
+  // "Show my distribution": ask the server for the drawing alone and put it in place, keeping focus on the button.
+  // Without JavaScript (or when the answer is not the drawing: errors, an expired session) the page is posted.
+  document.querySelectorAll("button.show-distribution").forEach(function (button) {
+    var form = button.form;
+    var result = document.getElementById(button.getAttribute("data-result"));
+    if (!form || !result || form.hasAttribute("data-preview") || !window.fetch || !window.URLSearchParams) { return; }
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      var data = new URLSearchParams(new FormData(form));
+      data.append(button.name, button.value);
+      result.setAttribute("aria-busy", "true");
+      fetch(form.action, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        headers: {"Elicit-Fragment": "distribution"}
+      }).then(function (response) {
+        if (response.status !== 200 || response.headers.get("Elicit-Fragment") !== "distribution") {
+          throw new Error("not the drawing");
+        }
+        return response.text();
+      }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(result.id);
+        if (!fresh) { throw new Error("not the drawing"); }
+        result.replaceChildren.apply(result, Array.prototype.slice.call(fresh.childNodes));
+        result.removeAttribute("aria-busy");
+      }).catch(function () {
+        result.removeAttribute("aria-busy");
+        if (form.requestSubmit) { form.requestSubmit(button); } else { form.submit(); }
+      });
+    });
+  });
   // Preview pages (studio): forms are inert.
   document.querySelectorAll("form[data-preview]").forEach(function (form) {
     form.addEventListener("submit", function (event) { event.preventDefault(); });

@@ -25,6 +25,7 @@ from flask import (
     Flask,
     current_app,
     g,
+    get_template_attribute,
     redirect,
     render_template,
     request,
@@ -47,13 +48,16 @@ from elicit.responding import flow
 from elicit.responding import pages as answering
 from elicit.survey import recovery
 from elicit.survey.recovery import Notice, notice
-from elicit.survey.rendering import PageView, format_answer, translate
+from elicit.survey.rendering import PageView, distribution_view, format_answer, translate
 
 log = logging.getLogger("elicit.survey")
 
 bp = Blueprint("survey", __name__, url_prefix="/s")
 
 READ_ONLY_SQLSTATE = "25006"  # PostgreSQL: read_only_sql_transaction (a standby, or a read-only database)
+# "Show my distribution" with JavaScript asks for the drawing alone with this header (answered with it too).
+FRAGMENT_HEADER = "Elicit-Fragment"
+DISTRIBUTION_FRAGMENT = "distribution"
 
 LINK_MESSAGES = {
     "unknown": (
@@ -147,10 +151,22 @@ def page(token: str, page_id: str) -> Any:
 
 @bp.post("/<token>/p/<page_id>")
 def save(token: str, page_id: str) -> Any:
-    """Validate and save a page; move forward, back, or switch language, keeping everything typed."""
+    """Validate and save a page; move forward, back, or switch language, keeping everything typed.
+
+    "Show my distribution" saves nothing: the page comes back with the drawing, or only the drawing when the
+    page's script asked for it (``Elicit-Fragment: distribution``; with errors, the whole page still comes back).
+    """
     link = _open(token, lock=True)
     form = recovery.posted_fields()
-    return _answer(token, answering.post_page(db.session, link, page_id, form), code=303)
+    outcome = answering.post_page(db.session, link, page_id, form)
+    if (
+        request.headers.get(FRAGMENT_HEADER) == DISTRIBUTION_FRAGMENT
+        and isinstance(outcome, answering.PageShown)
+        and outcome.distribution is not None
+        and not outcome.stale
+    ):
+        return _distribution_html(outcome)
+    return _answer(token, outcome, code=303)
 
 
 @bp.get("/<token>/review")
@@ -213,7 +229,22 @@ def _go(token: str, outcome: answering.Redirect, code: int = 302) -> Any:
 
 
 def _page_html(shown: answering.PageShown, token: str, refusal: Notice | None) -> str:
-    view = PageView(
+    view = _page_view(shown)
+    return render_template("survey/page.html", view=view, token=token, notice=refusal, version=shown.version)
+
+
+def _distribution_html(shown: answering.PageShown) -> Any:
+    """Only the drawn judgement of a page (what the page's script puts in place), in the page language."""
+    assert shown.distribution is not None  # nosec B101  # narrows the type: the caller checked it
+    g.language = session["language"] = shown.language
+    result = get_template_attribute("survey/items/_parts.html", "distribution_result")
+    html = result(_page_view(shown), shown.distribution.item)
+    return html, 200, {FRAGMENT_HEADER: DISTRIBUTION_FRAGMENT, "Vary": FRAGMENT_HEADER}
+
+
+def _page_view(shown: answering.PageShown) -> PageView:
+    """What the page template needs to show a page the request API decided on."""
+    return PageView(
         definition=shown.definition,
         page=shown.page,
         language=shown.language,
@@ -226,8 +257,10 @@ def _page_html(shown: answering.PageShown, token: str, refusal: Notice | None) -
         rationale_items=shown.rationale_items,
         k=shown.k,
         always_shown=shown.always_shown,
+        distribution=(
+            distribution_view(shown.distribution, shown.language) if shown.distribution is not None else None
+        ),
     )
-    return render_template("survey/page.html", view=view, token=token, notice=refusal, version=shown.version)
 
 
 def _review_html(shown: answering.ReviewShown, token: str, refusal: Notice | None) -> str:

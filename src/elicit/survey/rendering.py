@@ -8,27 +8,75 @@ studio preview shows exactly what experts see.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import g, render_template
 from flask_babel import gettext
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from elicit.i18n import N_
+from elicit.i18n import N_, direction
 from elicit.instruments.schema import Definition, Item, Page, level_name, text_in
 from elicit.instruments.types.base import fmt
 from elicit.instruments.types.date import bound
 from elicit.instruments.types.slider import SLIDER_SUFFIX, START_SUFFIX, Slider
 from elicit.responding import flow
+from elicit.responding.pages import DistributionShown
 from elicit.responding.values import DONT_KNOW, DONT_KNOW_SUFFIX, NOTE_SUFFIXES, Message, is_answered
+from elicit.survey.plots import density_svg, number_text
 
 PERCENTILE_LABELS = {
     5: N_("Low (5th percentile)"),
     50: N_("Best estimate (median)"),
     95: N_("High (95th percentile)"),
 }
+
+
+# What the best-fitting family says, in plain words (the checks under "Show my distribution").
+FAMILY_WORDS = {
+    "normal": N_(
+        "The curve is the distribution that fits your values best: a normal distribution, symmetric and bell-shaped."
+    ),
+    "t": N_(
+        "The curve is the distribution that fits your values best: a Student-t distribution, symmetric, with more"
+        " weight far from the middle than a normal one."
+    ),
+    "gamma": N_(
+        "The curve is the distribution that fits your values best: a gamma distribution, skewed, with a long tail"
+        " towards high values."
+    ),
+    "lognormal": N_(
+        "The curve is the distribution that fits your values best: a log-normal distribution, skewed, with a long"
+        " tail towards high values."
+    ),
+    "logt": N_(
+        "The curve is the distribution that fits your values best: a log-t distribution, skewed, with a very long"
+        " tail towards high values."
+    ),
+    "beta": N_(
+        "The curve is the distribution that fits your values best: a beta distribution, between %(lower)s and"
+        " %(upper)s."
+    ),
+    "mirrorgamma": N_(
+        "The curve is the distribution that fits your values best: a mirrored gamma distribution, skewed, with a"
+        " long tail towards low values."
+    ),
+    "mirrorlognormal": N_(
+        "The curve is the distribution that fits your values best: a mirrored log-normal distribution, skewed,"
+        " with a long tail towards low values."
+    ),
+    "mirrorlogt": N_(
+        "The curve is the distribution that fits your values best: a mirrored log-t distribution, skewed, with a"
+        " very long tail towards low values."
+    ),
+}
+POOR_FIT = 0.01  # a best fit whose squared probability errors sum above this misses a point by about 0.1
+SYMMETRIC = (
+    0.8,
+    1.25,
+)  # a best estimate whose distances to the low and high values are this close is "halfway"
 
 
 def translate(message: Message, language: str) -> str:
@@ -71,6 +119,12 @@ class PageView:
     always_shown: frozenset[str] = (
         frozenset()
     )  # items shown whatever their relevance (they hold typed values)
+    distribution: DistributionView | None = None  # the judgement "Show my distribution" drew (nothing saved)
+
+    def distribution_for(self, item: Item) -> DistributionView | None:
+        """The drawn judgement of ``item``, when the expert just asked to see it."""
+        shown = self.distribution
+        return shown if shown is not None and shown.item_id == item.id else None
 
     def answer_text(self, item: Item, value: Any) -> str:
         return format_answer(item, value, self.language)
@@ -190,6 +244,208 @@ class PageView:
         return Markup(
             '<span class="required-mark" aria-hidden="true">*</span><span class="visually-hidden">{}</span>'
         ).format(gettext("(required)"))
+
+
+@dataclass(frozen=True)
+class DistributionView:
+    """A judgement as "Show my distribution" shows it: the SVG and the checks in words (numbers in ``<bdi>``)."""
+
+    item_id: str
+    svg: Markup
+    checks: tuple[Markup, ...]
+    fitted: bool
+
+
+def distribution_view(shown: DistributionShown, language: str) -> DistributionView:
+    """The drawing and the checks of a judgement in the page language."""
+    item = shown.item
+    fit = shown.fits.best if shown.fits is not None else None
+    title = (
+        gettext("Your distribution: the curve fitted to your values, with your values marked.")
+        if fit is not None
+        else gettext("Your values marked on the scale.")
+    )
+    svg = density_svg(
+        shown.points,
+        fit,
+        lower=shown.lower,
+        upper=shown.upper,
+        ident=f"{item.id}-density",
+        title=str(title),
+        unit=text_in(item.unit, language) if item.unit else "",
+        rtl=direction(language) == "rtl",
+    )
+    return DistributionView(item.id, svg, tuple(distribution_checks(shown, language)), fit is not None)
+
+
+RTL_LETTERS = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")  # Hebrew and Arabic-script letters
+
+
+def quantity(value: float, unit: str = "") -> Markup:
+    """A number, and its unit, laid out left to right in its own ``<bdi>`` (``-20 %`` never reads ``% 20-``);
+    a unit written right to left (``دن``) stays outside it, so it follows the number in its own direction."""
+    text = number_text(value)
+    if not unit:
+        return Markup('<bdi dir="ltr">{}</bdi>').format(text)
+    if RTL_LETTERS.search(unit):
+        return Markup('<bdi dir="ltr">{}</bdi> {}').format(text, unit)
+    return Markup('<bdi dir="ltr">{} {}</bdi>').format(text, unit)
+
+
+def say(msgid: str, **params: str | Markup) -> Markup:
+    """A catalog message with its parameters; plain numbers are isolated as ``quantity`` isolates them."""
+    template = escape(str(gettext(msgid)))  # noqa: INT001 - the msgids are literals marked where they are written
+    isolated = {
+        name: value if isinstance(value, Markup) else Markup('<bdi dir="ltr">{}</bdi>').format(value)
+        for name, value in params.items()
+    }
+    return template % isolated
+
+
+def distribution_checks(shown: DistributionShown, language: str) -> list[Markup]:
+    """What the values say, in plain words: the range and how sure it says the expert is, where the best
+    estimate lies in it, which family fitted best and whether the curve passes close to the values."""
+    points, item = shown.points, shown.item
+    unit = text_in(item.unit, language) if item.unit else ""
+
+    def amount(value: float) -> Markup:
+        return quantity(value, unit)
+
+    values, probabilities = points.values, points.probabilities
+    checks: list[Markup] = []
+    roulette = points.lower is not None and points.upper is not None
+    if points.lower is not None and points.upper is not None:
+        checks.append(
+            say(
+                N_(
+                    "You placed all your chips between %(lower)s and %(upper)s: you are saying the true value"
+                    " certainly lies in that range."
+                ),
+                lower=amount(points.lower),
+                upper=amount(points.upper),
+            )
+        )
+    if len(values) >= 2:
+        low, high = values[0], values[-1]
+        percent = number_text(round((probabilities[-1] - probabilities[0]) * 100, 1))
+        if roulette:
+            checks.append(
+                say(
+                    N_(
+                        "You are saying you are %(percent)s %% sure that the true value lies between %(low)s and"
+                        " %(high)s."
+                    ),
+                    percent=percent,
+                    low=amount(low),
+                    high=amount(high),
+                )
+            )
+        else:
+            checks.append(
+                say(
+                    N_(
+                        "Your low and high values, %(low)s and %(high)s, are %(width)s apart: you are saying you are"
+                        " %(percent)s %% sure that the true value lies between them."
+                    ),
+                    low=amount(low),
+                    high=amount(high),
+                    width=amount(high - low),
+                    percent=percent,
+                )
+            )
+            checks.append(
+                say(
+                    N_(
+                        "Put another way: you expect the true value to fall outside this range only %(outside)s"
+                        " times in 100. Ranges are often too narrow; widen yours if a value outside it would not"
+                        " surprise you that much."
+                    ),
+                    outside=number_text(round(100 - (probabilities[-1] - probabilities[0]) * 100, 1)),
+                )
+            )
+    checks.extend(_median_check(shown, amount))
+    fit = shown.fits.best if shown.fits is not None else None
+    if fit is None:
+        checks.append(
+            say(N_("No distribution could be fitted to these values: only your values are marked."))
+        )
+        return checks
+    words = FAMILY_WORDS.get(fit.family)
+    if words is None:
+        checks.append(
+            say(
+                N_("The curve is the distribution that fits your values best: %(family)s."), family=fit.family
+            )
+        )
+    elif fit.family == "beta":
+        lower, upper = (
+            fit.lower if fit.lower is not None else 0.0,
+            fit.upper if fit.upper is not None else 1.0,
+        )
+        checks.append(say(words, lower=amount(lower), upper=amount(upper)))
+    else:
+        checks.append(say(words))
+    if fit.sse > POOR_FIT:
+        checks.append(
+            say(
+                N_(
+                    "No common distribution passes close to all your values, so the curve is only a rough guide."
+                    " Check that your values say what you mean."
+                )
+            )
+        )
+    return checks
+
+
+def _median_check(shown: DistributionShown, amount: Callable[[float], Markup]) -> list[Markup]:
+    """Where the best estimate (the median) lies between the low and high values, or the fitted median."""
+    values, probabilities = shown.points.values, shown.points.probabilities
+    middle = next((i for i, p in enumerate(probabilities) if abs(p - 0.5) < 1e-9), None)
+    symmetric = abs(probabilities[0] + probabilities[-1] - 1) < 1e-9
+    if middle is not None and 0 < middle < len(values) - 1 and symmetric:
+        best = amount(values[middle])
+        below, above = values[middle] - values[0], values[-1] - values[middle]
+        if below < SYMMETRIC[0] * above:
+            return [
+                say(
+                    N_(
+                        "Your best estimate, %(best)s, is closer to your low value than to your high value: you think"
+                        " the true value could be much higher than your best estimate, but not much lower."
+                    ),
+                    best=best,
+                )
+            ]
+        if below > SYMMETRIC[1] * above:
+            return [
+                say(
+                    N_(
+                        "Your best estimate, %(best)s, is closer to your high value than to your low value: you think"
+                        " the true value could be much lower than your best estimate, but not much higher."
+                    ),
+                    best=best,
+                )
+            ]
+        return [
+            say(
+                N_(
+                    "Your best estimate, %(best)s, lies about halfway between your low and high values: you are about"
+                    " as unsure in both directions."
+                ),
+                best=best,
+            )
+        ]
+    if middle is None and shown.fits is not None:
+        median = amount(float(shown.fits.best.dist.ppf(0.5)))
+        return [
+            say(
+                N_(
+                    "The curve's median is %(median)s: on this curve, the true value is as likely to lie below"
+                    " %(median)s as above it."
+                ),
+                median=median,
+            )
+        ]
+    return []
 
 
 def format_answer(item: Item, value: Any, language: str) -> str:
