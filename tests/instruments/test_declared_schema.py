@@ -153,7 +153,7 @@ OLD_PROBLEMS = [
     "bad.yaml:23: 'bins' of item 'p_x' must be increasing numbers on a numeric item",
     "bad.yaml:23: item 'p_x' uses choice set 'nope', which is not defined in choice_sets",
     "bad.yaml:24: item has no 'id'",
-    "bad.yaml:24: an item has unknown type 'pie' (expected one of: likert, likert_matrix, single_choice, multiple_choice, integer, decimal, text, ranking, constant_sum, quantiles, consent, note, slider, date, dropdown)",
+    "bad.yaml:24: an item has unknown type 'pie' (expected one of: likert, likert_matrix, single_choice, multiple_choice, integer, decimal, text, ranking, constant_sum, quantiles, consent, note, slider, date, dropdown, roulette, four_point)",
     "bad.yaml:25: each item must be a mapping with id and type",
     "bad.yaml:26: each page must be a mapping with id and items",
     "bad.yaml:28: page 'p2' needs a non-empty list of items",

@@ -67,6 +67,8 @@ pages:
         choices: {x: X, y: Y, z: Z}
         text: {en: Split, ur: تقسیم}
       - {id: guess, type: quantiles, required: true, min: -100, max: 500, text: {en: Guess, ur: اندازہ}}
+      - {id: chips, type: roulette, required: true, bins: [0, 10, 20, 30], text: {en: Chips, ur: چپس}}
+      - {id: idea, type: four_point, required: true, min: 0, max: 100, text: {en: Idea, ur: اندازہ}}
       - id: level
         type: slider
         required: true

@@ -20,6 +20,7 @@ from elicit.instruments.types.constant_sum import ConstantSum
 from elicit.instruments.types.date import Date
 from elicit.instruments.types.decimal import Decimal
 from elicit.instruments.types.dropdown import Dropdown
+from elicit.instruments.types.four_point import FourPoint
 from elicit.instruments.types.integer import Integer
 from elicit.instruments.types.likert import Likert
 from elicit.instruments.types.likert_matrix import ROW_TYPE, LikertMatrix
@@ -27,6 +28,7 @@ from elicit.instruments.types.multiple_choice import MultipleChoice
 from elicit.instruments.types.note import Note
 from elicit.instruments.types.quantiles import Quantiles, level_name
 from elicit.instruments.types.ranking import Ranking
+from elicit.instruments.types.roulette import Roulette
 from elicit.instruments.types.single_choice import SingleChoice
 from elicit.instruments.types.slider import Slider
 from elicit.instruments.types.text import Text
@@ -64,6 +66,8 @@ REGISTRY: dict[str, ItemType] = {
         Slider(),
         Date(),
         Dropdown(),
+        Roulette(),
+        FourPoint(),
     )
 }
 #: Type names, in the order they were added (the checker lists them so).
