@@ -207,7 +207,7 @@ def test_export_zip_for_members_identified_for_admins_only(
     assert response.headers["Content-Disposition"] == f"attachment; filename={SLUG}-parquet.zip"
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
         names = sorted(archive.namelist())
-        assert names == [
+        assert names == sorted(
             f"{SLUG}-parquet/{n}"
             for n in (
                 "codebook.html",
@@ -216,8 +216,13 @@ def test_export_zip_for_members_identified_for_admins_only(
                 "data.parquet",
                 "long.csv",
                 "manifest.json",
+                # the flagship has a quantile item: its judgements for EXCALIBUR, anduryl and SHELF (issue 15)
+                "anduryl.json",
+                "shelf_judgements.csv",
+                f"excalibur/{SLUG}.dtt",
+                f"excalibur/{SLUG}.rls",
             )
-        ]
+        )
         manifest = json.loads(archive.read(f"{SLUG}-parquet/manifest.json"))
     assert manifest["identified"] is False and manifest["counts"]["rows"] == 4
     assert manifest["anonymization"]["k_anonymity"]["k"] == 6

@@ -178,9 +178,16 @@ def test_demo_exports_in_every_format_and_independent_readers_agree(
         assert {c: v["rows"] for c, v in manifest["counts"]["by_cohort"].items()} == {"UK": 6, "PK": 6}
         assert manifest["software"]["name"] == "elicit" and manifest["software"]["version"]
         assert manifest["identified"] is False
-        files = sorted(p.name for p in folder.iterdir())
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        interchange = {  # the flagship has a quantile item: its judgements for EXCALIBUR, anduryl and SHELF
+            "excalibur/defence-diplomacy-demo.dtt",
+            "excalibur/defence-diplomacy-demo.rls",
+            "anduryl.json",
+            "shelf_judgements.csv",
+        }
         assert files == sorted(
             {f"data.{fmt}", "data.csv", "long.csv", "codebook.json", "codebook.html", "manifest.json"}
+            | interchange
         )
         for name, entry in manifest["files"].items():
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"], name

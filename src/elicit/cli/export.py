@@ -18,24 +18,37 @@ commands = AppGroup()
 
 # -------------------------------------------------------------------------------------------------------- analysis
 @commands.command("analyze", with_appcontext=False)  # reads a folder: no app, key or database
-@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--out", "out_html", required=True, type=click.Path(dir_okay=False), help="report.html to write"
 )
 @click.option(
     "--json", "out_json", default=None, type=click.Path(dir_okay=False), help="results.json to write"
 )
-def analyze(folder: str, out_html: str, out_json: str | None) -> None:
-    """Reliability, agreement and cohort comparisons from an anonymized export folder (no database needed)."""
-    from elicit.analysis import run_analysis
+def analyze(paths: tuple[str, ...], out_html: str, out_json: str | None) -> None:
+    """Reliability, agreement and cohort comparisons from an anonymized export folder (no database needed).
+
+    Given an EXCALIBUR .dtt and .rls pair instead (the two files, one of them, or a folder holding them, such as
+    an export's excalibur/ folder), runs Cooke's classical model on it.
+    """
+    from elicit.analysis.excalibur import analyze_excalibur, find_pair
 
     try:
-        results = run_analysis(Path(folder), Path(out_html), Path(out_json) if out_json else None)
+        pair = find_pair([Path(p) for p in paths])
+        if pair is not None:
+            results = analyze_excalibur(*pair, Path(out_html), Path(out_json) if out_json else None)
+            click.echo(
+                f"Cooke's classical model on {pair[0].name} and {pair[1].name}: report written to {out_html}"
+                + (f" and results to {out_json}" if out_json else "")
+            )
+        else:
+            from elicit.analysis import run_analysis
+
+            results = run_analysis(Path(paths[0]), Path(out_html), Path(out_json) if out_json else None)
+            click.echo(f"report written to {out_html}" + (f" and results to {out_json}" if out_json else ""))
     except (ValueError, OSError) as exc:
         fail(str(exc))
-    warnings = results.get("warnings") or []
-    click.echo(f"report written to {out_html}" + (f" and results to {out_json}" if out_json else ""))
-    for warning in warnings[:20]:
+    for warning in (results.get("warnings") or [])[:20]:
         click.echo(f"warning: {warning}", err=True)
 
 

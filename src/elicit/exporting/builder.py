@@ -27,6 +27,7 @@ from elicit import audit
 from elicit.errors import ElicitError
 from elicit.exporting.anonymize import KAnonymity, Scrubber
 from elicit.exporting.codebook import codebook_document, codebook_html, codebook_rows
+from elicit.exporting.interchange import write_interchange
 from elicit.exporting.plan import ExportPlan, PlanError, build_plan, to_int
 from elicit.exporting.source import StudyInfo, chunk_answers, load_study, response_chunks, snapshot, user_role
 from elicit.exporting.writers import (
@@ -151,8 +152,8 @@ def export_zip(
 ) -> Path:
     """The export folder as a zip file (for the studio download and the API); the caller deletes the file.
 
-    The zip holds one folder, ``<slug>-<fmt>/``, with the same files ``build_export`` writes. Entry times are
-    fixed (1980-01-01) so the archive carries no clock time.
+    The zip holds one folder, ``<slug>-<fmt>/``, with the same files ``build_export`` writes (its ``excalibur/``
+    subfolder too). Entry times are fixed (1980-01-01) so the archive carries no clock time.
     """
     check_options(fmt, k=k, identified=identified, suppress=suppress)
     scratch = Path(tempfile.mkdtemp(prefix="elicit-export-"))
@@ -164,8 +165,9 @@ def export_zip(
         archive = Path(name)
         try:
             with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                for path in sorted(folder.iterdir()):
-                    entry = zipfile.ZipInfo(f"{folder.name}/{path.name}", date_time=(1980, 1, 1, 0, 0, 0))
+                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                    name = f"{folder.name}/{path.relative_to(folder).as_posix()}"
+                    entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                     entry.compress_type = zipfile.ZIP_DEFLATED
                     entry.external_attr = 0o600 << 16
                     with path.open("rb") as source, zf.open(entry, "w") as target:
@@ -426,6 +428,8 @@ def _write_folder(
     )
     _write_json(folder / "codebook.json", document)
     (folder / "codebook.html").write_text(codebook_html(document), encoding="utf-8")
+    # The quantile judgements for EXCALIBUR, anduryl and SHELF, from data.csv and the codebook just written.
+    interchange_files = write_interchange(folder, document)
 
     k_report = (before or written).report()
     if suppress:
@@ -440,6 +444,7 @@ def _write_folder(
         + (["data.csv"] if fmt != "csv" else [])
         + ["long.csv", "codebook.json", "codebook.html"]
         + delphi_files
+        + interchange_files
     )
     manifest = {
         "format": EXPORT_FORMAT,
