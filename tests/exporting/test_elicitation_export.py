@@ -14,9 +14,9 @@ import tests.survey.test_delphi as delphi_test
 from tests.survey.test_delphi import answer_all, delphi_instrument, invoke
 
 
-def test_two_round_delphi_exports_rounds_notes_seeds_and_consensus(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
-) -> None:
+def seeded_delphi_round_two(app: Flask, runner: FlaskCliRunner, tmp_path: Path, experts: int) -> list[str]:
+    """A UK study on the Delphi instrument with ``exports_change`` as a seed: round 1 answered by ``experts``
+    experts, round 2 opened with feedback on ``afford``; returns their link tokens."""
     from elicit.instruments.loading import load_file
 
     text = delphi_instrument(tmp_path).read_text(encoding="utf-8")
@@ -33,12 +33,19 @@ def test_two_round_delphi_exports_rounds_notes_seeds_and_consensus(
         runner, "study", "create", "sej", "--instrument", "defence-diplomacy-delphi@1.0.0", "--cohort", "UK"
     )
     links = tmp_path / "links.csv"
-    invoke(runner, "invite", "sej", "--cohort", "UK", "--count", "6", "--out", str(links))
+    invoke(runner, "invite", "sej", "--cohort", "UK", "--count", str(experts), "--out", str(links))
     tokens = [line.rsplit("/", 1)[1] for line in links.read_text().splitlines()[1:]]
     for index, token in enumerate(tokens):
         answer_all(app.test_client(), token, "UK", str(2 + index % 3), index)
     invoke(runner, "round", "close", "sej")
     invoke(runner, "round", "open", "sej", "--feedback", "afford")
+    return tokens
+
+
+def test_two_round_delphi_exports_rounds_notes_seeds_and_consensus(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    tokens = seeded_delphi_round_two(app, runner, tmp_path, 6)
     for index, token in enumerate(tokens):
         reason = "Budgets are tight; john.smith@example.org agrees" if index == 0 else None
         answer_all(app.test_client(), token, "UK", str(3 + index % 2), 50 + index, rationale=reason)

@@ -318,30 +318,10 @@ def test_nothing_is_written_without_quantile_answers(tmp_path: Path) -> None:
 def test_a_delphi_export_carries_the_files_and_analyze_reads_its_pair(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
-    import tests.survey.test_delphi as delphi_test
-    from elicit.instruments.loading import load_file
-    from tests.survey.test_delphi import answer_all, delphi_instrument, invoke
+    from tests.exporting.test_elicitation_export import seeded_delphi_round_two
+    from tests.survey.test_delphi import answer_all, invoke
 
-    text = delphi_instrument(tmp_path).read_text(encoding="utf-8")
-    text = text.replace(
-        "      - id: exports_change\n        type: quantiles\n",
-        "      - id: exports_change\n        type: quantiles\n        seed: true\n",
-        1,
-    )
-    path = tmp_path / "sej.yaml"
-    path.write_text(text, encoding="utf-8")
-    delphi_test.DEFINITION_CACHE["d"] = load_file(path)
-    invoke(runner, "instrument", "publish", str(path))
-    invoke(
-        runner, "study", "create", "sej", "--instrument", "defence-diplomacy-delphi@1.0.0", "--cohort", "UK"
-    )
-    links = tmp_path / "links.csv"
-    invoke(runner, "invite", "sej", "--cohort", "UK", "--count", "5", "--out", str(links))
-    tokens = [line.rsplit("/", 1)[1] for line in links.read_text().splitlines()[1:]]
-    for index, token in enumerate(tokens):
-        answer_all(app.test_client(), token, "UK", str(2 + index % 3), index)
-    invoke(runner, "round", "close", "sej")
-    invoke(runner, "round", "open", "sej", "--feedback", "afford")
+    tokens = seeded_delphi_round_two(app, runner, tmp_path, 5)
     for index, token in enumerate(tokens):
         answer_all(app.test_client(), token, "UK", str(3 + index % 2), 50 + index)
     invoke(runner, "round", "close", "sej")
