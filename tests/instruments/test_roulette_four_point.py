@@ -136,7 +136,7 @@ def test_the_checker_reports_bad_bins_chips_and_bounds_with_their_lines() -> Non
         "bad.yaml:46: 'chips' of item 'r8' must be a whole number from 1 to 100, not 0",
         "bad.yaml:51: 'max' of item 'f1' must be greater than 'min'",
         "bad.yaml:55: unknown key 'levels' in item 'f2' (four_point) (expected one of: confidence, "
-        "constraint, constraint_message, dont_know, help, id, max, min, privacy, relevant, required, text, "
+        "constraint, constraint_message, dont_know, families, help, id, max, min, privacy, relevant, required, text, "
         "type, unit)",
     ]
 
@@ -267,4 +267,44 @@ def test_four_point_answers_become_cumulative_points_and_review_text(good: Defin
         ("high", 40.0),
         ("best", 20.0),
         ("confidence", 80.0),
+    ]
+
+
+FAMILIES_INSTRUMENT = """\
+id: fams
+version: 1.0.0
+title: Families
+pages:
+  - id: p1
+    items:
+      - {id: q, type: quantiles, min: 0, families: [gamma, lognormal], text: Q}
+      - {id: r, type: roulette, bins: [0, 10, 20, 30], families: normal, text: R}
+      - {id: f, type: four_point, text: F}
+"""
+
+
+def test_an_instrument_may_fix_the_families_a_judgement_is_fitted_with() -> None:
+    from elicit.instruments.loading import load_text
+
+    definition = load_text(FAMILIES_INSTRUMENT, "fams.yaml")
+    q, r, f = (definition.item(i) for i in ("q", "r", "f"))
+    assert q.option("families") == ("gamma", "lognormal") and r.option("families") == ("normal",)
+    assert f.option("families") is None
+    assert q.kind.codebook([q], "en")["families"] == ["gamma", "lognormal"]
+    assert r.kind.codebook([r], "en")["families"] == ["normal"]
+    assert "families" not in f.kind.codebook([f], "en")
+    items = {i["id"]: i for p in definition.canonical["pages"] for i in p["items"]}
+    assert items["q"]["families"] == ["gamma", "lognormal"] and "families" not in items["f"]
+
+
+def test_an_unknown_family_is_a_problem_with_its_line() -> None:
+    from elicit.instruments.loading import load_text
+    from elicit.instruments.schema import InstrumentError
+
+    bad = FAMILIES_INSTRUMENT.replace("families: [gamma, lognormal]", "families: [gamma, weibull]")
+    with pytest.raises(InstrumentError) as caught:
+        load_text(bad, "fams.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "fams.yaml:7: 'families' of item 'q' must be one or more of: normal, t, gamma, lognormal, logt, beta, "
+        "mirrorgamma, mirrorlognormal, mirrorlogt"
     ]

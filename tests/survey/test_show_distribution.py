@@ -402,3 +402,15 @@ def test_roulette_and_four_point_judgements_are_put_in_words(app: Flask) -> None
         assert "Your low and high values, 10 days and 40 days, are 30 days apart" in text
         assert "you are 80 % sure" in text and "closer to your low value than to your high value" in text
         assert '<bdi dir="ltr">10 days</bdi>' in " ".join(distribution_checks(shown, "en"))
+
+
+def test_the_drawing_fits_only_the_families_the_instrument_allows() -> None:
+    from elicit.responding.pages import _fitted
+    from elicit.stats.judgements import quantile_points
+
+    points = quantile_points([5, 50, 95], [2.0, 10.0, 40.0])  # skewed: a normal is not the best fit
+    free = _fitted(points, 0.0, None)
+    fixed = _fitted(points, 0.0, None, ("normal",))
+    assert free is not None and fixed is not None
+    assert free.best.family != "normal"
+    assert [fit.family for fit in fixed.fits] == ["normal"]

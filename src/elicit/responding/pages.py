@@ -405,16 +405,20 @@ def _distribution_page(
         return _page_shown(session, link, page, form, errors={flow.field_of(item): NOT_A_DISTRIBUTION})
     lower = float(item.min) if item.min is not None else points.lower
     upper = float(item.max) if item.max is not None else points.upper
-    fitted = DistributionShown(item, points, _fitted(points, lower, upper), lower, upper)
+    fitted = DistributionShown(
+        item, points, _fitted(points, lower, upper, item.option("families")), lower, upper
+    )
     return _page_shown(session, link, page, form, distribution=fitted)
 
 
-def _fitted(points: Points, lower: float | None, upper: float | None) -> Fits | None:
+def _fitted(
+    points: Points, lower: float | None, upper: float | None, families: tuple[str, ...] | None = None
+) -> Fits | None:
     """The families fitted to ``points`` on the given support, best first; None when none can be fitted."""
     from elicit.stats.distributions import fit_judgement  # scipy loads when a distribution is first shown
 
     try:
-        return fit_judgement(points, lower=lower, upper=upper)
+        return fit_judgement(points, lower=lower, upper=upper, families=families)
     except (ValueError, ArithmeticError):
         return None
 

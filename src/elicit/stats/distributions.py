@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from .judgements import Points
+from .judgements import FAMILIES, Points
 
 __all__ = [
     "FAMILIES",
@@ -43,18 +43,6 @@ __all__ = [
     "fit_judgement",
 ]
 
-#: SHELF's families, in the order SHELF breaks ties in (the first with the least sum of squares is best).
-FAMILIES: tuple[str, ...] = (
-    "normal",
-    "t",
-    "gamma",
-    "lognormal",
-    "logt",
-    "beta",
-    "mirrorgamma",
-    "mirrorlognormal",
-    "mirrorlogt",
-)
 #: The parameter names of each family, as SHELF prints them.
 PARAMETERS: Mapping[str, tuple[str, ...]] = {
     "normal": ("mean", "sd"),

@@ -21,7 +21,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Points", "four_point_points", "quantile_points", "roulette_points"]
+__all__ = ["FAMILIES", "Points", "four_point_points", "quantile_points", "roulette_points"]
+
+#: SHELF's families, in the order SHELF breaks ties in (the first with the least sum of squares is best); here, not
+#: in ``distributions``, so that instruments can name them without loading scipy.
+FAMILIES: tuple[str, ...] = (
+    "normal",
+    "t",
+    "gamma",
+    "lognormal",
+    "logt",
+    "beta",
+    "mirrorgamma",
+    "mirrorlognormal",
+    "mirrorlogt",
+)
 
 
 @dataclass(frozen=True)

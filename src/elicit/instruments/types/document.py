@@ -377,6 +377,30 @@ ExpressionField = Annotated[
 ]
 
 
+def _families(value: Any) -> tuple[str, ...] | None:
+    from elicit.stats.judgements import FAMILIES
+
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(name, str) and name in FAMILIES for name in names)
+        or len(set(names)) != len(names)
+    ):
+        raise fail(f"'families' of {WHAT} must be one or more of: {', '.join(FAMILIES)}")
+    return tuple(names)
+
+
+def _canonical_families(value: tuple[str, ...] | None) -> list[str] | None:
+    return None if value is None else list(value)
+
+
+#: The distribution families a judgement may be fitted with (SHELF's names); all of them when not given.
+Families = Annotated[tuple[str, ...] | None, PlainValidator(_families), PlainSerializer(_canonical_families)]
+
+
 def _unset(value: Any) -> bool:
     return not value
 

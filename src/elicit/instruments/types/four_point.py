@@ -24,7 +24,8 @@ from elicit.instruments.types.base import (
     plain,
 )
 from elicit.instruments.types.decimal import DecimalDocument
-from elicit.instruments.types.document import ItemDocument
+from elicit.instruments.types.document import Families, ItemDocument
+from elicit.instruments.types.quantiles import families_of
 from elicit.instruments.types.ranking import numbers_from_rows, posted_parts
 
 if TYPE_CHECKING:
@@ -38,7 +39,11 @@ HIGHEST_CONFIDENCE = 100
 
 
 class FourPointDocument(DecimalDocument):
-    """Optional ``min`` and ``max`` bounds of the three values, and their ``unit``."""
+    """Optional ``min`` and ``max`` bounds of the three values, their ``unit`` and the ``families`` to fit."""
+
+    options: ClassVar[frozenset[str]] = frozenset({"families"})
+
+    families: Families = None
 
 
 class FourPoint(ItemType):
@@ -122,7 +127,7 @@ class FourPoint(ItemType):
         }[part]
 
     def codebook(self, items: Sequence[Item], language: str) -> dict[str, Any]:
-        return {"elicitation": "four_point"}
+        return {"elicitation": "four_point", **families_of(items[-1])}
 
     def cumulative(self, item: Item, value: Any) -> Points | None:
         from elicit.stats.judgements import four_point_points

@@ -23,7 +23,7 @@ from elicit.instruments.types.base import (
     plain,
 )
 from elicit.instruments.types.decimal import DecimalDocument
-from elicit.instruments.types.document import WHAT, Flag, ItemDocument, fail
+from elicit.instruments.types.document import WHAT, Families, Flag, ItemDocument, fail
 from elicit.instruments.types.ranking import numbers_from_rows, posted_parts
 
 if TYPE_CHECKING:
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from elicit.stats.judgements import Points
 
 BACKGROUNDS = ("uniform", "loguniform")
+
+
+def families_of(item: Item) -> dict[str, list[str]]:
+    """The codebook's ``families`` when the instrument fixes which distributions a judgement is fitted with."""
+    families = item.option("families")
+    return {"families": list(families)} if families else {}
 
 
 def level_name(level: int) -> str:
@@ -59,7 +65,10 @@ def _background(value: Any) -> str:
 class QuantilesDocument(DecimalDocument):
     """The bounds, the percentile ``levels``, whether it is a ``seed`` question and its ``background``."""
 
+    options: ClassVar[frozenset[str]] = frozenset({"families"})
+
     levels: Annotated[tuple[int, ...], PlainValidator(_levels), PlainSerializer(list)] = (5, 50, 95)
+    families: Families = None
     seed: Flag = False
     background: Annotated[str, PlainValidator(_background)] = Field(
         "uniform", exclude_if=lambda value: value == "uniform"
@@ -122,7 +131,7 @@ class Quantiles(ItemType):
         if any(member.seed for member in items):
             extra["seed"] = True
         extra["background"] = items[-1].background
-        return extra
+        return {**extra, **families_of(items[-1])}
 
     def demo(self, item: Item, context: DemoContext) -> Any:
         rng = context.rng

@@ -29,12 +29,14 @@ from elicit.instruments.types.base import (
 from elicit.instruments.types.document import (
     MISSING,
     WHAT,
+    Families,
     ItemDocument,
     Number,
     OptionalText,
     fail,
     greater_than_min,
 )
+from elicit.instruments.types.quantiles import families_of
 from elicit.instruments.types.ranking import numbers_from_rows, posted_parts
 
 if TYPE_CHECKING:
@@ -105,11 +107,12 @@ def _canonical_bins(value: int | tuple[float, ...]) -> int | list[float]:
 class RouletteDocument(ItemDocument):
     """The ``bins`` (edges, or a count with ``min`` and ``max``), the number of ``chips`` and a ``unit``."""
 
-    options: ClassVar[frozenset[str]] = frozenset({"bins", "chips"})
+    options: ClassVar[frozenset[str]] = frozenset({"bins", "chips", "families"})
 
     min: Number = None
     max: Number = None
     unit: OptionalText = None
+    families: Families = None
     bins: Annotated[int | tuple[float, ...], PlainValidator(_bins), PlainSerializer(_canonical_bins)] = Field(
         MISSING, validate_default=True
     )
@@ -230,7 +233,7 @@ class Roulette(ItemType):
     def codebook(self, items: Sequence[Item], language: str) -> dict[str, Any]:
         item = items[-1]
         edges = [int(edge) if edge.is_integer() else edge for edge in edges_of(item)]
-        return {"elicitation": "roulette", "edges": edges, "chips": chips_of(item)}
+        return {"elicitation": "roulette", "edges": edges, "chips": chips_of(item), **families_of(item)}
 
     def cumulative(self, item: Item, value: Any) -> Points | None:
         from elicit.stats.judgements import roulette_points
