@@ -414,3 +414,41 @@ def test_the_drawing_fits_only_the_families_the_instrument_allows() -> None:
     assert free is not None and fixed is not None
     assert free.best.family != "normal"
     assert [fit.family for fit in fixed.fits] == ["normal"]
+
+
+def test_enter_in_a_text_box_saves_and_continues(
+    client: FlaskClient, app: Flask, outlook: StudyHandle
+) -> None:
+    """The page's first submit button is its hidden default: what a browser sends for Enter saves and goes on."""
+    token, csrf = _at_outlook(client, outlook)
+    page = client.get(f"/s/{token}/p/outlook").text
+    first = re.search(r"<button[^>]*>", page)
+    assert first is not None and 'name="nav"' in first.group(0) and 'value="enter"' in first.group(0)
+    assert 'tabindex="-1"' in first.group(0) and 'aria-hidden="true"' in first.group(0)
+    form = {"csrf_token": csrf, "nav": "enter", **_values("-20", "10", "60"), "remarks": "pressed Enter"}
+    saved = client.post(f"/s/{token}/p/outlook", data=form)
+    assert saved.status_code == 303 and saved.headers["Location"].endswith("/p/last")
+    assert _stored(app, token)["answers"]["remarks"] == "pressed Enter"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_person_pressing_enter_saves_rather_than_showing_or_switching_language(
+    browser: Any, live_server: str, app: Flask, outlook: StudyHandle, javascript: bool
+) -> None:
+    (token,) = outlook.invite("UK")
+    context = browser.new_context(java_script_enabled=javascript, viewport={"width": 360, "height": 900})
+    tab = context.new_page()
+    tab.goto(f"{live_server}/s/{token}")
+    tab.locator('button[name="language"][value="en"]').click()
+    tab.locator('input[name="consent"][value="yes"]').check()
+    tab.locator('button[name="nav"][value="next"]').click()
+    tab.wait_for_load_state()
+    for name, value in _values("-20", "10", "60").items():
+        tab.locator(f'[name="{name}"]').fill(value)
+    tab.locator('[name="remarks"]').fill("pressed Enter")
+    tab.locator('[name="remarks"]').press("Enter")
+    tab.wait_for_url("**/p/last")
+    assert tab.locator("svg.density").count() == 0
+    context.close()
+    assert _stored(app, token)["answers"]["remarks"] == "pressed Enter"

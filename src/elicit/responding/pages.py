@@ -53,6 +53,9 @@ FOREIGN_FIELDS = Message("The form contained fields this page does not have.")
 SENT_TWICE = Message("The form was sent twice in one request.")
 UNKNOWN_LANGUAGE = Message("Unknown language.")
 UNKNOWN_NAVIGATION = Message("Unknown navigation.")
+#: What the first submit button of a page (hidden, before the language switch, Back and "Show my distribution")
+#: sends, so that the Enter key in a text box does what the expert expects: save and continue.
+ENTER_KEY = "enter"
 NOTHING_TO_SHOW = Message("Give your values first, then your distribution can be shown.")
 NOT_A_DISTRIBUTION = Message("These values do not describe a distribution; please check them.")
 
@@ -211,6 +214,8 @@ def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form)
     if shown_item is not None:
         return _distribution_page(session, link, page, form, shown_item)
     nav = _first(form, "nav", "next")
+    if nav == ENTER_KEY:  # the page's hidden default button: Enter in a text box saves and continues
+        nav = "next"
     switch = _first(form, "switch_language", None)
     if switch is not None and switch not in link.definition.languages:
         raise RefusedPost(UNKNOWN_LANGUAGE)
