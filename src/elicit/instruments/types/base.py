@@ -126,6 +126,13 @@ def fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def unit_suffix(item: Item, language: str) -> str:
+    """`` %`` or `` days``: the item's unit after a value, in ``language`` ('' without a unit)."""
+    from elicit.instruments.model import text_in
+
+    return f" {text_in(item.unit, language)}" if item.unit else ""
+
+
 def plain(value: Any) -> str:
     """A stored number as the review page shows it: ``5`` for 5.0, else as Python prints it."""
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
@@ -246,9 +253,8 @@ class ItemType:
 
     def describe(self, item: Item, value: Any, language: str, gettext: Gettext) -> str:
         """An answered value as the expert reads it on the review page."""
-        from elicit.instruments.model import text_in
 
-        unit = f" {text_in(item.unit, language)}" if item.unit else ""
+        unit = unit_suffix(item, language)
         return f"{plain(value)}{unit}"
 
     def anchor(self, item: Item) -> str:

@@ -22,6 +22,7 @@ from elicit.instruments.types.base import (
     in_range,
     number,
     plain,
+    unit_suffix,
 )
 from elicit.instruments.types.decimal import DecimalDocument
 from elicit.instruments.types.document import Families, ItemDocument
@@ -98,9 +99,8 @@ class FourPoint(ItemType):
         return numbers_from_rows(rows, whole=False)
 
     def describe(self, item: Item, value: Any, language: str, gettext: Gettext) -> str:
-        from elicit.instruments.model import text_in
 
-        unit = f" {text_in(item.unit, language)}" if item.unit else ""
+        unit = unit_suffix(item, language)
         return str(
             gettext(
                 "%(low)s – %(high)s%(unit)s (best estimate %(best)s), %(confidence)s %% sure",

@@ -21,6 +21,7 @@ from elicit.instruments.types.base import (
     in_range,
     number,
     plain,
+    unit_suffix,
 )
 from elicit.instruments.types.decimal import DecimalDocument
 from elicit.instruments.types.document import WHAT, Families, Flag, ItemDocument, fail
@@ -110,9 +111,8 @@ class Quantiles(ItemType):
         return numbers_from_rows(rows, whole=False)
 
     def describe(self, item: Item, value: Any, language: str, gettext: Gettext) -> str:
-        from elicit.instruments.model import text_in
 
-        unit = f" {text_in(item.unit, language)}" if item.unit else ""
+        unit = unit_suffix(item, language)
         return " < ".join(plain(v) for v in value.values()) + unit
 
     def dtype(self, items: Sequence[Item]) -> str:

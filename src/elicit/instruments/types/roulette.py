@@ -25,6 +25,7 @@ from elicit.instruments.types.base import (
     StoredValue,
     fmt,
     number,
+    unit_suffix,
 )
 from elicit.instruments.types.document import (
     MISSING,
@@ -215,9 +216,8 @@ class Roulette(ItemType):
         return {f"{item.id}.{part}": [str(int(value[part]))] for part in item.parts}
 
     def describe(self, item: Item, value: Any, language: str, gettext: Gettext) -> str:
-        from elicit.instruments.model import text_in
 
-        unit = f" {text_in(item.unit, language)}" if item.unit else ""
+        unit = unit_suffix(item, language)
         shown = [f"{self.bin_label(item, part)}{unit}: {value[part]}" for part in item.parts if value[part]]
         return "; ".join(shown)
 
