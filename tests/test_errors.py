@@ -23,6 +23,10 @@ INTERNAL = {
     "elicit.instruments.yamlsource.YamlProblem": "an instrument Problem (file:line) of InstrumentError",
     "elicit.config.BadSetting": "click's NoAppException: the CLI prints it as its one error line",
     "elicit.config.NoSecretKey": "click's NoAppException: the CLI prints it as its one error line",
+    "elicit.analysis.given_weights.WeightsError": (
+        "elicit.analysis stands alone (no app module, tests/test_layering.py); `elicit analyze` prints its"
+        " file:line lines"
+    ),
 }
 
 

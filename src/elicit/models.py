@@ -547,3 +547,72 @@ class Setting(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Discussion(Base):
+    """IDEA's discussion step after a round closed: which items its experts discuss, and when it was open.
+
+    It is open while ``closed_at`` is empty; opening the next round closes it.
+    """
+
+    __tablename__ = "discussions"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    items: Mapped[str] = mapped_column(Text)  # space-separated item ids
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    round: Mapped[Round] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class DiscussionPost(Base):
+    """A reason an expert posted in a round's discussion step, about one item; other experts read it scrubbed.
+
+    The id is random and the table has no rowid, so neither reveals the order posts were written in; the post
+    belongs to its author's response of the discussed round (so a withdrawn response takes its posts with it).
+    """
+
+    __tablename__ = "discussion_posts"
+    __table_args__ = (Index("ix_discussion_posts_round_item", "round_id", "item_id"), NO_ROWID)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_response_id)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PracticeStatus(StrEnum):
+    SCORED = "scored"
+    SKIPPED = "skipped"
+
+
+class PracticeRecord(Base):
+    """Whether an expert scored or skipped the practice page (calibration training) of their response.
+
+    Practice is stored apart from the answers: no export, analysis, review or count reads these tables. No time
+    is kept, and the table has no rowid, so neither says when (or in what order) experts practised.
+    """
+
+    __tablename__ = "practice_records"
+    __table_args__ = (CheckConstraint(_check_in("status", PracticeStatus), name="status"), NO_ROWID)
+
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[PracticeStatus] = mapped_column(EnumText(PracticeStatus))
+
+
+class PracticeAnswer(Base):
+    """One stored value of a practice question (a quantile level), kept only to show the expert their score."""
+
+    __tablename__ = "practice_answers"
+    __table_args__ = (NO_ROWID,)
+
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    value_num: Mapped[float | None] = mapped_column(Float)

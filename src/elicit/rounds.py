@@ -1,4 +1,9 @@
-"""Delphi rounds: open and close them, carry invitations over, and choose what is fed back."""
+"""Delphi rounds: open and close them, carry invitations over, and choose what is fed back.
+
+Between two rounds a study may hold IDEA's discussion step (Hemming et al. 2018: Investigate, Discuss, Estimate,
+Aggregate): the experts who submitted the closed round see the group's anonymised estimates and post and read
+reasons (:mod:`elicit.responding.discussion`); opening the next round ends it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from elicit.instruments.types import FEEDBACK_TYPES
 from elicit.instruments.versions import definition_of
 from elicit.models import (
     Anonymity,
+    Discussion,
     InstrumentVersion,
     Invitation,
     InvitationStatus,
@@ -60,6 +66,10 @@ def open_round(
             )
     if feedback and previous is None:
         raise StudyError("the first round has no earlier round to feed back")
+    if previous is not None:
+        discussion = session.get(Discussion, previous.id)
+        if discussion is not None and discussion.is_open:
+            discussion.closed_at = utcnow()
     new = Round(
         number=(previous.number + 1) if previous else 1,
         instrument_version=version,
@@ -91,6 +101,76 @@ def close_round(session: Session, study: Study) -> Round:
     current.closed_at = utcnow()
     session.flush()
     return current
+
+
+def _items_to_discuss(rnd: Round, wanted: Sequence[str]) -> list[str]:
+    """The ids discussed after ``rnd``: those asked for (each checked), else every item that can be fed back."""
+    definition = definition_of(rnd.instrument_version)
+    known = {item.id: item for item in definition.items()}
+    if not wanted:
+        chosen = [item.id for item in known.values() if item.kind.feedback]
+        if not chosen:
+            raise StudyError(f"{definition.ref} has no item whose group results can be discussed")
+        return chosen
+    for item_id in wanted:
+        item = known.get(item_id)
+        if item is None:
+            raise StudyError(f"discussion item {item_id!r} is not in {definition.ref}")
+        if not item.kind.feedback:
+            raise StudyError(
+                f"discussion item {item_id!r} is a {item.type} item; the group results of "
+                f"{', '.join(sorted(FEEDBACK_TYPES))} items can be discussed"
+            )
+    return list(dict.fromkeys(wanted))
+
+
+def open_discussion(session: Session, study: Study, items: Sequence[str] = ()) -> Discussion:
+    """Open IDEA's discussion of the last round, which must be closed, on ``items`` (default: all that can be).
+
+    The experts who submitted that round see the group's anonymised estimates and each other's reasons and can
+    post more; the discussion stays open until :func:`close_discussion` or the next round opens.
+    """
+    rounds = list(study.rounds)
+    if not rounds:
+        raise StudyError(f"{study.slug} has no round to discuss")
+    last = rounds[-1]
+    if last.status != RoundStatus.CLOSED:
+        raise StudyError(f"round {last.number} of {study.slug} is still open; close it before the discussion")
+    if study.anonymity != Anonymity.PSEUDONYMOUS:
+        raise StudyError(
+            f"{study.slug} is anonymous: a discussion between rounds needs a pseudonymous instrument "
+            "(anonymity: pseudonymous), so experts can see their own estimates among the group's"
+        )
+    chosen = _items_to_discuss(last, items)
+    discussion = session.get(Discussion, last.id)
+    if discussion is not None and discussion.is_open:
+        raise StudyError(f"the discussion of round {last.number} of {study.slug} is already open")
+    if discussion is None:
+        discussion = Discussion(round_id=last.id, items=" ".join(chosen), opened_at=utcnow())
+        session.add(discussion)
+    else:  # reopened (perhaps on other items); the posts made so far stay
+        discussion.items, discussion.opened_at, discussion.closed_at = " ".join(chosen), utcnow(), None
+    session.flush()
+    return discussion
+
+
+def close_discussion(session: Session, study: Study) -> Discussion:
+    """Close the open discussion: the experts' links show the thank-you page again until the next round."""
+    discussion = open_discussion_of(session, study)
+    if discussion is None:
+        raise StudyError(f"{study.slug} has no open discussion")
+    discussion.closed_at = utcnow()
+    session.flush()
+    return discussion
+
+
+def open_discussion_of(session: Session, study: Study) -> Discussion | None:
+    """The study's open discussion (of its last round), if there is one."""
+    return session.scalar(
+        select(Discussion)
+        .join(Round, Round.id == Discussion.round_id)
+        .where(Round.study_id == study.id, Discussion.closed_at.is_(None))
+    )
 
 
 def previous_round(session: Session, current: Round) -> Round | None:

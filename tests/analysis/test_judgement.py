@@ -1,7 +1,9 @@
-"""Fitted distributions and pools in the analysis: quantile, roulette and four-point items of a hand-made export.
+"""Fitted distributions and pools in the analysis: quantile, roulette, four-point and probability items of a
+hand-made export.
 
 The export (as ``conftest`` makes them) has the synthetic flagship's 5/50/95 item plus a roulette item (10 chips in
-5 bins on [0, 50]) and an IDEA four-point item, under a k. Every pooled quantile is checked against fitting and
+5 bins on [0, 50]), an IDEA four-point item and a fixed-interval item (P(X <= 5), P(X <= 10), P(X <= 20) in
+percent, on [0, inf)), under a k. Every pooled quantile is checked against fitting and
 pooling the folder's ``data.csv`` directly with :mod:`elicit.stats`; a cohort under k shows no pool and no expert.
 """
 
@@ -17,11 +19,12 @@ import pytest
 
 from elicit.analysis import run_analysis
 from elicit.stats.distributions import fit_judgement
-from elicit.stats.judgements import four_point_points, quantile_points, roulette_points
+from elicit.stats.judgements import four_point_points, probability_points, quantile_points, roulette_points
 from elicit.stats.pooling import linear_pool, log_pool
 from tests.analysis.conftest import build_codebook, build_data, write_export
 
 EDGES = [0, 10, 20, 30, 40, 50]
+POINTS = [5, 10, 20]
 EXTRA: list[dict[str, Any]] = [
     {
         "id": "share",
@@ -44,6 +47,17 @@ EXTRA: list[dict[str, Any]] = [
         "columns": ["visits.low", "visits.best", "visits.high", "visits.confidence"],
         "privacy": "none",
     },
+    {
+        "id": "delay",
+        "type": "probabilities",
+        "analysis": "distribution",
+        "elicitation": "probabilities",
+        "points": POINTS,
+        "lower": 0,
+        "text": "Delay in months",
+        "columns": ["delay.p1", "delay.p2", "delay.p3"],
+        "privacy": "none",
+    },
 ]
 
 
@@ -63,6 +77,13 @@ def _export(tmp_path: Path, sizes: dict[str, int], k: int | None = None) -> Path
             best + float(rng.integers(3, 9)),
             float(rng.choice([70, 80, 90])),
         ]
+        first = int(rng.integers(5, 30))
+        second = first + int(rng.integers(10, 30))
+        data.loc[i, ["delay.p1", "delay.p2", "delay.p3"]] = [
+            first,
+            second,
+            min(second + int(rng.integers(10, 40)), 99),
+        ]
     codebook = build_codebook(tuple(sizes))
     codebook["items"] += EXTRA
     codebook["variables"] += [
@@ -80,6 +101,8 @@ def _points(item: str, row: pd.Series) -> Any:
         return quantile_points([5, 50, 95], [row[f"exports_change.q{q:02d}"] for q in (5, 50, 95)])
     if item == "share":
         return roulette_points(EDGES, [row[f"share.b{b}"] for b in range(1, 6)])
+    if item == "delay":
+        return probability_points(POINTS, [row[f"delay.p{i}"] for i in range(1, 4)])
     return four_point_points(*(row[f"visits.{p}"] for p in ("low", "best", "high", "confidence")))
 
 
@@ -91,13 +114,20 @@ def analysed(tmp_path: Path) -> tuple[dict[str, Any], pd.DataFrame, str]:
     return results, data, (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("item", "lower"), [("exports_change", None), ("share", None), ("visits", 0.0)])
+@pytest.mark.parametrize(
+    ("item", "lower"), [("exports_change", None), ("share", None), ("visits", 0.0), ("delay", 0.0)]
+)
 def test_pooled_quantiles_match_fitting_and_pooling_the_csv(analysed, item, lower) -> None:
     results, data, _ = analysed
     block = results["judgements"]["items"][item]
     assert (
         block["elicitation"]
-        == {"exports_change": "quantiles", "share": "roulette", "visits": "four_point"}[item]
+        == {
+            "exports_change": "quantiles",
+            "share": "roulette",
+            "visits": "four_point",
+            "delay": "probabilities",
+        }[item]
     )
     for group in ("all", "UK", "PK"):
         rows = data if group == "all" else data[data["cohort"] == group]
@@ -122,9 +152,9 @@ def test_pooled_quantiles_match_fitting_and_pooling_the_csv(analysed, item, lowe
 def test_report_has_a_section_and_a_figure_per_item(analysed) -> None:
     results, _, html = analysed
     assert 'id="judgements"' in html
-    for item in ("exports_change", "share", "visits"):
+    for item in ("exports_change", "share", "visits", "delay"):
         assert f"{item}: " in html
-    assert html.count("pooled densities by group") == 3
+    assert html.count("pooled densities by group") == 4
     json.dumps(results, allow_nan=False)
 
 

@@ -35,6 +35,7 @@ SECTIONS = [  # id, heading: in the order the report gives them
     ("confidence", "Confidence-weighted answers"),
     ("cooke", "Structured expert judgement: Cooke's classical model"),
     ("judgements", "Fitted distributions and opinion pools"),
+    ("rounds", "Rounds compared"),
     ("provenance", "Provenance"),
 ]
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "wbr", "source"}

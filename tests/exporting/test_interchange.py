@@ -229,10 +229,25 @@ def test_anduryl_project_and_shelf_csv(tmp_path: Path) -> None:
 
     with (tmp_path / "shelf_judgements.csv").open(encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["item", "expert", "cohort", "round", "lower", "upper", "p0.05", "p0.5", "p0.95"]
-    assert len(rows) == 1 + 5 * 8
-    assert rows[1] == ["fires", "P0A22222222", "UK", "1", "", "", "5", "500", "5000"]
-    assert ["hard_landings", "P0A22222222", "UK", "1", "", "", "0.01", "0.0357143", "0.1"] in rows
+    assert rows[0] == [
+        "item",
+        "expert",
+        "cohort",
+        "round",
+        "elicitation",
+        "lower",
+        "upper",
+        "value",
+        "probability",
+    ]
+    assert len(rows) == 1 + 5 * 8 * 3  # a row per point: three quantiles per expert and item
+    assert rows[1:4] == [
+        ["fires", "P0A22222222", "UK", "1", "quantiles", "", "", "5", "0.05"],
+        ["fires", "P0A22222222", "UK", "1", "quantiles", "", "", "500", "0.5"],
+        ["fires", "P0A22222222", "UK", "1", "quantiles", "", "", "5000", "0.95"],
+    ]
+    assert ["hard_landings", "P0A22222222", "UK", "1", "quantiles", "", "", "0.0357143", "0.5"] in rows
+    assert not (tmp_path / "interchange.md").exists()  # nothing was converted
 
 
 def test_latest_round_incomplete_answers_other_levels_and_missing_answers(tmp_path: Path) -> None:
@@ -275,34 +290,27 @@ def test_latest_round_incomplete_answers_other_levels_and_missing_answers(tmp_pa
     assert project["items"]["growth"]["bounds"] == [-10, 50] and project["items"]["growth"]["unit"] == "%"
     assert anduryl_add_data(project).shape == (2, 5, 3)
     shelf = list(csv.DictReader((tmp_path / "shelf_judgements.csv").open()))
-    assert list(shelf[0]) == [
-        "item",
-        "expert",
-        "cohort",
-        "round",
-        "lower",
-        "upper",
-        *["p0.05", "p0.1", "p0.5", "p0.9", "p0.95"],
+    assert shelf[:3] == [
+        {
+            "item": "growth",
+            "expert": "P1",
+            "cohort": "UK",
+            "round": "2",
+            "elicitation": "quantiles",
+            "lower": "-10",
+            "upper": "50",
+            "value": value,
+            "probability": probability,
+        }
+        for value, probability in (("-1", "0.05"), ("4", "0.5"), ("8", "0.95"))
     ]
-    assert shelf[0] == {
-        "item": "growth",
-        "expert": "P1",
-        "cohort": "UK",
-        "round": "2",
-        "lower": "-10",
-        "upper": "50",
-        "p0.05": "-1",
-        "p0.1": "",
-        "p0.5": "4",
-        "p0.9": "",
-        "p0.95": "8",
-    }
-    assert [(r["item"], r["expert"]) for r in shelf] == [
+    assert [(r["item"], r["expert"]) for r in shelf[::3]] == [
         ("growth", "P1"),
         ("growth", "P2"),
         ("cost", "P2"),
         ("deaths", "P1"),
     ]
+    assert [r["probability"] for r in shelf if r["item"] == "deaths"] == ["0.1", "0.5", "0.9"]
 
 
 def test_nothing_is_written_without_quantile_answers(tmp_path: Path) -> None:

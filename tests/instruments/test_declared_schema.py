@@ -125,7 +125,7 @@ OLD_SHA256 = {
 
 #: Every problem of MISTAKES, in order, as the hand-walked checker reported them.
 OLD_PROBLEMS = [
-    "bad.yaml:5: unknown key 'colour' in the instrument (expected one of: anonymity, choice_sets, description, id, languages, pages, scales, title, version)",
+    "bad.yaml:5: unknown key 'colour' in the instrument (expected one of: anonymity, choice_sets, description, id, languages, pages, practice, scales, title, version)",
     "bad.yaml:1: instrument id 'Bad_Id' must be lowercase letters, digits and -",
     "bad.yaml:2: version 1.0 must look like 1.0.0 (in quotes if needed)",
     "bad.yaml:4: 'title' of the instrument has no 'ur' translation",
@@ -153,7 +153,7 @@ OLD_PROBLEMS = [
     "bad.yaml:23: 'bins' of item 'p_x' must be increasing numbers on a numeric item",
     "bad.yaml:23: item 'p_x' uses choice set 'nope', which is not defined in choice_sets",
     "bad.yaml:24: item has no 'id'",
-    "bad.yaml:24: an item has unknown type 'pie' (expected one of: likert, likert_matrix, single_choice, multiple_choice, integer, decimal, text, ranking, constant_sum, quantiles, consent, note, slider, date, dropdown, roulette, four_point)",
+    "bad.yaml:24: an item has unknown type 'pie' (expected one of: likert, likert_matrix, single_choice, multiple_choice, integer, decimal, text, ranking, constant_sum, quantiles, consent, note, slider, date, dropdown, roulette, four_point, probabilities)",
     "bad.yaml:25: each item must be a mapping with id and type",
     "bad.yaml:26: each page must be a mapping with id and items",
     "bad.yaml:28: page 'p2' needs a non-empty list of items",

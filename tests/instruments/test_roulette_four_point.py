@@ -112,10 +112,10 @@ def gettext(message: str, **params: object) -> str:
 
 
 def test_both_types_are_registered_as_distributions() -> None:
-    assert ITEM_TYPES[-2:] == ("roulette", "four_point")
+    assert ITEM_TYPES[ITEM_TYPES.index("roulette") :][:2] == ("roulette", "four_point")
     for name in ("roulette", "four_point"):
         kind = REGISTRY[name]
-        assert (kind.analysis, kind.measure, kind.feedback) == ("distribution", "scale", None)
+        assert (kind.analysis, kind.measure, kind.feedback) == ("distribution", "scale", "distribution")
     assert REGISTRY["roulette"].xlsform == "integer"
 
 

@@ -69,6 +69,7 @@ pages:
       - {id: guess, type: quantiles, required: true, min: -100, max: 500, text: {en: Guess, ur: اندازہ}}
       - {id: chips, type: roulette, required: true, bins: [0, 10, 20, 30], text: {en: Chips, ur: چپس}}
       - {id: idea, type: four_point, required: true, min: 0, max: 100, text: {en: Idea, ur: اندازہ}}
+      - {id: chances, type: probabilities, required: true, points: [10, 20, 30], min: 0, text: {en: Chances, ur: امکانات}}
       - id: level
         type: slider
         required: true
@@ -107,7 +108,7 @@ def test_every_type_declares_kinds_the_rest_understands() -> None:
     for name, kind in REGISTRY.items():
         assert kind.analysis in ANALYSIS_KINDS, name
         assert kind.measure in {"nominal", "ordinal", "scale"}, name
-        assert kind.feedback in {None, "choice", "number", "quantiles"}, name
+        assert kind.feedback in {None, "choice", "number", "quantiles", "distribution"}, name
         assert (name in FEEDBACK_TYPES) == bool(kind.feedback)
     assert {"slider", "dropdown"} <= FEEDBACK_TYPES and "date" not in FEEDBACK_TYPES
     assert REGISTRY["slider"].feedback == "number" and REGISTRY["dropdown"].feedback == "choice"

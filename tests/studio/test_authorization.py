@@ -47,6 +47,8 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.rounds", "GET"): STUDY_READ,
     ("studio.round_open", "POST"): STUDY_MANAGE,
     ("studio.round_close", "POST"): STUDY_MANAGE,
+    ("studio.discussion_open", "POST"): STUDY_MANAGE,
+    ("studio.discussion_close", "POST"): STUDY_MANAGE,
     ("studio.realization_set", "POST"): STUDY_MANAGE,
     ("studio.consensus_rule", "POST"): STUDY_MANAGE,
     ("studio.study_settings", "GET"): STUDY_MANAGE,

@@ -106,7 +106,7 @@ def test_round_two_feeds_back_a_slider_and_dropdowns(app: Flask) -> None:
             open_round(session, study, None, ["expected_on"])
         assert str(refused.value) == (
             "feedback item 'expected_on' is a date item; feedback is given for "
-            "decimal, dropdown, integer, likert, quantiles, single_choice, slider items"
+            "decimal, dropdown, four_point, integer, likert, probabilities, quantiles, roulette, single_choice, slider items"
         )
         version_id = study.rounds[0].instrument_version_id
 

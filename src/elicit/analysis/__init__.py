@@ -40,6 +40,7 @@ from .descriptives import (
     sample_overview,
 )
 from .export_folder import Codebook, ExportData, Item, Kind, Scale, load_export, parse_codebook
+from .given_weights import GivenWeights, WeightsError, read_weights
 from .json_values import json_safe
 from .pipeline import Analysis, analyze
 from .reliability import (
@@ -64,6 +65,7 @@ __all__ = [
     "Analysis",
     "Codebook",
     "ExportData",
+    "GivenWeights",
     "Item",
     "KendallW",
     "Kind",
@@ -71,6 +73,7 @@ __all__ = [
     "OneFactorFit",
     "Scale",
     "ScaleReliability",
+    "WeightsError",
     "WithinResult",
     "agreement",
     "analyze",
@@ -98,6 +101,7 @@ __all__ = [
     "one_factor_ml",
     "parse_codebook",
     "rank_biserial_paired",
+    "read_weights",
     "render_report",
     "reverse_key",
     "run_analysis",
@@ -141,6 +145,7 @@ def run_analysis(
     *,
     title: str | None = None,
     introduction: str | None = None,
+    weights: Path | None = None,
 ) -> dict[str, Any]:
     """Analyse an export folder and write the HTML report (and ``results.json``).
 
@@ -154,6 +159,9 @@ def run_analysis(
         Where to write the results document (structure: DESIGN.md, "Analysis results"); optional.
     title, introduction
         Optional framing for the report (used by study-specific pipelines).
+    weights
+        A CSV of researcher-given weights (``respondent,weight[,item]``, :mod:`.given_weights`) for the linear
+        pool ``linear_given``; optional.
 
     Returns
     -------
@@ -164,10 +172,16 @@ def run_analysis(
     ------
     ValueError
         With a researcher-readable message when the folder is missing files, the codebook does not match the
-        data, or there is nothing to analyse.
+        data, or there is nothing to analyse; :class:`WeightsError` (a ``ValueError``) with ``file:line:
+        message`` lines when the weights file has problems.
     """
     export = load_export(Path(folder))
-    analysis = analyze(export)
+    given = None
+    if weights is not None:
+        respondents = set(export.data["respondent"].dropna().astype(str))
+        items = {item.id for item in export.codebook.items_of_kind(Kind.DISTRIBUTION)}
+        given = read_weights(Path(weights), respondents, items)
+    analysis = analyze(export, weights=given)
     results = build_results(analysis)
     html = render_report(analysis, results, title=title, introduction=introduction)
     text = json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

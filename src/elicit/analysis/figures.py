@@ -25,6 +25,7 @@ __all__ = [
     "pooled_densities",
     "quantile_chart",
     "ranking_chart",
+    "rounds_densities",
     "scale_distributions",
 ]
 
@@ -264,8 +265,13 @@ def quantile_chart(summary: pd.DataFrame, cohorts: Sequence[str], title: str, un
     return _uri(figure)
 
 
-_POOL_STYLES = {"linear_equal": "-", "log_equal": "--", "linear_cooke": ":"}
-_POOL_LABELS = {"linear_equal": "linear, equal", "log_equal": "log, equal", "linear_cooke": "linear, Cooke"}
+_POOL_STYLES = {"linear_equal": "-", "log_equal": "--", "linear_cooke": ":", "linear_given": "-."}
+_POOL_LABELS = {
+    "linear_equal": "linear, equal",
+    "log_equal": "log, equal",
+    "linear_cooke": "linear, Cooke",
+    "linear_given": "linear, given",
+}
 
 
 def pooled_densities(
@@ -286,6 +292,32 @@ def pooled_densities(
             color=colour,
             label=f"{group}: {_POOL_LABELS.get(name, name)}",
         )
+    axes.set_xlabel(unit or "value", fontsize=8)
+    axes.set_ylabel("density", fontsize=8)
+    axes.set_title(_wrap(title, 70), fontsize=10)
+    axes.legend(fontsize=7, frameon=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    return _uri(figure)
+
+
+_ROUND_STYLES = ("--", "-", ":", "-.")
+
+
+def rounds_densities(
+    pools: Mapping[tuple[int, str], Any], groups: Sequence[str], title: str, unit: str | None = None
+) -> str:
+    """The equal-weight linear pools of one distribution item in every round: a colour per group, a line style per
+    round (the last round solid when there are two), over the pools' central 98 % (a log-t tail would squash it)."""
+    spans = [pool.span(0.01) for pool in pools.values()]
+    low, high = min(s[0] for s in spans), max(s[1] for s in spans)
+    x = np.linspace(low, high, 400)
+    rounds = sorted({r for r, _ in pools})
+    figure = Figure(figsize=(7.5, 3.2))
+    axes = figure.subplots()
+    for (number, group), pool in pools.items():
+        colour = _colour(list(groups).index(group)) if group in groups else "#5d6d7e"
+        style = _ROUND_STYLES[rounds.index(number) % len(_ROUND_STYLES)]
+        axes.plot(x, pool.pdf(x), style, color=colour, label=f"{group}: round {number}")
     axes.set_xlabel(unit or "value", fontsize=8)
     axes.set_ylabel("density", fontsize=8)
     axes.set_title(_wrap(title, 70), fontsize=10)

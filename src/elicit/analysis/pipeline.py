@@ -21,9 +21,11 @@ from .descriptives import (
 from .disclosure import Disclosure, manifest_k
 from .elicitation import CookeSummary, DelphiSummary, confidence_summary, cooke_summary, delphi_summary
 from .export_folder import NUMERIC_KINDS, ExportData, Item, Kind
+from .given_weights import GivenWeights
 from .judgement import ItemJudgement, item_judgement
 from .judgements import allocations, quantile_judgements, rankings, single_items
 from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
+from .rounds_compared import RoundsCompared, rounds_compared
 from .scoring import MIN_ANSWERED_FRACTION, reverse_key, scale_scores, scores_long
 
 __all__ = ["SMALL_COHORT", "Analysis", "ItemComparison", "analyze"]
@@ -118,6 +120,8 @@ class Analysis:
     confidence: pd.DataFrame = field(default_factory=pd.DataFrame)
     disclosure: Disclosure = field(default_factory=Disclosure)
     judgements: tuple[ItemJudgement, ...] = ()
+    weights: GivenWeights | None = None
+    rounds_compared: RoundsCompared | None = None
 
     @property
     def suppressed(self) -> tuple[str, ...]:
@@ -130,7 +134,9 @@ class Analysis:
         return [s.name for s in self.export.codebook.scales]
 
 
-def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
+def analyze(
+    export: ExportData, round_number: int | None = None, weights: GivenWeights | None = None
+) -> Analysis:
     """Compute descriptives, reliability, agreement and comparisons for an export, as they may be published.
 
     Every result is judged under the export's k (:func:`elicit.analysis.disclosure.manifest_k`) by one
@@ -146,6 +152,9 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         From :func:`elicit.analysis.load_export`.
     round_number
         The round to analyse; by default the latest round in the data (a plain survey has one round).
+    weights
+        Researcher-given weights (:func:`elicit.analysis.given_weights.read_weights`) for the linear pool
+        ``linear_given`` of every distribution item; respondents without a weight have weight 0.
     """
     book = export.codebook
     warnings: list[str] = list(export.notes)
@@ -328,10 +337,29 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
     raw_items = {str(i.get("id")): i for i in book.raw.get("items") or [] if isinstance(i, dict)}
     judgements = tuple(
         item_judgement(
-            item, raw_items.get(item.id, {}), data, cohorts, disclosure, cooke.results if cooke else None
+            item,
+            raw_items.get(item.id, {}),
+            data,
+            cohorts,
+            disclosure,
+            cooke.results if cooke else None,
+            weights,
         )
         for item in book.items_of_kind(Kind.DISTRIBUTION)
     )
+    across = rounds_compared(export, disclosure, raw_items)
+    if across is not None and across.left_out:
+        left_out.append("rounds compared")
+    if weights is not None:
+        unpooled = [
+            j.item.id for j in judgements if len(j.pooled) and "linear_given" not in set(j.pooled["pool"])
+        ]
+        if unpooled:
+            warnings.append(
+                "The given weights are zero for every expert of "
+                + ", ".join(unpooled)
+                + " who was fitted, so these items have no pool with the given weights."
+            )
     for judged_item in judgements:
         if judged_item.skipped:
             warnings.append(
@@ -368,6 +396,8 @@ def analyze(export: ExportData, round_number: int | None = None) -> Analysis:
         confidence=published(confidence, "confidence", "item") if len(confidence) else confidence,
         disclosure=disclosure,
         judgements=judgements,
+        weights=weights,
+        rounds_compared=across,
     )
 
 

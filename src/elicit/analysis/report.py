@@ -129,6 +129,28 @@ def _choice_blocks(analysis: Analysis, texts: Mapping[str, str]) -> list[dict[st
     return blocks
 
 
+def _rounds_blocks(analysis: Analysis, results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The section "Rounds compared": a table and a figure per distribution item, from ``results.json``'s rows."""
+    compared = analysis.rounds_compared
+    section = results.get("rounds_compared")
+    if compared is None or not section:
+        return None
+    texts = {i.id: i.text for i in analysis.export.codebook.items}
+    return {
+        "rounds": section["rounds"],
+        "method": section["method"],
+        "blocks": [
+            {
+                "title": f"{item}: {texts.get(item, '')}".strip(": "),
+                "rows": block["rows"],
+                "left_out": block["left_out"],
+                "figure": compared.figures.get(item),
+            }
+            for item, block in section["items"].items()
+        ],
+    }
+
+
 def render_report(
     analysis: Analysis, results: Mapping[str, Any], title: str | None = None, introduction: str | None = None
 ) -> str:
@@ -399,6 +421,8 @@ def render_report(
             }
             for j in analysis.judgements
         ],
+        given_weights=(results.get("judgements") or {}).get("given_weights"),
+        rounds_compared=_rounds_blocks(analysis, results),
         cooke=(
             {
                 "results": results.get("cooke", {}),

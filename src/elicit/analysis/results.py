@@ -17,7 +17,7 @@ from typing import Any, cast
 import pandas as pd
 
 from .json_values import json_safe
-from .judgement import METHOD, POOLS
+from .judgement import GIVEN_WEIGHTS_METHOD, METHOD, POOLS
 from .pipeline import (
     CORRECTIONS,
     MISSING_DATA_RULES,
@@ -26,6 +26,7 @@ from .pipeline import (
     as_records,
     describe_agreement_design,
 )
+from .rounds_compared import METHOD as ROUNDS_METHOD
 
 __all__ = ["FORMAT", "build_results", "software_versions"]
 
@@ -320,6 +321,11 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         results["judgements"] = {
             "method": METHOD,
             "pools": POOLS,
+            "given_weights": (
+                {"method": GIVEN_WEIGHTS_METHOD, **analysis.weights.describe()}
+                if analysis.weights is not None
+                else None
+            ),
             "items": {
                 j.item.id: {
                     "elicitation": j.elicitation,
@@ -331,6 +337,19 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
                     "not_fitted": j.skipped,
                 }
                 for j in analysis.judgements
+            },
+        }
+    compared = analysis.rounds_compared
+    if compared is not None:
+        results["rounds_compared"] = {
+            "rounds": list(compared.rounds),
+            "method": ROUNDS_METHOD,
+            "items": {
+                item: {
+                    "rows": as_records(compared.table[compared.table["item"] == item].drop(columns=["item"])),
+                    "left_out": list(compared.left_out.get(item, ())),
+                }
+                for item in dict.fromkeys(compared.table["item"])
             },
         }
     if not analysis.confidence.empty:

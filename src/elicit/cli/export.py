@@ -5,6 +5,7 @@ Only :mod:`elicit.formats` is imported here at first: ``elicit --help`` loads no
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -25,16 +26,29 @@ commands = AppGroup()
 @click.option(
     "--json", "out_json", default=None, type=click.Path(dir_okay=False), help="results.json to write"
 )
-def analyze(paths: tuple[str, ...], out_html: str, out_json: str | None) -> None:
+@click.option(
+    "--weights",
+    "weights",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="CSV respondent,weight[,item] of researcher-given weights for the linear pool (others get 0)",
+)
+def analyze(paths: tuple[str, ...], out_html: str, out_json: str | None, weights: str | None) -> None:
     """Reliability, agreement and cohort comparisons from an anonymized export folder (no database needed).
 
     Given an EXCALIBUR .dtt and .rls pair instead (the two files, one of them, or a folder holding them, such as
-    an export's excalibur/ folder), runs Cooke's classical model on it.
+    an export's excalibur/ folder), runs Cooke's classical model on it. --weights adds the linear pool with the
+    researcher's weights (respondent = the export's respondent id) to every distribution item.
     """
     from elicit.analysis.excalibur import analyze_excalibur, find_pair
+    from elicit.analysis.given_weights import WeightsError
 
     try:
         pair = find_pair([Path(p) for p in paths])
+        if pair is not None and weights is not None:
+            raise click.UsageError(
+                "--weights applies to an export folder, not to an EXCALIBUR .dtt/.rls pair"
+            )
         if pair is not None:
             results = analyze_excalibur(*pair, Path(out_html), Path(out_json) if out_json else None)
             click.echo(
@@ -44,8 +58,16 @@ def analyze(paths: tuple[str, ...], out_html: str, out_json: str | None) -> None
         else:
             from elicit.analysis import run_analysis
 
-            results = run_analysis(Path(paths[0]), Path(out_html), Path(out_json) if out_json else None)
+            results = run_analysis(
+                Path(paths[0]),
+                Path(out_html),
+                Path(out_json) if out_json else None,
+                weights=Path(weights) if weights else None,
+            )
             click.echo(f"report written to {out_html}" + (f" and results to {out_json}" if out_json else ""))
+    except WeightsError as exc:  # every problem of the file as file:line: message
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     except (ValueError, OSError) as exc:
         fail(str(exc))
     for warning in (results.get("warnings") or [])[:20]:

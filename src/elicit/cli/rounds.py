@@ -12,7 +12,7 @@ commands = AppGroup()
 
 @commands.group("round")
 def round_group() -> None:
-    """Delphi rounds: open the next round (same or revised version), close the current one."""
+    """Delphi rounds: open the next round (same or revised version), close the current one, discuss between."""
 
 
 @round_group.command("open")
@@ -71,6 +71,49 @@ def round_close(slug: str) -> None:
             details={"round": closed.number},
         )
         click.echo(f"round {closed.number} of {slug} is closed")
+
+
+@round_group.command("discuss")
+@click.argument("slug")
+@click.option(
+    "--item", "items", multiple=True, help="item to discuss; repeat (default: every item that can be)"
+)
+@click.option("--close", "close", is_flag=True, help="close the open discussion instead")
+@with_database()
+def round_discuss(slug: str, items: tuple[str, ...], close: bool) -> None:
+    """Open IDEA's discussion of the closed round: its experts see the group's estimates and post reasons."""
+    from elicit import audit
+    from elicit.rounds import close_discussion, open_discussion
+    from elicit.studies import find_study
+
+    with unit_of_work() as session:
+        study = find_study(session, slug)
+        if close:
+            closed = close_discussion(session, study)
+            audit.record(
+                session,
+                "discussion.close",
+                ACTOR_CLI,
+                study_id=study.id,
+                target=slug,
+                details={"round": closed.round.number},
+            )
+            click.echo(f"the discussion of round {closed.round.number} of {slug} is closed")
+            return
+        opened = open_discussion(session, study, items)
+        chosen = opened.items.split()
+        audit.record(
+            session,
+            "discussion.open",
+            ACTOR_CLI,
+            study_id=study.id,
+            target=slug,
+            details={"round": opened.round.number, "items": chosen},
+        )
+        click.echo(
+            f"the discussion of round {opened.round.number} of {slug} is open on {', '.join(chosen)}; "
+            "experts who submitted it find it on their links"
+        )
 
 
 @commands.command("realization")

@@ -27,6 +27,7 @@ from elicit import audit
 from elicit.errors import ElicitError
 from elicit.exporting.anonymize import KAnonymity, Scrubber
 from elicit.exporting.codebook import codebook_document, codebook_html, codebook_rows
+from elicit.exporting.discussion import write_discussion
 from elicit.exporting.interchange import write_interchange
 from elicit.exporting.plan import ExportPlan, PlanError, build_plan, to_int
 from elicit.exporting.source import StudyInfo, chunk_answers, load_study, response_chunks, snapshot, user_role
@@ -430,6 +431,7 @@ def _write_folder(
     (folder / "codebook.html").write_text(codebook_html(document), encoding="utf-8")
     # The quantile judgements for EXCALIBUR, anduryl and SHELF, from data.csv and the codebook just written.
     interchange_files = write_interchange(folder, document)
+    discussion_files = write_discussion(conn, info.id, folder, scrubber, k_value)
 
     k_report = (before or written).report()
     if suppress:
@@ -445,6 +447,7 @@ def _write_folder(
         + ["long.csv", "codebook.json", "codebook.html"]
         + delphi_files
         + interchange_files
+        + discussion_files
     )
     manifest = {
         "format": EXPORT_FORMAT,

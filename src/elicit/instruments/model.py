@@ -26,6 +26,7 @@ __all__ = [
     "InstrumentError",
     "Item",
     "Page",
+    "Practice",
     "Privacy",
     "Problem",
     "Scale",
@@ -178,6 +179,27 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class Practice:
+    """Calibration training shown before the questions: seed-like items whose true values are known.
+
+    ``answers`` holds each item's true value and ``sources`` where it comes from (by item id). Practice items
+    are not in ``Definition.items()``: they are stored apart and never exported or analysed.
+    """
+
+    intro: Text | None
+    items: tuple[Item, ...]
+    answers: Mapping[str, float]
+    sources: Mapping[str, Text] = field(default_factory=dict)
+
+    def item(self, item_id: str) -> Item:
+        """The practice item with this id (KeyError when there is none)."""
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+
+@dataclass(frozen=True)
 class Definition:
     """A valid instrument: pages, items, scales and its canonical JSON form."""
 
@@ -190,6 +212,8 @@ class Definition:
     scales: Mapping[str, Scale]
     pages: tuple[Page, ...]
     canonical: Mapping[str, Any] = field(repr=False, compare=False)
+    #: The optional practice page (calibration training); None when the instrument has none.
+    practice: Practice | None = None
 
     @property
     def ref(self) -> str:

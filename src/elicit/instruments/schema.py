@@ -12,6 +12,8 @@ that is itself a valid instrument), from which the published sha256 is computed.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Discriminator,
     Field,
     PlainSerializer,
@@ -38,6 +41,7 @@ from elicit.instruments.model import (
     InstrumentError,
     Item,
     Page,
+    Practice,
     Privacy,
     Problem,
     Scale,
@@ -48,6 +52,7 @@ from elicit.instruments.model import (
 from elicit.instruments.types import ITEM_TYPES, REGISTRY, level_name
 from elicit.instruments.types.document import (
     ID_RE,
+    MISSING,
     WHAT,
     ChoiceTuple,
     Document,
@@ -78,6 +83,7 @@ __all__ = [  # the model's names, re-exported: most code imports them from here
     "InstrumentError",
     "Item",
     "Page",
+    "Practice",
     "Privacy",
     "Problem",
     "Scale",
@@ -280,6 +286,183 @@ def _answerable(page: Outline) -> list[Outline]:
     return found
 
 
+# -- the practice page (calibration training) ------------------------------------------------------------------
+#: Item types a practice question may have: a judgement whose lowest and highest levels make a range.
+PRACTICE_TYPES = ("quantiles",)
+#: The page a practice item names as its own (never a questionnaire page: practice is stored apart).
+PRACTICE_PAGE = "practice"
+#: Keys of the practice item's type that have no meaning on the practice page (always shown, never stored with
+#: the answers, never exported).
+PRACTICE_FORBIDDEN = (
+    "required",
+    "relevant",
+    "constraint",
+    "constraint_message",
+    "dont_know",
+    "confidence",
+    "privacy",
+    "seed",
+)
+PRACTICE_KEYS = frozenset({"answer", "source"})
+
+
+def _practice_answer(value: Any, info: ValidationInfo) -> float:
+    if value == MISSING or value is None:
+        raise fail(f"{WHAT} needs an 'answer': the known true value", container=True)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise fail(f"'answer' of {WHAT} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise fail(f"'answer' of {WHAT} must be a finite number, not {value!r}")
+    low, high = info.data.get("min"), info.data.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise fail(f"'answer' of {WHAT} must lie between its 'min' and 'max'")
+    return value
+
+
+def _practice_document(base: type[ItemDocument]) -> type[ItemDocument]:
+    """A practice item of a type: the type's own keys, less those that have no meaning there, plus the answer."""
+
+    class PracticeItemDocument(base):  # type: ignore[valid-type,misc]  # a subclass of the type's document
+        label: ClassVar[str] = "practice item"
+        options: ClassVar[frozenset[str]] = base.options | PRACTICE_KEYS
+
+        answer: Annotated[float, PlainValidator(_practice_answer)] = Field(MISSING, validate_default=True)
+        source: OptionalText = None
+
+        @classmethod
+        def outline(cls, context: DocumentContext, ident: str, data: Mapping[str, Any]) -> Outline | None:
+            return Outline(ident, str(data.get("type")))  # not on a page: no expression may name it
+
+        @classmethod
+        def presence(cls, data: Mapping[str, Any]) -> list[Found]:
+            found = list(super().presence(data))
+            found.extend(
+                (f"'{key}' has no meaning in {WHAT}", (key,), False)
+                for key in PRACTICE_FORBIDDEN
+                if key in data and key in cls.model_fields
+            )
+            return found
+
+        def to_practice(self, languages: tuple[str, ...]) -> tuple[Item, float, Text | None]:
+            """The runtime item (without the practice keys), its true value and its source."""
+            item = self.to_item(PRACTICE_PAGE, languages)
+            extra = {k: v for k, v in item.extra.items() if k not in PRACTICE_KEYS}
+            return dataclasses.replace(item, extra=extra), float(self.answer), self.source
+
+    PracticeItemDocument.__name__ = PracticeItemDocument.__qualname__ = f"Practice{base.__name__}"
+    return PracticeItemDocument
+
+
+PRACTICE_DOCUMENTS: dict[str, type[ItemDocument]] = {
+    name: _practice_document(REGISTRY[name].document) for name in PRACTICE_TYPES
+}
+
+
+class OtherPracticeDocument(Identified):
+    """A practice item of a type practice does not take: its id still counts, nothing else is read."""
+
+    label: ClassVar[str] = "practice item"
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: Any = Field(None, validate_default=True)
+
+    @field_validator("type", mode="plain")
+    @classmethod
+    def _other(cls, value: Any) -> Any:
+        kinds = ", ".join(PRACTICE_TYPES)
+        if value is None:
+            raise fail(f"{WHAT} needs a 'type' (practice questions are: {kinds})", container=True)
+        raise fail(f"{WHAT} has type {value!r}; practice questions must be: {kinds}")
+
+
+def _practice_tag(value: Any) -> str | None:
+    if isinstance(value, OtherPracticeDocument):
+        return UNKNOWN_TYPE
+    if isinstance(value, ItemDocument):  # serializing a validated item
+        return value.type
+    if not isinstance(value, Mapping):
+        return None
+    declared = value.get("type")
+    return declared if isinstance(declared, str) and declared in PRACTICE_DOCUMENTS else UNKNOWN_TYPE
+
+
+if TYPE_CHECKING:
+    AnyPracticeItem = ItemDocument
+else:
+    AnyPracticeItem = Annotated[
+        Union[  # noqa: UP007  # built from PRACTICE_TYPES at run time
+            tuple(Annotated[document, Tag(name)] for name, document in PRACTICE_DOCUMENTS.items())
+            + (Annotated[OtherPracticeDocument, Tag(UNKNOWN_TYPE)],)
+        ],
+        Discriminator(
+            _practice_tag,
+            custom_error_type="practice_item_not_a_mapping",
+            custom_error_message="each practice item must be a mapping with id, type, text and answer",
+        ),
+    ]
+
+
+def _practice_items(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise fail(f"{WHAT} needs a non-empty list of items")
+    return value
+
+
+def _range_of(levels: tuple[int, ...]) -> str:
+    return f"{levels[0]}-{levels[-1]}"
+
+
+class PracticeDocument(Document):
+    """The practice page: an optional ``intro`` and its items, each with the known true ``answer``."""
+
+    intro: OptionalText = None
+    items: Annotated[list[AnyPracticeItem], BeforeValidator(_practice_items)] = Field(
+        None, validate_default=True
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _block(cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        if not isinstance(data, Mapping):
+            raise fail("'practice' must be a mapping with items (and an intro)")
+        context = context_of(info)
+        outer = context.owner
+        context.owner = None
+        try:
+            return handler(data)
+        finally:
+            context.owner = outer
+
+    @model_validator(mode="after")
+    def _one_range(self) -> PracticeDocument:
+        """Every practice range spans the same levels, so the score says one thing ("your 90 % ranges")."""
+        first = self.items[0].levels  # type: ignore[attr-defined]  # a practice type has levels
+        found: list[Found] = [
+            (
+                f"{WHAT} asks for a {_range_of(item.levels)} range; every practice item must span the "  # type: ignore[attr-defined]
+                f"same levels as the first ({_range_of(first)})",
+                ("items", index, "levels"),
+                False,
+            )
+            for index, item in enumerate(self.items)
+            if (item.levels[0], item.levels[-1]) != (first[0], first[-1])  # type: ignore[attr-defined]
+        ]
+        if found:
+            raise fail_all(found)
+        return self
+
+    def to_practice(self, languages: tuple[str, ...]) -> Practice:
+        items: list[Item] = []
+        answers: dict[str, float] = {}
+        sources: dict[str, Text] = {}
+        for document in self.items:
+            item, answer, source = document.to_practice(languages)  # type: ignore[attr-defined]
+            items.append(item)
+            answers[item.id] = answer
+            if source is not None:
+                sources[item.id] = source
+        return Practice(self.intro, tuple(items), answers, sources)
+
+
 def _pages(value: Any) -> Any:
     if not isinstance(value, list) or not value:
         raise fail("the instrument needs a non-empty list of pages")
@@ -339,6 +522,8 @@ class InstrumentDocument(Document):
     scales: Annotated[dict[str, ScaleDocument], _named("scales must map a name to {items, reverse}")] = Field(
         default_factory=dict, exclude_if=_empty
     )
+    # After pages and scales: a practice id that an item has is reported on the practice item.
+    practice: PracticeDocument | None = None
 
     def to_definition(self) -> Definition:
         """The runtime definition, with this document's canonical form."""
@@ -352,6 +537,7 @@ class InstrumentDocument(Document):
             scales={name: scale.to_scale(name) for name, scale in self.scales.items()},
             pages=tuple(page.to_page(self.languages) for page in self.pages),
             canonical=self.model_dump(exclude_none=True),
+            practice=self.practice.to_practice(self.languages) if self.practice is not None else None,
         )
 
 
@@ -366,6 +552,7 @@ TOP_ORDER = {
     "choice_sets": 6,
     "pages": 7,
     "scales": 8,
+    "practice": 9,
 }
 PAGE_ORDER = {"id": 0, "title": 1, "intro": 2, "relevant": 3, "items": 4}
 #: Problems of an item in the order they were always reported: its id and type, unknown keys, the common keys,
@@ -406,6 +593,8 @@ ITEM_ORDER = {
         ]
     )
 }
+#: A practice item's problems: an item's, then its true value and where it comes from.
+PRACTICE_ITEM_ORDER = {**ITEM_ORDER, "answer": len(ITEM_ORDER), "source": len(ITEM_ORDER) + 1}
 #: A scale's problems: its items, whether ``reverse`` is a list, what its items are, its reverse items, its label.
 SCALE_ORDER = {"items": 0, "reverse-type": 1, "members": 2, "reverse": 3, "label": 4}
 #: After the next step, what a container is: (kind, order of its keys, where unknown keys go).
@@ -415,6 +604,8 @@ ORDERS: dict[str, tuple[dict[str, int], float]] = {
     "item": (ITEM_ORDER, ITEM_ORDER[""]),
     "row": (ITEM_ORDER, ITEM_ORDER[""]),
     "scale": (SCALE_ORDER, -1),
+    "practice": ({"intro": 0, "items": 1}, -1),
+    "practice_item": (PRACTICE_ITEM_ORDER, ITEM_ORDER[""]),
 }
 CHILD = {
     ("top", "pages"): "pages",
@@ -426,6 +617,9 @@ CHILD = {
     ("items", None): "item",
     ("rows", None): "row",
     ("scales", None): "scale",
+    ("top", "practice"): "practice",
+    ("practice", "items"): "practice_items",
+    ("practice_items", None): "practice_item",
 }
 
 
@@ -450,6 +644,11 @@ def _owner(kind: str, node: Any, name: Any, context: DocumentContext) -> str:
     if kind in ("item", "row"):
         ident = context.idents.get(id(node))
         return f"item {ident!r}" if ident else "an item"
+    if kind == "practice_item":
+        ident = context.idents.get(id(node))
+        return f"practice item {ident!r}" if ident else "a practice item"
+    if kind == "practice":
+        return "the practice page"
     if kind == "scale":
         return f"scale {name!r}"
     if kind == "choice_set":
@@ -479,7 +678,7 @@ def _place(document: Any, loc: tuple[Any, ...], context: DocumentContext) -> _Pl
                 keys = list(node) if isinstance(node, Mapping) else []
                 order.append((unknown, keys.index(step) if step in keys else 0))
             child = CHILD.get((kind, step), "value")
-        elif kind in ("pages", "items", "rows"):
+        elif kind in ("pages", "items", "rows", "practice_items"):
             order.append((step, 0) if isinstance(step, int) else (0, 0))
             child = CHILD[(kind, None)]
         elif kind in ("choice_sets", "scales"):
@@ -500,11 +699,17 @@ def _place(document: Any, loc: tuple[Any, ...], context: DocumentContext) -> _Pl
         else:
             node = None
         kind = child
-        if kind in ("page", "item", "row", "scale", "choice_set"):
+        if kind in ("page", "item", "row", "scale", "choice_set", "practice", "practice_item"):
             owner_kind, owner_node = kind, node
             owner = _owner(kind, node, step, context)
         if kind == "item" and index + 1 < len(steps) and steps[index + 1] == (_item_tag(node) or object()):
             index += 1  # the discriminator's tag names the union member, not a key
+        if (
+            kind == "practice_item"
+            and index + 1 < len(steps)
+            and steps[index + 1] == (_practice_tag(node) or object())
+        ):
+            index += 1
         if kind == "choice_set":
             kind = "value"
         index += 1
@@ -519,7 +724,17 @@ def _model_of(kind: str, node: Any) -> type[Document]:
         if isinstance(declared, str) and declared in REGISTRY:
             model = REGISTRY[declared].document
         return model
-    models: dict[str, type[Document]] = {"row": RowDocument, "page": PageDocument, "scale": ScaleDocument}
+    if kind == "practice_item":
+        declared = node.get("type") if isinstance(node, Mapping) else None
+        if isinstance(declared, str) and declared in PRACTICE_DOCUMENTS:
+            return PRACTICE_DOCUMENTS[declared]
+        return OtherPracticeDocument
+    models: dict[str, type[Document]] = {
+        "row": RowDocument,
+        "page": PageDocument,
+        "scale": ScaleDocument,
+        "practice": PracticeDocument,
+    }
     return models.get(kind, InstrumentDocument)
 
 
@@ -527,8 +742,10 @@ def _unknown_key(place: _Place, key: Any, context: DocumentContext) -> str:
     raw = place.parent
     kind = place.owner_kind if place.owner_node is raw else "top"
     model = _model_of(kind, raw)
-    if kind == "item":
+    if kind in ("item", "practice_item"):
         what = f"{place.owner} ({raw.get('type')})"
+    elif kind == "practice":
+        what = "the practice page"
     elif kind == "row":
         what = f"row {context.idents.get(id(raw))!r} of a likert matrix"
     elif kind == "page":
@@ -537,7 +754,8 @@ def _unknown_key(place: _Place, key: Any, context: DocumentContext) -> str:
         what = place.owner
     else:
         what = "the instrument"
-    hint = ", ".join(sorted(model.model_fields))
+    keys = set(model.model_fields) - (set(PRACTICE_FORBIDDEN) if kind == "practice_item" else set())
+    hint = ", ".join(sorted(keys))
     return f"unknown key {key!r} in {what} (expected one of: {hint})"
 
 
@@ -578,6 +796,8 @@ def _problems(
         message = f"'{place.last}' of {place.owner} must be true or false"
     elif kind == "item_not_a_mapping":
         message = "each item must be a mapping with id and type"
+    elif kind == "practice_item_not_a_mapping":
+        message = "each practice item must be a mapping with id, type, text and answer"
     else:
         message = f"{'.'.join(str(step) for step in loc) or 'the instrument'}: {error['msg']}"
     return [(place.order, Problem(path, line, message))]

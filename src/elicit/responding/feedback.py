@@ -6,6 +6,10 @@ are shown is the hidden cohorts' answers, so each item's groups go through ``eli
 smallest cohort is hidden too, or everyone's result when no cohort is left). Every hidden group reads the same,
 so an expert cannot tell which one is small. Quartiles use linear interpolation (Hyndman & Fan type 7, numpy's
 default), the same rule as the consensus tables.
+
+The same results serve IDEA's discussion step (:mod:`elicit.responding.discussion`), which adds every expert's
+range and best estimate of a distribution item, unlabelled and in order of the best estimate, and only when
+"all experts" is shown; reasons posted in a discussion are read, scrubbed, with the next round's feedback too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from elicit.instruments.schema import Item, level_name
 from elicit.instruments.types import StoredValue
-from elicit.models import Answer, AnswerNote, Response, ResponseStatus
+from elicit.models import Answer, AnswerNote, DiscussionPost, Response, ResponseStatus, Round
 from elicit.responding.flow import ExpertLink, load_answers
 from elicit.rounds import previous_round
 from elicit.scrubbing import scrubber_for_study
@@ -47,12 +51,26 @@ class GroupResult:
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """One expert's range and best estimate of a distribution item (``best`` None when the range holds none)."""
+
+    low: float
+    best: float | None
+    high: float
+    own: bool = False
+
+
+@dataclass(frozen=True)
 class ItemFeedback:
     item_id: str
     round_number: int
     own: Any
     groups: tuple[GroupResult, ...]
     rationales: tuple[str, ...] = field(default=())
+    estimates: tuple[
+        Estimate, ...
+    ] = ()  # the discussion step only: everyone's, in order of the best estimate
+    own_posts: tuple[str, ...] = ()  # the discussion step only: what this expert posted, as written
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -71,9 +89,44 @@ def _hidden_groups(cohort_of_answer: Iterable[int], k: int) -> frozenset[int | s
     return suppress(sizes, [Relation("all", parts)], k)
 
 
+def estimate_of(item: Item, value: Any, own: bool = False) -> Estimate | None:
+    """A distribution answer as its range (the outer points of its cumulative distribution) and best estimate."""
+    try:
+        points = item.kind.cumulative(item, value)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if points is None or not points.values:
+        return None
+    values, probabilities = points.values, points.probabilities
+    low = points.lower if points.lower is not None else values[0]
+    high = points.upper if points.upper is not None else values[-1]
+    best = None
+    pairs = list(zip(values, probabilities, strict=True))
+    for (v0, p0), (v1, p1) in zip(pairs, pairs[1:], strict=False):
+        if p0 <= 0.5 <= p1:  # the median by linear interpolation of the stated points
+            best = v0 if p1 == p0 else v0 + (v1 - v0) * (0.5 - p0) / (p1 - p0)
+            break
+    if best is None and 0.5 in probabilities:
+        best = values[probabilities.index(0.5)]
+    return Estimate(float(low), None if best is None else float(best), float(high), own)
+
+
 def _summary(scope: str, item: Item, values: list[Any], hidden: bool) -> GroupResult:
     if hidden or not values:
         return GroupResult(scope, 0, True)
+    if (
+        item.kind.feedback == "distribution"
+    ):  # roulette, four-point: the medians of the ranges and best estimates
+        marks = [m for m in (estimate_of(item, v) for v in values) if m is not None]
+        if not marks:
+            return GroupResult(scope, len(values), False)
+        bests = [m.best for m in marks if m.best is not None]
+        q1, med, q3 = _quartiles(bests) if bests else (None, None, None)
+        pooled = [("low", float(statistics.median(m.low for m in marks)))]
+        if med is not None:
+            pooled.append(("best", med))
+        pooled.append(("high", float(statistics.median(m.high for m in marks))))
+        return GroupResult(scope, len(values), False, med, q1, q3, pooled=tuple(pooled))
     if item.parts != ("",):  # a composite answer (a quantiles item's levels) is pooled part by part
         pooled = []
         for part in item.parts:
@@ -102,6 +155,19 @@ def feedback_for(session: Session, link: ExpertLink, items: Iterable[Item]) -> d
         return {}
     earlier = previous_round(session, link.round)
     if earlier is None:
+        return {}
+    return group_results(session, link, earlier, wanted)
+
+
+def group_results(
+    session: Session, link: ExpertLink, earlier: Round, wanted: list[Item], *, discussion: bool = False
+) -> dict[str, ItemFeedback]:
+    """The results of round ``earlier`` on ``wanted`` as ``link``'s expert may see them, keyed by item id.
+
+    ``discussion`` (IDEA's discussion step) adds everyone's estimates of distribution items and the expert's own
+    posts; the reasons always include those posted in the discussion of ``earlier``.
+    """
+    if not wanted:
         return {}
     responses = session.execute(
         select(Response.id, Response.cohort_id, Response.invitation_id).where(
@@ -139,6 +205,13 @@ def feedback_for(session: Session, link: ExpertLink, items: Iterable[Item]) -> d
         .where(Response.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED)
         .where(AnswerNote.item_id.in_(ids), AnswerNote.rationale.is_not(None))
     ).all()
+    posts = session.execute(
+        select(DiscussionPost.response_id, DiscussionPost.item_id, DiscussionPost.body)
+        .join(Response, Response.id == DiscussionPost.response_id)
+        .where(DiscussionPost.round_id == earlier.id, Response.status == ResponseStatus.SUBMITTED)
+        .where(DiscussionPost.item_id.in_(ids))
+    ).all()
+    notes = [*notes, *posts]
     own_answers: dict[str, Any] = {}
     if own_id is not None:
         own_response = session.get(Response, own_id)
@@ -164,5 +237,24 @@ def feedback_for(session: Session, link: ExpertLink, items: Iterable[Item]) -> d
             if scrubber is not None and item_id == item.id and rid != own_id and text and text.strip()
         )
         shown_texts = tuple(texts) if len(everyone) >= k else ()
-        result[item.id] = ItemFeedback(item.id, earlier.number, own_answers.get(item.id), groups, shown_texts)
+        estimates: tuple[Estimate, ...] = ()
+        own_posts: tuple[str, ...] = ()
+        if discussion:
+            if "all" not in hidden and len(everyone) >= k:
+                marks = [
+                    estimate_of(item, v, own=rid == own_id) for rid, v in answers.items() if v is not None
+                ]
+                # In order of the best estimate (then the range): never in an order that says who is who.
+                estimates = tuple(
+                    sorted(
+                        (m for m in marks if m is not None),
+                        key=lambda m: (m.best if m.best is not None else m.low, m.low, m.high, m.own),
+                    )
+                )
+            own_posts = tuple(
+                sorted(body for rid, item_id, body in posts if rid == own_id and item_id == item.id)
+            )
+        result[item.id] = ItemFeedback(
+            item.id, earlier.number, own_answers.get(item.id), groups, shown_texts, estimates, own_posts
+        )
     return result

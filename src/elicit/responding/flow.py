@@ -34,6 +34,9 @@ from elicit.models import (
     InstrumentVersion,
     Invitation,
     InvitationStatus,
+    PracticeAnswer,
+    PracticeRecord,
+    PracticeStatus,
     Response,
     ResponseStatus,
     Round,
@@ -105,6 +108,8 @@ class ExpertLink:
     answers: dict[str, Any] = field(default_factory=dict)
     locked: bool = False
     secret: str = ""
+    #: Whether the expert scored or skipped the practice page (read only when the instrument has one).
+    practice_status: PracticeStatus | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -195,7 +200,15 @@ def open_by_token(session: Session, token: str, *, secret: str, lock: bool = Fal
     link.definition = definition_by_id(session, definition_id, sha)
     if response is not None:
         link.answers = load_answers(session, response, link.definition)
+        link.practice_status = practice_status(session, response, link.definition)
     return link
+
+
+def practice_status(session: Session, response: Response, definition: Definition) -> PracticeStatus | None:
+    """Whether the response's practice page was scored or skipped (no query when the instrument has none)."""
+    if definition.practice is None:
+        return None
+    return session.scalar(select(PracticeRecord.status).where(PracticeRecord.response_id == response.id))
 
 
 def _find_response(session: Session, link: ExpertLink, *, lock: bool) -> Response | None:
@@ -393,9 +406,16 @@ def _lock(session: Session, link: ExpertLink) -> ExpertLink:
         session.refresh(link.invitation)
     response = _find_response(session, link, lock=True)
     link.answers = load_answers(session, response, link.definition) if response else {}
+    link.practice_status = practice_status(session, response, link.definition) if response else None
     if link.submitted or link.declined:
         raise AlreadySubmitted()
     return link
+
+
+def lock_link(session: Session, link: ExpertLink) -> ExpertLink:
+    """Take the expert's row lock before a write outside the questionnaire (the practice page), re-reading the
+    link under it; AlreadySubmitted once the response is submitted or declined."""
+    return _lock(session, link)
 
 
 @dataclass
@@ -705,6 +725,8 @@ def decline(session: Session, link: ExpertLink) -> None:
         if response is not None:
             session.execute(delete(Answer).where(Answer.response_id == response.id))
             session.execute(delete(AnswerNote).where(AnswerNote.response_id == response.id))
+            session.execute(delete(PracticeAnswer).where(PracticeAnswer.response_id == response.id))
+            session.execute(delete(PracticeRecord).where(PracticeRecord.response_id == response.id))
             response.status = ResponseStatus.DECLINED
             response.pages_done = ""
             response.updated_at = unlinking.coarse_now()

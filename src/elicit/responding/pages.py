@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from elicit.errors import ElicitError
-from elicit.instruments.schema import Definition, Item, Page
+from elicit.instruments.schema import Definition, Item, Page, Practice
+from elicit.models import PracticeStatus
 from elicit.responding import flow
+from elicit.responding import practice as training
 from elicit.responding.feedback import feedback_for
 from elicit.responding.values import (
     DONT_KNOW,
@@ -48,6 +50,7 @@ SINGLE_FIELDS = ("nav", "switch_language", "csrf_token", VERSION_FIELD, SHOW_FIE
 MAX_FIELDS = 400
 REVIEW = flow.REVIEW
 LANDING = ""  # a Redirect to the link's own address: the landing page, or the thank-you page once finished
+PRACTICE = "-practice"  # a Redirect to the practice page (never a page id: ids have no hyphen)
 
 FOREIGN_FIELDS = Message("The form contained fields this page does not have.")
 SENT_TWICE = Message("The form was sent twice in one request.")
@@ -58,6 +61,8 @@ UNKNOWN_NAVIGATION = Message("Unknown navigation.")
 ENTER_KEY = "enter"
 NOTHING_TO_SHOW = Message("Give your values first, then your distribution can be shown.")
 NOT_A_DISTRIBUTION = Message("These values do not describe a distribution; please check them.")
+#: The practice page's buttons: score the answers (also what Enter does), or skip the practice.
+SCORE, SKIP = "score", "skip"
 
 
 class RefusedPost(ElicitError):
@@ -155,6 +160,25 @@ class ReviewShown:
     stale: bool = False
 
 
+@dataclass(frozen=True)
+class PracticeShown:
+    """The practice page: its questions with the values in their fields, or (once scored) the score.
+
+    ``onward`` is where "Continue to the questions" goes (a page id or ``REVIEW``); ``stale`` says a post came from
+    a page that another window had scored since (the stored score is shown, nothing of this post is kept).
+    """
+
+    definition: Definition
+    language: str
+    values: Form
+    version: str
+    onward: str
+    errors: Mapping[str, Message] = field(default_factory=dict)
+    score: training.PracticeScore | None = None
+    distribution: DistributionShown | None = None
+    stale: bool = False
+
+
 # ------------------------------------------------------------------------------------------ one call per request
 
 
@@ -165,7 +189,7 @@ def show_landing(link: flow.ExpertLink) -> Landing | Redirect:
     if link.submitted:
         return Landing("submitted")
     if link.response is not None:
-        return Redirect(flow.resume_page(link))
+        return Redirect(_onward(link, flow.resume_page(link)))
     return Landing("open")
 
 
@@ -178,7 +202,7 @@ def begin(session: Session, link: flow.ExpertLink, language: str) -> Redirect:
         response = flow.start(session, link, language)
     except flow.AlreadySubmitted:
         return Redirect(LANDING, language=chosen)
-    return Redirect(flow.resume_page(link), language=chosen, response_id=response.id)
+    return Redirect(_onward(link, flow.resume_page(link)), language=chosen, response_id=response.id)
 
 
 def show_page(session: Session, link: flow.ExpertLink, page_id: str) -> PageShown | Redirect:
@@ -187,7 +211,9 @@ def show_page(session: Session, link: flow.ExpertLink, page_id: str) -> PageShow
         return Redirect(LANDING)
     page = _page(link.definition, page_id)
     if page is None or not flow.reachable(link, page_id):
-        return Redirect(flow.resume_page(link))
+        return Redirect(_onward(link, flow.resume_page(link)))
+    if training.due(link, page_id):
+        return Redirect(PRACTICE)
     return _page_shown(session, link, page, _stored_fields(session, link))
 
 
@@ -209,7 +235,7 @@ def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form)
     if problem is not None:
         raise RefusedPost(problem)
     if not flow.reachable(link, page_id):
-        return Redirect(flow.resume_page(link))
+        return Redirect(_onward(link, flow.resume_page(link)))
     shown_item = _first(form, SHOW_FIELD, None)
     if shown_item is not None:
         return _distribution_page(session, link, page, form, shown_item)
@@ -236,11 +262,13 @@ def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form)
             # What was typed comes back in the new language, without scolding: the expert only switched language.
             return _page_shown(session, link, page, form)
         return Redirect(page_id, language=switch)
+    if nav == "back" and _practice_before(link, page_id):
+        return Redirect(PRACTICE)
     if not result.ok:
         if nav == "back":
             return Redirect(flow.neighbour(link, page_id, -1))
         return _page_shown(session, link, page, form, errors=result.errors)
-    return Redirect(flow.neighbour(link, page_id, -1 if nav == "back" else 1))
+    return Redirect(_onward(link, flow.neighbour(link, page_id, -1 if nav == "back" else 1)))
 
 
 def show_review(session: Session, link: flow.ExpertLink) -> ReviewShown | Redirect:
@@ -248,8 +276,8 @@ def show_review(session: Session, link: flow.ExpertLink) -> ReviewShown | Redire
     if link.submitted or link.declined or link.response is None:
         return Redirect(LANDING)
     resume = flow.resume_page(link)
-    if resume != REVIEW:
-        return Redirect(resume)
+    if resume != REVIEW or training.due(link, REVIEW):
+        return Redirect(_onward(link, resume))
     return _review_shown(session, link)
 
 
@@ -283,6 +311,72 @@ def post_review(
     except flow.IncompleteResponse:
         return _review_shown(session, link, missing=True, incomplete=True)
     return Redirect(LANDING)
+
+
+def show_practice(session: Session, link: flow.ExpertLink) -> PracticeShown | Redirect:
+    """The practice page: its questions, or the stored score once scored. Before the consent pages are saved
+    (or on an instrument without practice) the expert goes where they resume."""
+    if link.submitted or link.declined or link.response is None:
+        return Redirect(LANDING)
+    if not training.is_open(link):
+        return Redirect(_onward(link, flow.resume_page(link)))
+    return _practice_shown(session, link)
+
+
+def post_practice(session: Session, link: flow.ExpertLink, form: Form) -> PracticeShown | Redirect:
+    """Score the practice answers (stored apart, then the score is shown), skip the practice, show a judgement's
+    distribution or switch the language. A post with errors comes back with them and stores nothing; a post
+    from a page another window scored since shows the stored score. Raises UnknownPage on an instrument without
+    practice and RefusedPost for a post the practice page could not have sent.
+    """
+    if link.submitted or link.declined or link.response is None:
+        return Redirect(LANDING)
+    practice = link.definition.practice
+    if practice is None:
+        raise UnknownPage(PRACTICE)
+    problem = _practice_field_problem(form, practice)
+    if problem is not None:
+        raise RefusedPost(problem)
+    if not training.is_open(link):
+        return Redirect(_onward(link, flow.resume_page(link)))
+    shown_item = _first(form, SHOW_FIELD, None)
+    switch = _first(form, "switch_language", None)
+    nav = _first(form, "nav", SCORE)
+    if nav == ENTER_KEY:
+        nav = SCORE
+    if switch is not None and switch not in link.definition.languages:
+        raise RefusedPost(UNKNOWN_LANGUAGE)
+    if shown_item is None and not switch and nav not in {SCORE, SKIP}:
+        raise RefusedPost(UNKNOWN_NAVIGATION)
+    try:
+        flow.lock_link(session, link)
+    except flow.AlreadySubmitted:
+        return Redirect(LANDING)
+    response = link.response
+    if response is None:
+        return Redirect(LANDING)
+    if switch:
+        response.language = switch
+        if link.practice_status == PracticeStatus.SCORED:
+            return Redirect(PRACTICE, language=switch)
+        return _practice_shown(session, link, form)
+    if link.practice_status == PracticeStatus.SCORED:
+        sent = _first(form, VERSION_FIELD, None)
+        stored = training.load_values(session, response, practice)
+        stale = nav == SCORE and sent is not None and sent != training.version(link, stored)
+        if not stale:
+            return Redirect(PRACTICE if nav == SCORE else flow.resume_page(link))
+        return _practice_shown(session, link, stale=True)
+    if shown_item is not None:
+        return _practice_distribution(session, link, form, shown_item)
+    if nav == SKIP:
+        training.record_skip(session, link)
+        return Redirect(flow.resume_page(link))
+    values, errors = training.parse(practice, form)
+    if errors:
+        return _practice_shown(session, link, form, errors=errors)
+    training.record_score(session, link, values)
+    return Redirect(PRACTICE)
 
 
 # ------------------------------------------------------------------------- a refused post shown back (recovery)
@@ -396,24 +490,31 @@ def _distribution_page(
     )
     if item is None:
         raise RefusedPost(UNKNOWN_NAVIGATION)
+    judged = _judged(item, form)
+    if isinstance(judged, DistributionShown):
+        return _page_shown(session, link, page, form, distribution=judged)
+    return _page_shown(session, link, page, form, errors=judged)
+
+
+def _judged(item: Item, form: Form) -> DistributionShown | dict[str, Message]:
+    """The posted judgement of ``item`` fitted, as "Show my distribution" draws it, or the errors to show."""
     try:
         value = parse_item(item, form)
     except FieldError as exc:
-        return _page_shown(session, link, page, form, errors={exc.field: exc.message})
+        return {exc.field: exc.message}
     if value is None or value is DONT_KNOW:
-        return _page_shown(session, link, page, form, errors={flow.field_of(item): NOTHING_TO_SHOW})
+        return {flow.field_of(item): NOTHING_TO_SHOW}
     try:
         points = item.kind.cumulative(item, value)
     except ValueError:
         points = None
     if points is None or not points.values:
-        return _page_shown(session, link, page, form, errors={flow.field_of(item): NOT_A_DISTRIBUTION})
+        return {flow.field_of(item): NOT_A_DISTRIBUTION}
     lower = float(item.min) if item.min is not None else points.lower
     upper = float(item.max) if item.max is not None else points.upper
-    fitted = DistributionShown(
+    return DistributionShown(
         item, points, _fitted(points, lower, upper, item.option("families")), lower, upper
     )
-    return _page_shown(session, link, page, form, distribution=fitted)
 
 
 def _fitted(
@@ -544,3 +645,77 @@ def _sections(
         if rows:
             sections.append((page, rows))
     return tuple(sections)
+
+
+# ------------------------------------------------------------------------------------------- the practice page
+
+
+def _onward(link: flow.ExpertLink, target: str) -> str:
+    """Where a move to ``target`` lands: the practice page instead, while it is due before ``target``."""
+    if target != LANDING and training.due(link, target):
+        return PRACTICE
+    return target
+
+
+def _practice_before(link: flow.ExpertLink, page_id: str) -> bool:
+    """Whether Back on ``page_id`` goes to the practice page: it is the page the practice comes before."""
+    return link.definition.practice is not None and training.point(link.definition, link.answers) == page_id
+
+
+def _practice_field_problem(form: Form, practice: Practice) -> Message | None:
+    """Why a post does not fit the practice page, or None when every field belongs to it."""
+    allowed = set(CONTROL_FIELDS)
+    for item in practice.items:
+        allowed |= form_names(item, False)
+    if len(form) > MAX_FIELDS or any(key not in allowed for key in form):
+        return FOREIGN_FIELDS
+    if _sent_twice(form):
+        return SENT_TWICE
+    return None
+
+
+def _practice_shown(
+    session: Session,
+    link: flow.ExpertLink,
+    values: Form | None = None,
+    *,
+    errors: Mapping[str, Message] | None = None,
+    distribution: DistributionShown | None = None,
+    stale: bool = False,
+) -> PracticeShown:
+    """The practice page of the link: the score once scored, else the questions with ``values`` (or the stored)."""
+    practice, response = link.definition.practice, link.response
+    assert practice is not None and response is not None  # nosec B101  # narrows the type: callers check both
+    stored = training.load_values(session, response, practice) if link.practice_status else {}
+    scored = link.practice_status == PracticeStatus.SCORED
+    if values is None:
+        values = {}
+        for item in practice.items:
+            if item.id in stored:
+                values.update(form_fields(item, stored[item.id]))
+    return PracticeShown(
+        definition=link.definition,
+        language=link.page_language(),
+        values=values,
+        version=training.version(link, stored),
+        onward=flow.resume_page(link),
+        errors=errors or {},
+        score=training.score(practice, stored) if scored else None,
+        distribution=distribution,
+        stale=stale,
+    )
+
+
+def _practice_distribution(
+    session: Session, link: flow.ExpertLink, form: Form, item_id: str
+) -> PracticeShown:
+    """The practice page again with one question's judgement fitted, or its errors; nothing is stored."""
+    practice = link.definition.practice
+    assert practice is not None  # nosec B101  # narrows the type: the caller checked it
+    item = next((i for i in practice.items if i.id == item_id), None)
+    if item is None:
+        raise RefusedPost(UNKNOWN_NAVIGATION)
+    judged = _judged(item, form)
+    if isinstance(judged, DistributionShown):
+        return _practice_shown(session, link, form, distribution=judged)
+    return _practice_shown(session, link, form, errors=judged)

@@ -14,6 +14,10 @@ Every elicitation method ends as pairs ``(value, P(X <= value))``, which is what
   points are ``(lowest, (1 - c) / 2)``, ``(best, 0.5)``, ``(highest, (1 + c) / 2)``. Hemming et al. (2018, Methods
   Ecol. Evol. 9: 169-180) standardize intervals to one confidence by linear extrapolation from the best estimate
   before aggregating; fitting to the points as stated is the same reading without that extra assumption.
+* **probabilities** (SHELF's fixed-interval or "probability" method: fixed values x_1 < ... < x_n, and for each the
+  expert's probability p_i in percent that the quantity is at most x_i): ``P(X <= x_i) = p_i / 100``. As with
+  roulette, points at 0 and 100 % are left out of the fit but bound the support: the largest value said to have 0 %
+  is ``lower``, the smallest said to have 100 % is ``upper``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["FAMILIES", "Points", "four_point_points", "quantile_points", "roulette_points"]
+__all__ = [
+    "FAMILIES",
+    "Points",
+    "four_point_points",
+    "probability_points",
+    "quantile_points",
+    "roulette_points",
+]
 
 #: SHELF's families, in the order SHELF breaks ties in (the first with the least sum of squares is best); here, not
 #: in ``distributions``, so that instruments can name them without loading scipy.
@@ -92,3 +103,20 @@ def four_point_points(lowest: float, best: float, highest: float, confidence: fl
     if values[-1] == values[-2]:
         del values[-1], probabilities[-1]
     return Points(tuple(values), tuple(probabilities))
+
+
+def probability_points(values: Sequence[float], percents: Sequence[float]) -> Points:
+    """Probabilities in percent that the quantity is at most each of the increasing ``values`` (SHELF's
+    probability method); the values at 0 and 100 % bound the support instead of being fitted."""
+    if len(values) != len(percents) or not values:
+        raise ValueError("one probability per value")
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ValueError("the values must increase")
+    if any(not 0 <= p <= 100 for p in percents):
+        raise ValueError("probabilities are percentages from 0 to 100")
+    if any(b < a for a, b in zip(percents, percents[1:], strict=False)):
+        raise ValueError("the probabilities must not decrease")
+    kept = [(float(v), float(p) / 100) for v, p in zip(values, percents, strict=True) if 0 < p < 100]
+    lower = max((float(v) for v, p in zip(values, percents, strict=True) if p == 0), default=None)
+    upper = min((float(v) for v, p in zip(values, percents, strict=True) if p == 100), default=None)
+    return Points(tuple(v for v, _ in kept), tuple(p for _, p in kept), lower, upper)

@@ -44,6 +44,7 @@ from elicit.app import DATABASE_DOWN, ERROR_TITLES
 from elicit.db import db
 from elicit.i18n import N_
 from elicit.instruments.schema import text_in
+from elicit.responding import discussion as discussing
 from elicit.responding import flow
 from elicit.responding import pages as answering
 from elicit.survey import recovery
@@ -124,6 +125,8 @@ def _unknown_page(exc: answering.UnknownPage) -> Any:
 def landing(token: str) -> Any:
     """Open (or resume) a response: landing with language choice, or straight back to where the expert was."""
     link = _open(token)
+    if discussing.open_discussion_for(db.session, link) is not None:  # IDEA: the step between two rounds
+        return redirect(url_for("survey.discussion", token=token))
     shown = answering.show_landing(link)
     if isinstance(shown, answering.Redirect):
         return _go(token, shown)
@@ -219,13 +222,18 @@ def _answer(
 def _go(token: str, outcome: answering.Redirect, code: int = 302) -> Any:
     if outcome.language is not None:
         g.language = session["language"] = outcome.language
-    if outcome.target == answering.LANDING:
-        url = url_for("survey.landing", token=token)
-    elif outcome.target == answering.REVIEW:
-        url = url_for("survey.review", token=token)
-    else:
-        url = url_for("survey.page", token=token, page_id=outcome.target)
-    return redirect(url, code=code)
+    return redirect(_url(token, outcome.target), code=code)
+
+
+def _url(token: str, target: str) -> str:
+    """The address of a Redirect's target: the link's own page, the review, the practice page or a page."""
+    if target == answering.LANDING:
+        return url_for("survey.landing", token=token)
+    if target == answering.REVIEW:
+        return url_for("survey.review", token=token)
+    if target == answering.PRACTICE:
+        return url_for("survey.practice", token=token)
+    return url_for("survey.page", token=token, page_id=target)
 
 
 def _page_html(shown: answering.PageShown, token: str, refusal: Notice | None) -> str:
@@ -285,8 +293,13 @@ def _review_html(shown: answering.ReviewShown, token: str, refusal: Notice | Non
 
 
 def _posting_answers() -> bool:
-    """Whether this request is a questionnaire page or the review page being sent."""
-    return request.method == "POST" and request.endpoint in {"survey.save", "survey.submit"}
+    """Whether this request sends what an expert typed: a questionnaire page, the review, or discussion posts."""
+    return request.method == "POST" and request.endpoint in {
+        "survey.save",
+        "survey.submit",
+        "survey.discussion_post",
+        "survey.score_practice",
+    }
 
 
 def _error_page(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Any:
@@ -313,8 +326,18 @@ def _csrf_refused(exc: CSRFError) -> Any:
     except (OperationalError, PoolTimeout) as down:
         return _refused_by_database(down)
     status = 400
+    if request.endpoint == "survey.discussion_post":
+        discussed = discussion_views.discussion_again(
+            token, link, notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_DISCUSSION)
+        )
+        if discussed is not None:
+            return discussed, status
     if link.submitted or link.declined:
         return redirect(url_for("survey.landing", token=token), code=303)
+    if (
+        request.endpoint == "survey.score_practice"
+    ):  # what was typed, listed, with a button that sends it again
+        return recovery.unsaved_page(notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_PAGE), status)
     if request.endpoint == "survey.start":
         refusal = notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_LANDING)
         page = render_template(
@@ -408,6 +431,11 @@ def _shown_again(
     shown = recovery.shown_without_database()
     token = str((request.view_args or {}).get("token", ""))
     form = recovery.posted_fields()
+    if request.endpoint in {
+        "survey.discussion_post",
+        "survey.score_practice",
+    }:  # listed, with a resend button
+        return recovery.unsaved_page(Notice(title, gettext(page_message, **params)), status, headers)
     if request.endpoint == "survey.save":
         refusal = Notice(title, gettext(page_message, **params))
         page_id = str((request.view_args or {}).get("page_id", ""))
@@ -432,3 +460,7 @@ def _shown_again(
         review_again = answering.review_from_memory(shown.definition, shown.answers, shown.language, form)
         return _review_html(review_again, token, refusal), status, headers or {}
     return recovery.unsaved_page(refusal, status, headers)
+
+
+from elicit.survey import discussion as discussion_views  # noqa: E402  # its views use this module's
+from elicit.survey import practice as practice  # noqa: E402  # its views use this module's

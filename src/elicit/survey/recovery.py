@@ -31,6 +31,9 @@ _KNOWN: dict[str, Definition] = {}
 _KNOWN_LIMIT = 64
 
 EXPIRED_TITLE = N_("This form has expired")
+EXPIRED_DISCUSSION = N_(
+    "Your session had expired, so your reasons are not posted yet. Check them and press “Post my reasons” again."
+)
 EXPIRED_PAGE = N_(
     "Your session had expired, so this page is not saved yet. Check your answers and press “Save and continue” "
     "again."

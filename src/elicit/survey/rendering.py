@@ -21,6 +21,7 @@ from elicit.i18n import N_, direction
 from elicit.instruments.schema import Definition, Item, Page, level_name, text_in
 from elicit.instruments.types.base import fmt
 from elicit.instruments.types.date import bound
+from elicit.instruments.types.probabilities import Phrase, Probabilities, points_of
 from elicit.instruments.types.slider import SLIDER_SUFFIX, START_SUFFIX, Slider
 from elicit.responding import flow
 from elicit.responding.pages import DistributionShown
@@ -83,7 +84,11 @@ def translate(message: Message, language: str) -> str:
     """A domain message in the page language (instrument texts in theirs, interface strings via the catalog)."""
     if message.text is not None:
         return text_in(message.text, language)
-    return str(gettext(message.msgid)).format(**message.params)  # noqa: INT001 - msgids are literals in the domain
+    params = {  # a parameter written in every language (a value with its unit) is given in the page's
+        name: value.texts.get(language, str(value)) if isinstance(value, Phrase) else value
+        for name, value in message.params.items()
+    }
+    return str(gettext(message.msgid)).format(**params)  # noqa: INT001 - msgids are literals in the domain
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,12 @@ class PageView:
     def level_name(self, level: int) -> str:
         return level_name(level)
 
+    def probability_label(self, item: Item, part: str) -> Markup:
+        """What a probabilities item's box asks: the probability that the true value is at most the part's value."""
+        point = points_of(item)[int(part[1:]) - 1]
+        unit = text_in(item.unit, self.language) if item.unit else ""
+        return say(N_("Probability that the true value is at most %(point)s"), point=quantity(point, unit))
+
     def describe_required(self, item: Item) -> Markup:
         if not item.required:
             return Markup("")
@@ -305,12 +316,23 @@ def say(msgid: str, **params: str | Markup) -> Markup:
 def distribution_checks(shown: DistributionShown, language: str) -> list[Markup]:
     """What the values say, in plain words: the range and how sure it says the expert is, where the best
     estimate lies in it, which family fitted best and whether the curve passes close to the values."""
-    points, item = shown.points, shown.item
+    item = shown.item
     unit = text_in(item.unit, language) if item.unit else ""
 
     def amount(value: float) -> Markup:
         return quantity(value, unit)
 
+    if isinstance(item.kind, Probabilities):
+        checks = _probability_checks(shown, amount)
+    else:
+        checks = _interval_checks(shown, amount)
+        checks.extend(_median_check(shown, amount))
+    return checks + _fit_checks(shown, amount)
+
+
+def _interval_checks(shown: DistributionShown, amount: Callable[[float], Markup]) -> list[Markup]:
+    """The range the values give (a roulette's chips, or the low and high values) and how sure it says the expert is."""
+    points = shown.points
     values, probabilities = points.values, points.probabilities
     checks: list[Markup] = []
     roulette = points.lower is not None and points.upper is not None
@@ -363,7 +385,87 @@ def distribution_checks(shown: DistributionShown, language: str) -> list[Markup]
                     outside=number_text(round(100 - (probabilities[-1] - probabilities[0]) * 100, 1)),
                 )
             )
-    checks.extend(_median_check(shown, amount))
+    return checks
+
+
+def _probability_checks(shown: DistributionShown, amount: Callable[[float], Markup]) -> list[Markup]:
+    """A probabilities judgement in words: what 0 and 100 % rule out, the chance of each range between the values
+    ("a 30 % chance that the true value lies between 2 and 3") and of the ends, and the even-chance value."""
+    points = shown.points
+    steps: list[tuple[float, float]] = list(zip(points.values, points.probabilities, strict=True))
+    checks: list[Markup] = []
+    if points.lower is not None:
+        steps.insert(0, (points.lower, 0.0))
+        checks.append(
+            say(
+                N_(
+                    "You gave a 0 %% probability to values of at most %(lower)s: you are saying the true value is"
+                    " certainly above %(lower)s."
+                ),
+                lower=amount(points.lower),
+            )
+        )
+    if points.upper is not None:
+        steps.append((points.upper, 1.0))
+        checks.append(
+            say(
+                N_(
+                    "You gave a 100 %% probability to values of at most %(upper)s: you are saying the true value is"
+                    " certainly not above %(upper)s."
+                ),
+                upper=amount(points.upper),
+            )
+        )
+
+    def percent(probability: float) -> str:
+        return number_text(round(probability * 100, 1))
+
+    if points.lower is None and steps:
+        checks.append(
+            say(
+                N_("You are saying there is a %(percent)s %% chance that the true value is below %(high)s."),
+                percent=percent(steps[0][1]),
+                high=amount(steps[0][0]),
+            )
+        )
+    for (low, p_low), (high, p_high) in zip(steps, steps[1:], strict=False):
+        checks.append(
+            say(
+                N_(
+                    "You are saying there is a %(percent)s %% chance that the true value lies between %(low)s and"
+                    " %(high)s."
+                ),
+                percent=percent(p_high - p_low),
+                low=amount(low),
+                high=amount(high),
+            )
+        )
+    if points.upper is None and steps:
+        checks.append(
+            say(
+                N_("You are saying there is a %(percent)s %% chance that the true value is above %(low)s."),
+                percent=percent(1 - steps[-1][1]),
+                low=amount(steps[-1][0]),
+            )
+        )
+    even = next(
+        (v for v, p in zip(points.values, points.probabilities, strict=True) if abs(p - 0.5) < 1e-9), None
+    )
+    if even is not None:
+        checks.append(
+            say(
+                N_("You are saying the true value is as likely to lie below %(median)s as above it."),
+                median=amount(even),
+            )
+        )
+    elif shown.fits is not None:
+        checks.extend(_median_check(shown, amount))  # no value at 50 %: the fitted median is said instead
+    return checks
+
+
+def _fit_checks(shown: DistributionShown, amount: Callable[[float], Markup]) -> list[Markup]:
+    """Which family fitted best and whether the curve passes close to the values."""
+    checks: list[Markup] = []
     fit = shown.fits.best if shown.fits is not None else None
     if fit is None:
         checks.append(

@@ -26,6 +26,7 @@ from elicit.instruments.types.likert import Likert
 from elicit.instruments.types.likert_matrix import ROW_TYPE, LikertMatrix
 from elicit.instruments.types.multiple_choice import MultipleChoice
 from elicit.instruments.types.note import Note
+from elicit.instruments.types.probabilities import Probabilities
 from elicit.instruments.types.quantiles import Quantiles, level_name
 from elicit.instruments.types.ranking import Ranking
 from elicit.instruments.types.roulette import Roulette
@@ -68,6 +69,7 @@ REGISTRY: dict[str, ItemType] = {
         Dropdown(),
         Roulette(),
         FourPoint(),
+        Probabilities(),
     )
 }
 #: Type names, in the order they were added (the checker lists them so).

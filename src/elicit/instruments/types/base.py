@@ -184,7 +184,8 @@ class ItemType:
     #: The XLSForm type the item maps to (``select_one {list}`` etc.).
     xlsform: ClassVar[str] = "text"
     #: Delphi feedback shown in later rounds: ``choice`` (counts of coded answers), ``number`` (median and
-    #: quartiles), ``quantiles`` (pooled estimates) or None (no feedback).
+    #: quartiles), ``quantiles`` (pooled estimates), ``distribution`` (the medians of the experts' ranges and best
+    #: estimates, from their cumulative points) or None (no feedback).
     feedback: ClassVar[str | None] = None
     #: Whether each choice is a part of its own (one row and one export column per choice).
     part_per_choice: ClassVar[bool] = False

@@ -52,6 +52,7 @@ class FourPoint(ItemType):
     document: ClassVar[type[ItemDocument]] = FourPointDocument
     measure = "scale"
     analysis = "distribution"
+    feedback = "distribution"  # Delphi and IDEA feedback: the medians of the ranges and best estimates
     xlsform = "decimal"  # one decimal per part; the confidence an integer from 50 to 100
 
     def parts(self, item: Item) -> tuple[str, ...]:

@@ -149,6 +149,7 @@ class Roulette(ItemType):
     document: ClassVar[type[ItemDocument]] = RouletteDocument
     measure = "scale"
     analysis = "distribution"
+    feedback = "distribution"  # Delphi and IDEA feedback: the medians of the ranges and best estimates
     xlsform = "integer"  # one integer per bin, with a constraint on their sum
 
     def parts(self, item: Item) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import FloatField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired
@@ -13,8 +13,15 @@ from wtforms.validators import InputRequired
 from elicit import audit
 from elicit.db import db
 from elicit.instruments.versions import definition_of
-from elicit.models import Anonymity, InstrumentVersion, Realization, Study
-from elicit.rounds import close_round, open_round, set_realization
+from elicit.models import Anonymity, DiscussionPost, InstrumentVersion, Realization, RoundStatus, Study
+from elicit.rounds import (
+    close_discussion,
+    close_round,
+    open_discussion,
+    open_discussion_of,
+    open_round,
+    set_realization,
+)
 from elicit.studies import StudyError
 from elicit.studio import access, delphi
 from elicit.studio.blueprint import bp
@@ -26,6 +33,10 @@ View = str | tuple[str, int] | WerkzeugResponse
 class RoundOpenForm(FlaskForm):
     version = SelectField(_("Instrument version"), validators=[InputRequired()])
     feedback = SelectMultipleField(_("Items whose round results the experts see"))
+
+
+class DiscussionForm(FlaskForm):
+    items = SelectMultipleField(_("Items to discuss (none chosen: every item that can be)"))
 
 
 class EmptyForm(FlaskForm):
@@ -60,6 +71,36 @@ def _open_form(study: Study) -> RoundOpenForm:
     return form
 
 
+def _discussion_form(study: Study) -> DiscussionForm:
+    form = DiscussionForm()
+    items = [i for i in definition_of(study.rounds[-1].instrument_version).items() if i.kind.feedback]
+    form.items.choices = options((i.id, i.id) for i in items)
+    return form
+
+
+def _discussion(study: Study) -> dict[str, object]:
+    """The discussion step as the rounds page shows it: the open one (if any) and how many reasons it has."""
+    current = open_discussion_of(db.session, study)
+    posts = 0
+    if current is not None:
+        posts = (
+            db.session.scalar(
+                select(func.count())
+                .select_from(DiscussionPost)
+                .where(DiscussionPost.round_id == current.round_id)
+            )
+            or 0
+        )
+    last = study.rounds[-1] if study.rounds else None
+    can_open = (
+        current is None
+        and last is not None
+        and last.status == RoundStatus.CLOSED
+        and study.anonymity == Anonymity.PSEUDONYMOUS
+    )
+    return {"current": current, "posts": posts, "can_open": can_open}
+
+
 def _tables(study: Study) -> dict[str, object]:
     """The Delphi tables, or no tables and the sentence saying why when the study's rule is not valid."""
     try:
@@ -73,6 +114,7 @@ def _page(
     open_form: RoundOpenForm | None = None,
     status: int = 200,
     rule_form: ConsensusRuleForm | None = None,
+    discussion_form: DiscussionForm | None = None,
 ) -> tuple[str, int]:
     seeds = sorted(
         {
@@ -100,6 +142,8 @@ def _page(
         seeds=seeds,
         realizations=realizations,
         can_open=study.anonymity == Anonymity.PSEUDONYMOUS,
+        discussion=_discussion(study),
+        discussion_form=discussion_form or _discussion_form(study),
     ), status
 
 
@@ -158,6 +202,57 @@ def round_close(study: Study) -> View:
         details={"round": closed.number},
     )
     flash(_("Round %(n)s is closed.", n=closed.number), "success")
+    return redirect(url_for("studio.rounds", slug=study.slug))
+
+
+@bp.post("/studies/<slug>/discussion/open")
+@access.study_access(access.MANAGE)
+def discussion_open(study: Study) -> View:
+    form = _discussion_form(study)
+    if not form.validate_on_submit():
+        return _page(study, status=422, discussion_form=form)
+    try:
+        opened = open_discussion(db.session, study, form.items.data or [])
+    except StudyError as exc:
+        flash(str(exc), "error")
+        return _page(study, status=422, discussion_form=form)
+    audit.record(
+        db.session,
+        "discussion.open",
+        access.current_user().email,
+        study_id=study.id,
+        target=study.slug,
+        details={"round": opened.round.number, "items": opened.items.split()},
+    )
+    flash(
+        _(
+            "The discussion of round %(n)s is open: experts who submitted it find it on their links.",
+            n=opened.round.number,
+        ),
+        "success",
+    )
+    return redirect(url_for("studio.rounds", slug=study.slug))
+
+
+@bp.post("/studies/<slug>/discussion/close")
+@access.study_access(access.MANAGE)
+def discussion_close(study: Study) -> View:
+    if not EmptyForm().validate_on_submit():
+        return _page(study, status=422)
+    try:
+        closed = close_discussion(db.session, study)
+    except StudyError as exc:
+        flash(str(exc), "error")
+        return _page(study, status=422)
+    audit.record(
+        db.session,
+        "discussion.close",
+        access.current_user().email,
+        study_id=study.id,
+        target=study.slug,
+        details={"round": closed.round.number},
+    )
+    flash(_("The discussion of round %(n)s is closed.", n=closed.round.number), "success")
     return redirect(url_for("studio.rounds", slug=study.slug))
 
 
