@@ -50,6 +50,18 @@ MISCONFIGURED = N_(
 )
 
 
+HOME_TEXT = {  # the page at "/": what this server is and where to go, and nothing about any study
+    "title": N_("Elicit: an expert survey platform"),
+    "about": N_("This server runs Elicit, a platform for surveys of experts."),
+    "experts": N_(
+        "Invited to answer a survey? Open the personal link in your invitation; it takes you straight to your "
+        "questionnaire. There is nothing to choose here."
+    ),
+    "researchers": N_("Researchers running a study sign in to the studio."),
+    "studio": N_("Go to the studio"),
+}
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. With no ``config`` the settings come from environment variables (see config.py)."""
     # Named "elicit", not after this module: the name is the logger's (``app.logger``) and the root path's.
@@ -127,6 +139,15 @@ def _register(app: Flask) -> None:
             ), 503
         key_checked.append(True)
         return None
+
+    @app.get("/")
+    def home() -> str:
+        """Say what this server is; anonymous visitors learn nothing about studies (``?lang=`` picks a language)."""
+        from elicit.i18n import SUPPORTED
+
+        if request.args.get("lang") in SUPPORTED:
+            g.language = request.args["lang"]
+        return render_template("home.html", text={k: gettext(v) for k, v in HOME_TEXT.items()})
 
     for module_name in ("elicit.survey", "elicit.studio", "elicit.api"):
         try:

@@ -1,4 +1,4 @@
-"""A ready demo: the flagship instrument published, a UK/PK study, simulated experts and a researcher login.
+"""A ready demo: the flagship instrument published, a UK/PK study, simulated experts, researcher and admin logins.
 
 Simulated experts answer through the same domain functions as real ones (start, save each page, submit), so the
 demo data pass the instrument's own validation; each answer comes from the item type's own ``demo``. Re-running
@@ -47,7 +47,8 @@ FLAGSHIP = FLAGSHIPS / "1.0.0.yaml"
 #: of item.
 LATEST = FLAGSHIPS / "1.1.0.yaml"
 DEMO_SLUG = "defence-diplomacy-demo"
-DEMO_RESEARCHER = "researcher@example.org"
+DEMO_RESEARCHER = "researcher@example.org"  # a researcher, member of the demo study
+DEMO_ADMIN = "admin@example.org"  # an administrator: users and the audit log too
 ACTOR = "demo"
 
 # Leverage each cohort tends to see (1-5), so the demo analysis has something to find.
@@ -88,11 +89,8 @@ def ensure_demo(
     if running.sha256 != definition.sha256:
         definition = definition_of(running)
     password = _demo_password(instance)
-    user = session.scalar(select(User).where(User.email == DEMO_RESEARCHER))
-    if user is None:
-        user = add_user(session, DEMO_RESEARCHER, Role.ADMIN, password)
-    else:
-        user.password_hash = hash_password(password)
+    user = _demo_user(session, DEMO_RESEARCHER, Role.RESEARCHER, password)
+    _demo_user(session, DEMO_ADMIN, Role.ADMIN, password)
     if session.get(StudyMember, (study.id, user.id)) is None:
         session.add(StudyMember(study_id=study.id, user_id=user.id))
     rng = random.Random(20261127)  # noqa: S311  # nosec B311  # simulated demo answers, not secrets
@@ -109,7 +107,9 @@ def ensure_demo(
         f"Demo study '{study.slug}' on {definition.ref} with cohorts "
         + ", ".join(c.code for c in study.cohorts)
         + f" ({responses} simulated experts per cohort).",
-        f"Studio: {base}/studio/login   e-mail: {DEMO_RESEARCHER}   password: {password}",
+        f"Studio: {base}/studio/login   password: {password} (for both logins below)",
+        f"  researcher (manages the demo study): {DEMO_RESEARCHER}",
+        f"  administrator (also users and the audit log): {DEMO_ADMIN}",
     ]
     if definition.ref != requested:
         lines.append(
@@ -121,6 +121,16 @@ def ensure_demo(
         for link in issue_links(session, study, cohort, links) if links else []:
             lines.append(f"  {cohort.code}: {link_url(base, link.token)}")
     return lines
+
+
+def _demo_user(session: Session, email: str, role: Role, password: str) -> User:
+    """The demo login ``email`` with ``role`` and the demo password (an older demo's account is set right)."""
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        return add_user(session, email, role, password)
+    user.role = role
+    user.password_hash = hash_password(password)
+    return user
 
 
 def _publish(session: Session, path: Path) -> tuple[Definition, InstrumentVersion]:

@@ -616,3 +616,27 @@ class PracticeAnswer(Base):
     item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     part: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     value_num: Mapped[float | None] = mapped_column(Float)
+
+
+class InstrumentDraft(Base):
+    """A checked instrument file not yet published: one per instrument id, replaced by each upload of that id.
+
+    A draft is only ever previewed: no study can run on it and it makes no ``instrument_versions`` row. Publishing
+    it runs the same checks again, stores the version and deletes the draft; ``source`` is the file as uploaded.
+    """
+
+    __tablename__ = "instrument_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(254))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def ref(self) -> str:
+        """``id@version`` of the version this draft would publish."""
+        return f"{self.key}@{self.version}"

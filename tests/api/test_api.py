@@ -84,7 +84,7 @@ def setup(app: Flask, runner: FlaskCliRunner) -> dict[str, str]:
         "viewer": _token(runner, "viewer@example.org"),
         "member": _token(runner, "member@example.org"),
         "outsider": _token(runner, "outsider@example.org"),
-        "admin": _token(runner, "researcher@example.org"),  # the demo login is an admin
+        "admin": _token(runner, "admin@example.org"),  # the demo's administrator login
     }
 
 
@@ -255,13 +255,13 @@ def test_export_zip_for_members_identified_for_admins_only(
     assert response.headers["Content-Disposition"].endswith("-csv-identified.zip")
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
         manifest = json.loads(archive.read(f"{SLUG}-csv/manifest.json"))
-    assert manifest["identified"] is True and manifest["identified_by"] == "researcher@example.org"
+    assert manifest["identified"] is True and manifest["identified_by"] == "admin@example.org"
 
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
         assert [(e.actor, json.loads(e.details_json)["identified"]) for e in events] == [
             ("member@example.org", False),
-            ("researcher@example.org", True),
+            ("admin@example.org", True),
         ]
 
 

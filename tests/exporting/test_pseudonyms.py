@@ -139,14 +139,14 @@ def test_pseudonyms_are_stable_across_rounds_and_identified_export_is_for_admins
 def test_identified_export_of_an_anonymous_study_has_no_roster_link(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
-    demo(runner, 1)  # the demo login, researcher@example.org, is an admin
+    demo(runner, 1)  # the demo's administrator login
     code, _, err = run(
         runner,
         "export",
         SLUG,
         "--identified",
         "--admin",
-        "researcher@example.org",
+        "admin@example.org",
         "--out",
         str(tmp_path / "id"),
     )

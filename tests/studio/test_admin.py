@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from elicit.db import db
 from elicit.models import StudyMember, User
-from tests.studio.conftest import PASSWORD, SLUG, People, csrf, login, post
+from tests.studio.conftest import PASSWORD, SLUG, People, count_rows, csrf, login, post
 
 
 def test_admin_adds_a_user_who_can_then_sign_in(app: Flask, client: FlaskClient, people: People) -> None:
@@ -74,7 +74,14 @@ def test_roles_deactivation_and_memberships(
     )
     assert "deactivated" in response.get_data(as_text=True)
 
-    remove = post(client, f"/studio/users/{people.outsider}/memberships/{SLUG}/remove")
+    # removing a member asks first: a bare POST gets the confirmation page and removes nobody
+    removal = f"/studio/users/{people.outsider}/memberships/{SLUG}/remove"
+    unconfirmed = post(client, removal)
+    assert unconfirmed.status_code == 422 and "Remove outsider@example.org from" in unconfirmed.text
+    assert count_rows(app, StudyMember, StudyMember.user_id == people.outsider) == 1
+    page = client.get(removal)
+    assert page.status_code == 200 and 'name="confirm" type="hidden" value="yes"' in page.text
+    remove = post(client, removal, {"confirm": "yes"}, page=removal)
     assert remove.status_code == 302
     with app.app_context():
         user = db.session.get(User, people.outsider)

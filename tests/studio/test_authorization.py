@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from tests.conftest import FLAGSHIP
 from tests.studio.conftest import SLUG, People, issue, sign_in_directly
 
 ROLES = ("anonymous", "viewer", "outsider", "member", "admin")  # outsider: a researcher who is not a member
@@ -38,7 +39,12 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.instrument_diff", "GET"): EVERYONE_SIGNED_IN,
     ("studio.instrument_upload", "GET"): WRITERS,
     ("studio.instrument_check", "POST"): WRITERS,
-    ("studio.instrument_publish", "POST"): WRITERS,
+    ("studio.instrument_draft", "GET"): WRITERS,
+    ("studio.instrument_draft_source", "GET"): WRITERS,
+    ("studio.instrument_draft_preview", "GET"): WRITERS,
+    ("studio.instrument_draft_publish", "POST"): WRITERS,
+    ("studio.instrument_draft_discard_confirm", "GET"): WRITERS,
+    ("studio.instrument_draft_discard", "POST"): WRITERS,
     ("studio.study_new", "GET"): WRITERS,
     ("studio.study_create", "POST"): WRITERS,
     ("studio.study", "GET"): STUDY_READ,
@@ -46,7 +52,10 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.invitations", "GET"): STUDY_READ,
     ("studio.rounds", "GET"): STUDY_READ,
     ("studio.round_open", "POST"): STUDY_MANAGE,
+    ("studio.round_close_confirm", "GET"): STUDY_MANAGE,
     ("studio.round_close", "POST"): STUDY_MANAGE,
+    # No discussion is open in the matrix's study: those who may close one are told so (409).
+    ("studio.discussion_close_confirm", "GET"): (L, F, N, 409, 409),
     ("studio.discussion_open", "POST"): STUDY_MANAGE,
     ("studio.discussion_close", "POST"): STUDY_MANAGE,
     ("studio.realization_set", "POST"): STUDY_MANAGE,
@@ -58,10 +67,12 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.roster_upload", "POST"): STUDY_MANAGE,
     ("studio.invitations_generate", "POST"): STUDY_MANAGE,
     ("studio.invitations_remind", "POST"): STUDY_MANAGE,
+    ("studio.invitation_revoke_confirm", "GET"): STUDY_MANAGE,
     ("studio.invitation_revoke", "POST"): STUDY_MANAGE,
+    ("studio.invitation_reissue_confirm", "GET"): STUDY_MANAGE,
     ("studio.invitation_reissue", "POST"): STUDY_MANAGE,
-    # Submission 1 is the member's (their POST to invitations_generate, earlier in this run, made it): only
-    # its maker may open it, so the admin gets 404 too.
+    # The submission of links is the member's (matrix_setup makes it): only its maker may open it, so the admin
+    # gets 404 too.
     ("studio.links_made", "GET"): (L, F, N, OK, N),
     ("studio.mail_job", "GET"): STUDY_READ,
     ("studio.mail_job_record", "GET"): STUDY_READ,
@@ -76,10 +87,15 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.user_unlock", "POST"): ADMIN_ONLY,
     ("studio.user_password", "POST"): ADMIN_ONLY,
     ("studio.membership_add", "POST"): ADMIN_ONLY,
+    ("studio.membership_remove_confirm", "GET"): ADMIN_ONLY,
     ("studio.membership_remove", "POST"): ADMIN_ONLY,
     ("studio.audit_events", "GET"): ADMIN_ONLY,
     ("studio.audit_csv", "GET"): ADMIN_ONLY,
 }
+
+
+PREVIEWS = {"studio.instrument_preview", "studio.instrument_draft_preview"}
+FLAGSHIP_DRAFT = FLAGSHIP.parent / "1.1.0.yaml"  # a draft of the next version of the published flagship
 
 
 def studio_routes(app: Flask) -> list[tuple[str, str, str]]:
@@ -101,11 +117,11 @@ def _preview_available() -> bool:
 
 
 def _url_values(
-    app: Flask, people: People, outbox_name: str, invitation_id: int, job_id: int
+    app: Flask, people: People, outbox_name: str, invitation_id: int, job_id: int, submission_id: int
 ) -> dict[str, object]:
     return {
         "job_id": job_id,
-        "submission_id": 1,
+        "submission_id": submission_id,
         "slug": SLUG,
         "key": "defence-diplomacy",
         "version": "1.0.0",
@@ -133,16 +149,23 @@ def matrix_setup(app: Flask, people: People, flagship_study: str) -> dict[str, o
     from sqlalchemy import select
 
     from elicit.db import db
+    from elicit.instruments.loading import load_file
     from elicit.models import Invitation, MailKind, Study
+    from elicit.studio.instruments import save_draft
+    from elicit.studio.invitations import claim_submission
     from elicit.studio.mailjobs import create_job
 
     with app.app_context():
         invitation_id = db.session.scalar(select(Invitation.id).order_by(Invitation.id))
         study = db.session.scalar(select(Study).where(Study.slug == SLUG))
         job_id = create_job(db.session, study, MailKind.INVITE, "nothing", "admin@example.org", []).id
+        submission = claim_submission(db.session, study, people.researcher, "matrix")
+        assert submission is not None
+        submission_id = submission.id
+        save_draft(db.session, load_file(FLAGSHIP_DRAFT), FLAGSHIP_DRAFT.read_text(), "draft.yaml", "test")
         db.session.commit()
     assert invitation_id is not None
-    return _url_values(app, people, name, invitation_id, job_id)
+    return _url_values(app, people, name, invitation_id, job_id, submission_id)
 
 
 def test_every_studio_route_is_in_the_matrix(app: Flask) -> None:
@@ -188,7 +211,7 @@ def test_authorization_matrix(app: Flask, people: People, matrix_setup: dict[str
             elif expected == L:
                 good = status == 302 and location.startswith("/studio/login")
             elif expected == OK and method == "GET":
-                good = status == (preview_ok if endpoint == "studio.instrument_preview" else 200)
+                good = status == (preview_ok if endpoint in PREVIEWS else 200)
             elif expected == OK:
                 refused = status in (401, 403, 404) or (
                     status == 302 and location.startswith("/studio/login")

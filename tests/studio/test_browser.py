@@ -32,14 +32,39 @@ def test_researcher_from_yaml_to_a_submission(
     expect(page.get_by_role("heading", name="Studies")).to_be_visible()
     assert axe_violations(page, axe_source) == []
 
-    # upload the flagship file, check it, publish it
+    # upload a file with a typo: it is checked and kept as a draft, nothing is published
     page.get_by_role("navigation", name="Studio").get_by_role("link", name="Instruments").click()
     page.get_by_role("link", name="Upload an instrument").click()
+    typo = tmp_path / "1.0.0.yaml"
+    typo.write_text(FLAGSHIP.read_text(encoding="utf-8").replace("About this survey", "Abuot this survey", 1))
+    page.get_by_label("Instrument file (YAML)").set_input_files(str(typo))
+    page.get_by_role("button", name="Check and preview").click()
+    expect(page.get_by_role("heading", name="Draft defence-diplomacy@1.0.0")).to_be_visible()
+    expect(
+        page.get_by_text("1.0.0.yaml is checked and kept as the draft of defence-diplomacy.")
+    ).to_be_visible()
+    assert axe_violations(page, axe_source) == []
+    # preview the draft's first page in English and Urdu: the typo shows before anything is published
+    draft_url = page.url
+    page.get_by_role("link", name="English").first.click()
+    expect(page.locator(".preview-banner")).to_be_visible()
+    expect(page.get_by_text("Abuot this survey").first).to_be_visible()
+    page.goto(draft_url)
+    page.get_by_role("link", name="اردو").first.click()
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    page.goto(draft_url)
+    # fix the file and upload it again from the draft's page: it replaces the draft
     page.get_by_label("Instrument file (YAML)").set_input_files(str(FLAGSHIP))
-    page.get_by_role("button", name="Check", exact=True).click()
-    expect(page.get_by_role("heading", name="1.0.0.yaml is a valid instrument")).to_be_visible()
+    page.get_by_role("button", name="Check and preview").click()
+    expect(page.get_by_text("replaces the draft defence-diplomacy@1.0.0")).to_be_visible()
+    page.get_by_role("link", name="English").first.click()
+    expect(page.get_by_text("About this survey").first).to_be_visible()
+    page.goto(draft_url)
     page.get_by_role("button", name="Publish defence-diplomacy@1.0.0").click()
     expect(page.get_by_text("defence-diplomacy@1.0.0 is published.")).to_be_visible()
+    page.get_by_role("navigation", name="Studio").get_by_role("link", name="Instruments").click()
+    expect(page.locator("#drafts")).to_have_count(0)  # the published draft is gone
+    page.get_by_role("link", name="defence-diplomacy@1.0.0").click()
 
     # preview the first page in Urdu, then the next page
     version_url = page.url

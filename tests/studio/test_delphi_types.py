@@ -86,7 +86,7 @@ def test_round_two_feeds_back_a_slider_and_dropdowns(app: Flask) -> None:
     sign_in_directly(app, researcher, make_user(app, "lead@example.org", "admin"))
     page = researcher.get(f"/studio/studies/{SLUG}/rounds")
     closed = researcher.post(
-        f"/studio/studies/{SLUG}/rounds/close", data={"csrf_token": csrf_from(page.text)}
+        f"/studio/studies/{SLUG}/rounds/close", data={"csrf_token": csrf_from(page.text), "confirm": "yes"}
     )
     assert closed.status_code == 302
     page = researcher.get(f"/studio/studies/{SLUG}/rounds")

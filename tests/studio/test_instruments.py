@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from elicit.db import db
-from elicit.models import AuditEvent, InstrumentVersion
+from elicit.models import AuditEvent, InstrumentDraft, InstrumentVersion
 from tests.conftest import FLAGSHIP
-from tests.studio.conftest import People, csrf, login
+from tests.studio.conftest import People, count_rows, csrf, login, post
 
 BAD = "id: x\nversion: 1\nlanguages: [en]\ntitle: X\npages:\n  - id: p\n    items:\n      - {id: a, type: nope}\n"
 
@@ -40,34 +40,65 @@ def test_a_bad_file_lists_every_problem_with_its_line(
         assert db.session.scalar(select(InstrumentVersion)) is None
 
 
-def test_check_then_publish_then_preview_and_diff(
+def test_check_keeps_a_draft_to_preview_then_publish_then_diff(
     app: Flask, client: FlaskClient, people: People, tmp_path: Path
 ) -> None:
     login(client, "researcher@example.org")
     flagship = FLAGSHIP.read_bytes()
-    response = _upload(client, flagship, "1.0.0.yaml")
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "defence-diplomacy@1.0.0" in html and "anonymous" in html
+    typo = flagship.replace(b"About this survey", b"Abuot this survey", 1)
+    response = _upload(client, typo, "1.0.0.yaml")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/studio/instruments/drafts/defence-diplomacy"
     with app.app_context():
-        assert db.session.scalar(select(InstrumentVersion)) is None  # checking stores nothing
-
-    token = csrf(client, "/studio/instruments/upload")
-    content = html.split('name="content" type="hidden" value="')[1].split('"')[0]
-    assert content  # the checked file travels with the publish form
-    import html as html_module
-
-    response = client.post(
-        "/studio/instruments/publish",
-        data={"content": html_module.unescape(content), "filename": "1.0.0.yaml", "csrf_token": token},
+        assert db.session.scalar(select(InstrumentVersion)) is None  # a draft is not a version
+        draft = db.session.scalar(select(InstrumentDraft))
+        assert draft is not None and draft.ref == "defence-diplomacy@1.0.0"
+        assert draft.uploaded_by == "researcher@example.org"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "1.0.0.yaml is checked and kept as the draft of defence-diplomacy." in page
+    # preview links for every page in every language, and each preview shows the draft's content
+    base = "/studio/instruments/drafts/defence-diplomacy/preview"
+    assert f"{base}/ur?page=background" in page and f"{base}/en?page=reasoning" in page
+    preview = client.get(f"{base}/en?page=welcome")
+    assert (
+        preview.status_code == 200
+        and "Abuot this survey" in preview.text
+        and "preview-banner" in preview.text
     )
+    switched = client.get(f"{base}/en?page=background&lang=ur")
+    assert switched.status_code == 302 and switched.headers["Location"] == f"{base}/ur?page=background"
+    assert client.get(f"{base}/fr").status_code == 404
+    assert client.get(f"{base}/en?page=nope").status_code == 404
+    assert "defence-diplomacy@1.0.0" in client.get("/studio/instruments").text  # listed among the drafts
+    source = client.get("/studio/instruments/drafts/defence-diplomacy/source")
+    assert source.status_code == 200 and source.get_data() == typo
+    stale_sha = page.split('name="sha256" type="hidden" value="')[1].split('"')[0]
+
+    # the fixed file replaces the draft
+    response = _upload(client, flagship, "1.0.0.yaml")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "replaces the draft defence-diplomacy@1.0.0" in page
+    assert "About this survey" in client.get(f"{base}/en?page=welcome").text
+    assert count_rows(app, InstrumentDraft) == 1
+
+    # publishing what was previewed before the replacement is refused
+    publish = "/studio/instruments/drafts/defence-diplomacy/publish"
+    token = csrf(client, "/studio/instruments/upload")
+    refused = client.post(publish, data={"sha256": stale_sha, "csrf_token": token})
+    assert refused.status_code == 409 and "was replaced after you loaded its page" in refused.text
+    sha = page.split('name="sha256" type="hidden" value="')[1].split('"')[0]
+    response = client.post(publish, data={"sha256": sha, "csrf_token": token})
     assert response.status_code == 302
     assert response.headers["Location"] == "/studio/instruments/defence-diplomacy/1.0.0"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "defence-diplomacy@1.0.0 is published." in page
-    # preview links for every page in every language
     assert "/studio/instruments/defence-diplomacy/1.0.0/preview/ur?page=background" in page
-    assert "/studio/instruments/defence-diplomacy/1.0.0/preview/en?page=reasoning" in page
+    assert count_rows(app, InstrumentDraft) == 0  # the published draft is gone
+    assert client.get("/studio/instruments/drafts/defence-diplomacy").status_code == 404
+    with app.app_context():
+        version = db.session.scalar(select(InstrumentVersion))
+        assert version is not None and version.sha256 == sha
 
     # a second version, uploaded and published in one step
     changed = (
@@ -121,3 +152,39 @@ def test_viewers_cannot_upload(client: FlaskClient, people: People) -> None:
     login(client, "viewer@example.org")
     assert client.get("/studio/instruments/upload").status_code == 403
     assert "Upload an instrument" not in client.get("/studio/instruments").get_data(as_text=True)
+
+
+def test_a_draft_is_discarded_only_after_confirming_and_viewers_see_no_drafts(
+    app: Flask, client: FlaskClient, people: People
+) -> None:
+    login(client, "researcher@example.org")
+    assert _upload(client, FLAGSHIP.read_bytes(), "1.0.0.yaml").status_code == 303
+    discard = "/studio/instruments/drafts/defence-diplomacy/discard"
+    unconfirmed = post(client, discard)
+    assert unconfirmed.status_code == 422 and "Discard the draft defence-diplomacy@1.0.0?" in unconfirmed.text
+    assert count_rows(app, InstrumentDraft) == 1
+    confirm_page = client.get(discard)
+    assert confirm_page.status_code == 200 and 'name="confirm" type="hidden" value="yes"' in confirm_page.text
+    assert post(client, discard, {"confirm": "yes"}, page=discard).status_code == 303
+    assert count_rows(app, InstrumentDraft) == 0
+    with app.app_context():
+        actions = list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert [a for a in actions if a != "login"] == ["instrument.draft", "instrument.draft_discard"]
+
+    assert _upload(client, FLAGSHIP.read_bytes(), "1.0.0.yaml").status_code == 303
+    viewer = login(app.test_client(), "viewer@example.org")
+    assert "Drafts" not in viewer.get("/studio/instruments").text
+    assert viewer.get("/studio/instruments/drafts/defence-diplomacy").status_code == 403
+    assert viewer.get("/studio/instruments/drafts/defence-diplomacy/preview/en").status_code == 403
+
+
+def test_an_upload_of_a_published_version_keeps_no_draft(
+    app: Flask, client: FlaskClient, people: People
+) -> None:
+    login(client, "researcher@example.org")
+    assert _upload(client, FLAGSHIP.read_bytes(), "1.0.0.yaml", "publish").status_code == 302
+    same = _upload(client, FLAGSHIP.read_bytes(), "1.0.0.yaml")
+    assert same.status_code == 200 and "so no draft was kept" in same.text
+    clash = _upload(client, FLAGSHIP.read_bytes().replace(b"max: 60", b"max: 80", 1), "clash.yaml")
+    assert clash.status_code == 409 and "is published already with different content" in clash.text
+    assert count_rows(app, InstrumentDraft) == 0

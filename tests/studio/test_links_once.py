@@ -235,7 +235,11 @@ def test_a_reissue_posted_again_makes_no_second_link(
     with app.app_context():
         first_id = min(db.session.scalars(select(Invitation.id)))
     url = f"/studio/studies/{SLUG}/invitations"
-    data = {"csrf_token": csrf_from(client.get(url).get_data(as_text=True)), "delivery": "links"}
+    data = {
+        "csrf_token": csrf_from(client.get(url).get_data(as_text=True)),
+        "delivery": "links",
+        "confirm": "yes",
+    }
     made = client.post(f"{url}/{first_id}/reissue", data=data, follow_redirects=True)
     assert made.status_code == 200 and len(LINK.findall(made.get_data(as_text=True))) == 1
     again = client.post(f"{url}/{first_id}/reissue", data=data)

@@ -175,7 +175,13 @@ def test_generate_revoke_and_reissue(
     ids = [int(r["invitation"]) for r in rows]
 
     answer(app, second, pages=2)  # started: two pages saved
-    response = post(client, f"/studio/studies/{SLUG}/invitations/{ids[0]}/revoke")
+    revoke = f"/studio/studies/{SLUG}/invitations/{ids[0]}/revoke"
+    unconfirmed = post(client, revoke)  # not from the confirmation page: that page, and nothing revoked
+    assert unconfirmed.status_code == 422 and "Its link stops working at once" in unconfirmed.text
+    with app.app_context():
+        flow.open_by_token(db.session, first, secret=app.config["SECRET_KEY"])
+    assert client.get(revoke).status_code == 200
+    response = post(client, revoke, {"confirm": "yes"})
     assert response.status_code == 302
     with app.app_context(), pytest.raises(flow.LinkError):
         flow.open_by_token(db.session, first, secret=app.config["SECRET_KEY"])
@@ -184,7 +190,7 @@ def test_generate_revoke_and_reissue(
     response = post(
         client,
         f"/studio/studies/{SLUG}/invitations/{ids[1]}/reissue",
-        {"delivery": "links"},
+        {"delivery": "links", "confirm": "yes"},
         follow_redirects=True,
     )
     new = links_from(response.get_data(as_text=True))
@@ -197,7 +203,11 @@ def test_generate_revoke_and_reissue(
         old = db.session.get(Invitation, ids[1])
         assert old is not None and old.status == "revoked"
     # a finished or revoked invitation is not reissued twice
-    again = post(client, f"/studio/studies/{SLUG}/invitations/{ids[1]}/reissue", {"delivery": "links"})
+    again = post(
+        client,
+        f"/studio/studies/{SLUG}/invitations/{ids[1]}/reissue",
+        {"delivery": "links", "confirm": "yes"},
+    )
     assert again.status_code == 409
     listing = client.get(f"/studio/studies/{SLUG}/invitations?status=revoked").get_data(as_text=True)
     assert "2 invitations" in listing

@@ -27,6 +27,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
+    AnyOf,
     DataRequired,
     EqualTo,
     InputRequired,
@@ -79,6 +80,13 @@ class ActionForm(StudioForm):
     """A button that changes something: only the CSRF token."""
 
 
+class ConfirmForm(StudioForm):
+    """The form of a confirmation page: a destructive action is done only when ``confirm`` comes back as "yes",
+    which only that page's button sends (so it works without JavaScript, and a bare POST is not enough)."""
+
+    confirm = HiddenField(validators=[AnyOf(["yes"], message="Confirm on the confirmation page.")])
+
+
 class LoginForm(StudioForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
@@ -103,16 +111,18 @@ class InstrumentUploadForm(StudioForm):
         _l("Instrument file (YAML)"),
         validators=[FileRequired(_l("Choose an instrument file."))],
         description=_l(
-            "Checked exactly as the command elicit instrument check does; nothing is stored until you publish."
+            "Checked exactly as the command elicit instrument check does. “Check” keeps a valid file as the "
+            "instrument's draft, to preview every page before publishing; “Check and publish” publishes it at once."
         ),
     )
-    check = SubmitField(_l("Check"))
+    check = SubmitField(_l("Check and preview"))
     publish = SubmitField(_l("Check and publish"))
 
 
-class PublishForm(StudioForm):
-    content = HiddenField(validators=[DataRequired()])
-    filename = HiddenField()
+class DraftPublishForm(StudioForm):
+    """Publish a draft: ``sha256`` names the content previewed, so a draft replaced meanwhile is not published."""
+
+    sha256 = HiddenField(validators=[DataRequired(), Length(max=64)])
 
 
 def _one_line_title(field: StringField) -> None:

@@ -1,4 +1,4 @@
-"""Instruments as the studio shows them: published versions, checking an upload, and a side-by-side diff."""
+"""Instruments as the studio shows them: published versions, drafts, checking an upload, and a side-by-side diff."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from elicit.instruments.loading import load_text
 from elicit.instruments.schema import Definition, Item, text_in
 from elicit.instruments.versions import Diff, definition_of, diff_definitions
-from elicit.models import Instrument, InstrumentVersion
+from elicit.models import Instrument, InstrumentDraft, InstrumentVersion, utcnow
 
 SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -164,3 +164,42 @@ def side_by_side(old: Definition, new: Definition, language: str) -> tuple[Diff,
 
 def _language(definition: Definition, language: str) -> str:
     return language if language in definition.languages else definition.languages[0]
+
+
+# ------------------------------------------------------------------------------------------------------ drafts
+def drafts(session: Session) -> list[InstrumentDraft]:
+    """Every draft, by instrument id."""
+    return list(session.scalars(select(InstrumentDraft).order_by(InstrumentDraft.key)))
+
+
+def find_draft(session: Session, key: str) -> InstrumentDraft | None:
+    return session.scalar(select(InstrumentDraft).where(InstrumentDraft.key == key))
+
+
+def save_draft(
+    session: Session, definition: Definition, source: str, filename: str, actor: str
+) -> tuple[InstrumentDraft, str | None]:
+    """Keep a checked file as its instrument's draft, replacing the draft of that id.
+
+    Returns the draft and the ``id@version`` of the draft it replaced (None when there was none).
+    """
+    draft = find_draft(session, definition.id)
+    replaced = None
+    if draft is None:
+        draft = InstrumentDraft(key=definition.id)
+        session.add(draft)
+    else:
+        replaced = draft.ref
+    draft.version = definition.version
+    draft.filename = filename
+    draft.source = source
+    draft.sha256 = definition.sha256
+    draft.uploaded_by = actor
+    draft.uploaded_at = utcnow()
+    session.flush()
+    return draft, replaced
+
+
+def draft_definition(draft: InstrumentDraft) -> Definition:
+    """The draft's definition, checked again (raises InstrumentError if today's checks refuse the stored file)."""
+    return load_text(draft.source, draft.filename)

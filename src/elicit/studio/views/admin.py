@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from elicit import audit
 from elicit.db import db
 from elicit.models import Role, Study, StudyMember, User, utcnow
-from elicit.studio import access, audit_log
+from elicit.studio import access, audit_log, confirming
 from elicit.studio.accounts import is_locked, unlock
 from elicit.studio.blueprint import bp
 from elicit.studio.forms import (
@@ -177,14 +177,44 @@ def membership_add(user_id: int) -> View:
     return redirect(url_for("studio.user", user_id=user.id))
 
 
-@bp.post("/users/<int:user_id>/memberships/<slug>/remove")
-@access.role_required(ADMIN)
-def membership_remove(user_id: int, slug: str) -> View:
+def _membership_or_404(user_id: int, slug: str) -> tuple[User, Study, StudyMember]:
     user = _user_or_404(user_id)
     study = db.session.scalar(select(Study).where(Study.slug == slug))
     membership = db.session.get(StudyMember, (study.id, user.id)) if study else None
     if study is None or membership is None:
         abort(404, _("%(email)s is not a member of that study.", email=user.email))
+    return user, study, membership
+
+
+def _remove_confirmation(user: User, study: Study) -> confirming.Confirmation:
+    return confirming.Confirmation(
+        title=_("Remove %(email)s from %(slug)s?", email=user.email, slug=study.slug),
+        consequences=(
+            _(
+                "%(email)s can no longer see or manage this study (unless an administrator).",
+                email=user.email,
+            ),
+            _("Nothing of the study changes; they can be added again later."),
+        ),
+        button=_("Remove %(email)s from %(slug)s", email=user.email, slug=study.slug),
+        action=url_for("studio.membership_remove", user_id=user.id, slug=study.slug),
+        cancel=url_for("studio.user", user_id=user.id),
+    )
+
+
+@bp.get("/users/<int:user_id>/memberships/<slug>/remove")
+@access.role_required(ADMIN)
+def membership_remove_confirm(user_id: int, slug: str) -> View:
+    user, study, _membership = _membership_or_404(user_id, slug)
+    return confirming.page(_remove_confirmation(user, study))
+
+
+@bp.post("/users/<int:user_id>/memberships/<slug>/remove")
+@access.role_required(ADMIN)
+def membership_remove(user_id: int, slug: str) -> View:
+    user, study, membership = _membership_or_404(user_id, slug)
+    if not confirming.confirmed():
+        return confirming.unconfirmed(_remove_confirmation(user, study))
     db.session.delete(membership)
     audit.record(
         db.session, "study.member_remove", access.current_user().email, study_id=study.id, target=user.email

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ from elicit.rounds import (
     set_realization,
 )
 from elicit.studies import StudyError
-from elicit.studio import access, delphi
+from elicit.studio import access, confirming, delphi
 from elicit.studio.blueprint import bp
 from elicit.studio.forms import ConsensusRuleForm, options
 
@@ -182,11 +182,37 @@ def round_open(study: Study) -> View:
     return redirect(url_for("studio.rounds", slug=study.slug))
 
 
+def _close_round_confirmation(study: Study) -> confirming.Confirmation:
+    number = study.rounds[-1].number if study.rounds else 0
+    return confirming.Confirmation(
+        title=_("Close round %(n)s?", n=number),
+        consequences=(
+            _("Experts can no longer answer or change their answers of round %(n)s.", n=number),
+            _(
+                "A round cannot be opened again once closed; a pseudonymous study can go on with a next round."
+            ),
+        ),
+        button=_("Close round %(n)s", n=number),
+        action=url_for("studio.round_close", slug=study.slug),
+        cancel=url_for("studio.rounds", slug=study.slug),
+    )
+
+
+@bp.get("/studies/<slug>/rounds/close")
+@access.study_access(access.MANAGE)
+def round_close_confirm(study: Study) -> View:
+    if not study.rounds or study.rounds[-1].status != RoundStatus.OPEN:
+        abort(409, _("No round of this study is open."))
+    return confirming.page(_close_round_confirmation(study))
+
+
 @bp.post("/studies/<slug>/rounds/close")
 @access.study_access(access.MANAGE)
 def round_close(study: Study) -> View:
     if not EmptyForm().validate_on_submit():
         return _page(study, status=422)
+    if not confirming.confirmed():
+        return confirming.unconfirmed(_close_round_confirmation(study))
     try:
         closed = close_round(db.session, study)
     except StudyError as exc:
@@ -234,11 +260,34 @@ def discussion_open(study: Study) -> View:
     return redirect(url_for("studio.rounds", slug=study.slug))
 
 
+def _close_discussion_confirmation(study: Study) -> confirming.Confirmation:
+    return confirming.Confirmation(
+        title=_("Close the discussion?"),
+        consequences=(
+            _("Experts can no longer read the group's results or post reasons on their links."),
+            _("Every reason posted so far is kept."),
+        ),
+        button=_("Close the discussion"),
+        action=url_for("studio.discussion_close", slug=study.slug),
+        cancel=url_for("studio.rounds", slug=study.slug),
+    )
+
+
+@bp.get("/studies/<slug>/discussion/close")
+@access.study_access(access.MANAGE)
+def discussion_close_confirm(study: Study) -> View:
+    if open_discussion_of(db.session, study) is None:
+        abort(409, _("No discussion of this study is open."))
+    return confirming.page(_close_discussion_confirmation(study))
+
+
 @bp.post("/studies/<slug>/discussion/close")
 @access.study_access(access.MANAGE)
 def discussion_close(study: Study) -> View:
     if not EmptyForm().validate_on_submit():
         return _page(study, status=422)
+    if not confirming.confirmed():
+        return confirming.unconfirmed(_close_discussion_confirmation(study))
     try:
         closed = close_discussion(db.session, study)
     except StudyError as exc:

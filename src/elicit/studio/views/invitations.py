@@ -23,7 +23,7 @@ from elicit.studies import (
     issue_links,
     parse_roster,
 )
-from elicit.studio import access, held, mail, mailjobs
+from elicit.studio import access, confirming, held, mail, mailjobs
 from elicit.studio import invitations as service
 from elicit.studio.blueprint import bp
 from elicit.studio.forms import ActionForm, GenerateForm, ReissueForm, RemindForm, RosterForm, options
@@ -250,8 +250,6 @@ def _invitations_page(
         labels=service.status_labels(study),
         generate=generate,
         remind=remind,
-        action_form=ActionForm(),
-        reissue_form=ReissueForm(),
         smtp=bool(current_app.config.get("SMTP_URL")),
         finished=set(service.FINISHED),
         jobs=mailjobs.recent_jobs(db.session, study),
@@ -327,12 +325,46 @@ def _invitation_or_404(study: Study, invitation_id: int) -> Invitation:
     return invitation
 
 
+def _who(invitation: Invitation) -> str:
+    entry = invitation.roster_entry
+    if entry is None:
+        return str(
+            _(
+                "invitation %(id)s (an anonymous link of cohort %(code)s)",
+                id=invitation.id,
+                code=invitation.cohort.code,
+            )
+        )
+    return str(
+        _("invitation %(id)s (%(name)s, %(email)s)", id=invitation.id, name=entry.name, email=entry.email)
+    )
+
+
+def _revoke_confirmation(study: Study, invitation: Invitation) -> confirming.Confirmation:
+    return confirming.Confirmation(
+        title=_("Revoke %(who)s?", who=_who(invitation)),
+        consequences=(
+            _("Its link stops working at once; an expert who opens it is told the link is no longer valid."),
+            _("Answers already saved are kept. A roster expert can be sent a new link later (Reissue)."),
+        ),
+        button=_("Revoke invitation %(id)s", id=invitation.id),
+        action=url_for("studio.invitation_revoke", slug=study.slug, invitation_id=invitation.id),
+        cancel=url_for("studio.invitations", slug=study.slug),
+    )
+
+
+@bp.get("/studies/<slug>/invitations/<int:invitation_id>/revoke")
+@access.study_access(access.MANAGE)
+def invitation_revoke_confirm(study: Study, invitation_id: int) -> View:
+    return confirming.page(_revoke_confirmation(study, _invitation_or_404(study, invitation_id)))
+
+
 @bp.post("/studies/<slug>/invitations/<int:invitation_id>/revoke")
 @access.study_access(access.MANAGE)
 def invitation_revoke(study: Study, invitation_id: int) -> View:
     invitation = _invitation_or_404(study, invitation_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    if not confirming.confirmed():
+        return confirming.unconfirmed(_revoke_confirmation(study, invitation))
     try:
         service.revoke(invitation)
     except StudyError as exc:
@@ -345,6 +377,35 @@ def invitation_revoke(study: Study, invitation_id: int) -> View:
     return redirect(url_for("studio.invitations", slug=study.slug))
 
 
+def _reissue_confirmation(study: Study, invitation: Invitation, delivery: str) -> confirming.Confirmation:
+    e_mail = delivery == "email" and invitation.roster_entry is not None
+    consequences = [
+        _("The current link stops working at once and a new link is made for the same expert."),
+        _("Answers already saved follow the expert to the new link."),
+        _("The new link is e-mailed to %(email)s.", email=invitation.roster_entry.email)
+        if e_mail and invitation.roster_entry is not None
+        else _("The new link is shown once, to hand over yourself."),
+    ]
+    return confirming.Confirmation(
+        title=_("Reissue %(who)s?", who=_who(invitation)),
+        consequences=tuple(consequences),
+        button=_("Reissue and e-mail invitation %(id)s", id=invitation.id)
+        if e_mail
+        else _("Reissue invitation %(id)s", id=invitation.id),
+        action=url_for("studio.invitation_reissue", slug=study.slug, invitation_id=invitation.id),
+        cancel=url_for("studio.invitations", slug=study.slug),
+        fields={"delivery": "email" if e_mail else "links"},
+    )
+
+
+@bp.get("/studies/<slug>/invitations/<int:invitation_id>/reissue")
+@access.study_access(access.MANAGE)
+def invitation_reissue_confirm(study: Study, invitation_id: int) -> View:
+    invitation = _invitation_or_404(study, invitation_id)
+    delivery = "email" if request.args.get("delivery") == "email" else "links"
+    return confirming.page(_reissue_confirmation(study, invitation, delivery))
+
+
 @bp.post("/studies/<slug>/invitations/<int:invitation_id>/reissue")
 @access.study_access(access.MANAGE)
 def invitation_reissue(study: Study, invitation_id: int) -> View:
@@ -352,6 +413,8 @@ def invitation_reissue(study: Study, invitation_id: int) -> View:
     form = ReissueForm()
     if not form.validate_on_submit():
         abort(400, _("Choose how to deliver the new link."))
+    if not confirming.confirmed():
+        return confirming.unconfirmed(_reissue_confirmation(study, invitation, form.delivery.data or "links"))
     try:
         link = service.reissue(db.session, study, invitation)
     except StudyError as exc:
