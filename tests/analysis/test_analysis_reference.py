@@ -199,7 +199,11 @@ def test_friedman_hollander_wolfe_rounding_first_base() -> None:
     result = within_subjects(wide, list(wide.columns), "players")
     assert result.friedman["statistic"] == pytest.approx(11.143, abs=5e-4)
     assert result.friedman["df"] == 2
-    assert result.friedman["p"] == pytest.approx(0.003805, abs=5e-7)
+    assert result.friedman["p_asymptotic"] == pytest.approx(0.003805, abs=5e-7)
+    # 22 players: the p-value reported is the permutation one (ranks permuted within players, seeded Monte Carlo),
+    # which the chi-square approximates.
+    assert result.friedman["p_method"].startswith("Monte Carlo permutation within experts")
+    assert result.friedman["p"] == pytest.approx(0.003805, abs=0.002)
     # Kendall's W = chi2 / (n (k - 1)) = 11.143 / 44 (Siegel & Castellan 1988, eq. 9.18 read backwards).
     assert result.friedman["kendall_w"] == pytest.approx(11.142857 / 44, abs=1e-5)
     # The same W from the coefficient of concordance with the players as raters of the three methods.
@@ -244,12 +248,15 @@ def test_mann_whitney_hollander_wolfe_permeability() -> None:
 
 
 def test_hodges_lehmann_hollander_wolfe_permeability() -> None:
-    shift, low, high, method = hodges_lehmann(PERM_X, PERM_Y)
+    shift, low, high, method, achieved = hodges_lehmann(PERM_X, PERM_Y)
     assert shift == pytest.approx(0.305)
     # Exact 95% interval from the U distribution (Hollander & Wolfe 1999, sect. 4.3; R's wilcox.test with
     # conf.int = TRUE prints the same interval, with the sign reversed when y and x are swapped): -0.15 to 0.76.
     assert (low, high) == pytest.approx((-0.15, 0.76))
-    assert method == "exact"
+    assert method == "exact (permutation distribution of U)"
+    # C = 9 (the smallest u with P(U <= u) >= .025); 60 of the C(15, 5) = 3003 arrangements have U <= 8, so the
+    # interval's achieved confidence is 1 - 2 * 60/3003 = 96.0 %.
+    assert achieved == pytest.approx(1 - 2 * 60 / 3003)
     # Reversing the samples mirrors the estimate and the interval.
     mirrored = hodges_lehmann(PERM_Y, PERM_X)
     assert mirrored[:3] == pytest.approx((-0.305, -0.76, 0.15))
@@ -281,8 +288,9 @@ def test_mixed_anova_worked_example() -> None:
     assert table.loc["time", "partial_eta_squared"] == pytest.approx(25 / 45)
     assert table.loc["Interaction", "partial_eta_squared"] == pytest.approx(9 / 29)
     assert (table.loc["time", "df1"], table.loc["time", "df2"]) == (1, 6)
-    # p from F(1, 6) = 7.5
-    assert table.loc["time", "p"] == pytest.approx(0.0338, abs=1e-4)
+    # p from F(1, 6) = 7.5; the p reported is the permutation one (8 subjects: every arrangement enumerated)
+    assert table.loc["time", "p_asymptotic"] == pytest.approx(0.0338, abs=1e-4)
+    assert table.loc["time", "p_method"] == "exact (permutation of scales within respondents)"
 
 
 def test_holm_step_down() -> None:

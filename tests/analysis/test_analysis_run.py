@@ -49,12 +49,13 @@ def test_results_follow_the_documented_structure(analysed: tuple[dict, str, dict
         assert len(agreement["icc"]) == 6 and all(len(f["ci"]) == 2 for f in agreement["icc"].values())
     mixed = results["comparisons"]["mixed_anova"]
     assert {row["source"] for row in mixed["table"]} == {"cohort", "scale", "Interaction"}
-    assert set(results["comparisons"]["allocations"]["alloc"]["tests"]) == {
-        "tactical",
-        "strategic",
-        "economic",
-    }
-    assert "rank_leverage" in results["comparisons"]["rankings"]
+    alloc = results["comparisons"]["allocations"]["alloc"]
+    assert set(alloc["follow_up"]) == {"tactical", "strategic", "economic"}
+    # 20 + 20 respondents: C(40, 20) labellings, so Monte Carlo
+    assert alloc["joint_test"]["p_method"].startswith("Monte Carlo permutation")
+    ranking = results["comparisons"]["rankings"]["rank_leverage"]
+    assert 0 < ranking["joint_test"]["p"] <= 1
+    assert set(ranking["follow_up"]) == {"tactical", "strategic", "economic"}
     assert {"exports_change.q50", "width"} <= set(
         results["comparisons"]["quantiles"]["exports_change"]["tests"]
     ) or ({"q50", "width"} <= set(results["comparisons"]["quantiles"]["exports_change"]["tests"]))

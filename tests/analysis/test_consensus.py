@@ -118,15 +118,10 @@ def test_stability_by_hand() -> None:
     )
     # Wilcoxon: zeros dropped, |d| = 2 1 1 1 2 -> mid-ranks 4.5 2 2 2 4.5; V = R+ = 15 (all increases), n = 5.
     assert row["wilcoxon_v"] == 15
-    # Ties -> normal approximation: mean n(n+1)/4 = 7.5; variance n(n+1)(2n+1)/24 - sum(t^3 - t)/48
-    # = 13.75 - (24 + 6)/48 = 13.125; z = (15 - 7.5 - 0.5)/sqrt(13.125) = 1.9322; two-sided p = 0.05334.
-    z = (15 - 7.5 - 0.5) / math.sqrt(13.125)
-    assert row["wilcoxon_p"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-12)
-    assert row["wilcoxon_p"] == pytest.approx(0.05334, abs=1e-5)
-    assert row["wilcoxon_method"] == "normal approximation (continuity)"
-    changes = np.array(ROUND_2) - np.array(ROUND_1)
-    scipy = stats.wilcoxon(changes, zero_method="wilcox", correction=True, method="approx")
-    assert row["wilcoxon_p"] == pytest.approx(scipy.pvalue, rel=1e-12)
+    # Ties and zeros -> the exact permutation p: of the 2^5 = 32 sign assignments of the midranks, only "all
+    # positive" (V = 15) and "all negative" (V = 0) are as far from n(n+1)/4 = 7.5 as the observed V = 15: p = 2/32.
+    assert row["wilcoxon_p"] == pytest.approx(2 / 32, rel=1e-12)
+    assert row["wilcoxon_method"] == "exact (permutation, ties by midranks; 5 zero differences dropped)"
     # Bowker on the 5 x 5 round-1 by round-2 table: moves 1->3, 2->3, 3->4, 3->4, 2->4 (off-diagonal cells), all
     # with an empty mirror cell: pairs (1,3): 1, (2,3): 1, (3,4): 2, (2,4): 1 -> B = 1 + 1 + 2 + 1 = 5 on 4 df.
     assert row["symmetry_test"] == "Bowker"

@@ -26,6 +26,7 @@ SECTIONS = [  # id, heading: in the order the report gives them
     ("methods", "Methods and rules"),
     ("descriptives", "Descriptives"),
     ("reliability", "Reliability"),
+    ("measurement", "Measurement across languages and cohorts"),
     ("agreement", "Agreement among experts"),
     ("within", "Comparisons within cohorts"),
     ("between", "Comparisons between cohorts"),

@@ -125,7 +125,7 @@ OLD_SHA256 = {
 
 #: Every problem of MISTAKES, in order, as the hand-walked checker reported them.
 OLD_PROBLEMS = [
-    "bad.yaml:5: unknown key 'colour' in the instrument (expected one of: anonymity, choice_sets, description, id, languages, pages, practice, scales, title, version)",
+    "bad.yaml:5: unknown key 'colour' in the instrument (expected one of: anonymity, choice_sets, description, hypotheses, id, languages, pages, practice, scales, title, version)",
     "bad.yaml:1: instrument id 'Bad_Id' must be lowercase letters, digits and -",
     "bad.yaml:2: version 1.0 must look like 1.0.0 (in quotes if needed)",
     "bad.yaml:4: 'title' of the instrument has no 'ur' translation",

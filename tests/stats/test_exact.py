@@ -161,3 +161,12 @@ def test_paired_input_and_nothing_to_test() -> None:
     assert math.isnan(wilcoxon_exact([2, 3], [2, 3]).p)
     with pytest.raises(ValueError, match="exact counting is used up to"):
         mann_whitney_exact(np.arange(300), np.arange(200))
+
+
+def test_friedman_with_many_measures_samples_without_listing_every_ordering() -> None:
+    """15 measures have 15! orderings per expert: the count decides on Monte Carlo before anything is listed."""
+    rng = np.random.default_rng(5)
+    data = rng.integers(1, 6, size=(12, 15)).astype(float)
+    result = friedman_permutation(data, resamples=2000)
+    assert result.method.startswith("Monte Carlo permutation within experts (2000 resamples")
+    assert 0 < result.p <= 1

@@ -156,7 +156,8 @@ def run_analysis(
     out_html
         Where to write the self-contained HTML report.
     out_json
-        Where to write the results document (structure: DESIGN.md, "Analysis results"); optional.
+        Where to write the results document (structure: DESIGN.md, "Analysis results"); optional. With it,
+        every table of the report is also written as CSV to ``<stem>_tables/`` beside it, listed in ``tables``.
     title, introduction
         Optional framing for the report (used by study-specific pipelines).
     weights
@@ -184,6 +185,12 @@ def run_analysis(
     analysis = analyze(export, weights=given)
     results = build_results(analysis)
     html = render_report(analysis, results, title=title, introduction=introduction)
+    if (
+        out_json is not None
+    ):  # every table of the report also as CSV, beside results.json (elicit.analysis.tables)
+        from .tables import report_tables, tables_folder, write_tables
+
+        results["tables"] = write_tables(report_tables(analysis, results), tables_folder(Path(out_json)))
     text = json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_atomic(Path(out_html), html)
     if out_json is not None:

@@ -1,13 +1,26 @@
 """Agreement among experts.
 
-Design: the *raters* are the experts of a cohort and the *targets* are the Likert items (all Likert items of
-the instrument after reverse keying, or one scale's items). High agreement means the experts rate the items
-alike — order them alike (consistency) or give them the same values (absolute agreement).
+Design: the *raters* are the experts of a cohort and the *targets* are the Likert items (the items of the scales,
+or all Likert items), **as answered**. Reverse keying is for scale scores only: recoding a reverse-worded item as
+``min + max - code`` moves its mean across the scale, so a panel that agrees that such an item is low would look,
+recoded, as if it rated every item alike, and the ICC and Kendall's W, which read differences between the
+targets, would call it disagreeing. High agreement means the experts rate the items alike: order them alike
+(consistency) or give them the same values (absolute agreement).
+
+Kendall's W is tested by permuting each expert's ranks (:func:`elicit.stats.exact.friedman_permutation`: W is a
+monotone function of Friedman's statistic within one data set, so they share the p-value), exact or seeded Monte
+Carlo, and by its chi-square approximation only above ``PERMUTATION_MAX_RATERS`` experts.
+
+Categorical items (single choice, dropdown: kind nominal) that share one set of choices are the targets of
+Fleiss' kappa (Fleiss 1971) and Krippendorff's nominal alpha (:func:`categorical_agreement`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import warnings as _warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,17 +28,42 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pingouin as pg
+from scipy import stats
+from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
+from elicit.stats.exact import RESAMPLES, SEED, TOLERANCE, friedman_permutation
 from elicit.stats.ranks import KendallW, kendall_w
 
+from .disclosure import Disclosure
+from .export_folder import Codebook, Item, Kind
+
 __all__ = [
+    "CATEGORICAL_METHOD",
+    "KEYING",
+    "PERMUTATION_MAX_RATERS",
     "AgreementResult",
+    "CategoricalAgreement",
     "KendallW",
     "agreement",
+    "categorical_agreement",
+    "categorical_item_sets",
+    "categorical_agreement_by_cohort",
+    "categorical_results",
     "icc_table",
     "kendall_w",
+    "kendall_w_test",
     "krippendorff_alpha",
 ]
+
+#: How the targets enter the agreement statistics (stated in the report and results.json).
+KEYING = "as answered"
+#: Up to this many experts Kendall's W is tested by permutation; above, by its chi-square approximation.
+PERMUTATION_MAX_RATERS = 50
+#: friedman_permutation lists every within-expert arrangement of the ranks (k! per expert) before it decides between
+#: enumeration and Monte Carlo; above this many, the same Monte Carlo is run here without that list.
+ARRANGEMENT_WORK = 400_000
+#: Monte Carlo resamples drawn at once (the same random stream as one draw of all of them).
+CHUNK = 1_000
 
 #: ICC forms: pingouin's label -> (Shrout & Fleiss name, McGraw & Wong name, description)
 ICC_FORMS: dict[str, tuple[str, str, str]] = {
@@ -136,13 +174,71 @@ class AgreementResult:
     kendall: KendallW
     krippendorff_alpha: float
     warnings: tuple[str, ...] = field(default=())
+    #: How ``kendall.p`` was obtained (permutation within experts, exact or Monte Carlo, or chi-square).
+    kendall_method: str = ""
+    #: The chi-square approximation's p-value, for comparison.
+    kendall_p_asymptotic: float = float("nan")
+    keying: str = KEYING
+
+
+def _friedman_monte_carlo(
+    array: np.ndarray, seed: int = SEED, resamples: int = RESAMPLES
+) -> tuple[float, str]:
+    """The Monte Carlo branch of :func:`~elicit.stats.exact.friedman_permutation` (the same random stream, so the
+    same p), in chunks and without listing every arrangement first; ``array`` is experts x targets, complete."""
+    n, k = array.shape
+    ranks = np.apply_along_axis(stats.rankdata, 1, array)
+    ties = 0.0
+    for row in array:
+        _, counts = np.unique(row, return_counts=True)
+        ties += float((counts**3 - counts).sum())
+    denominator = n * k * (k + 1) / 12 - ties / (12 * (k - 1))
+
+    def statistic(rank_sums: np.ndarray) -> np.ndarray:
+        return np.asarray(((rank_sums - n * (k + 1) / 2) ** 2).sum(axis=-1) / denominator)
+
+    observed = float(statistic(ranks.sum(axis=0)))
+    threshold = observed - TOLERANCE * max(1.0, observed)
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    while done < resamples:
+        size = min(CHUNK, resamples - done)
+        order = np.argsort(rng.random((size, n, k)), axis=2)
+        shuffled = np.take_along_axis(np.broadcast_to(ranks, (size, n, k)), order, axis=2)
+        hits += int((statistic(shuffled.sum(axis=1)) >= threshold).sum())
+        done += size
+    method = f"Monte Carlo permutation within experts ({resamples} resamples, seed {seed})"
+    return (hits + 1) / (resamples + 1), method
+
+
+def kendall_w_test(ratings: pd.DataFrame | np.ndarray) -> tuple[KendallW, str, float]:
+    """Kendall's W of a targets x raters table with its p-value by permutation within raters.
+
+    Returns ``(result, method, p_asymptotic)``: ``result.p`` is the permutation p-value (exact, or seeded Monte
+    Carlo) up to :data:`PERMUTATION_MAX_RATERS` raters, the chi-square one above; ``method`` says which.
+    """
+    result = kendall_w(ratings)
+    array = np.asarray(ratings, dtype="float64")
+    array = array[:, ~np.isnan(array).any(axis=0)].T  # raters (blocks) x targets
+    if math.isnan(result.p):
+        return result, "not computed", result.p
+    m, n = array.shape
+    if m > PERMUTATION_MAX_RATERS:
+        return result, f"chi-square approximation (more than {PERMUTATION_MAX_RATERS} experts)", result.p
+    if m * math.factorial(n) <= ARRANGEMENT_WORK:
+        permuted = friedman_permutation(array)
+        p, method = permuted.p, permuted.method
+    else:
+        p, method = _friedman_monte_carlo(array)
+    return dataclasses.replace(result, p=float(p)), method, result.p
 
 
 def agreement(items: pd.DataFrame, cohort: str, value_domain: list[float] | None = None) -> AgreementResult:
     """ICC (all forms), Kendall's W and ordinal Krippendorff's alpha among experts (rows of ``items``).
 
-    ``items`` has one row per expert and one column per Likert item (reverse-keyed). The ICC and Kendall's W
-    need complete data and use the experts who answered every item; Krippendorff's alpha uses all answers.
+    ``items`` has one row per expert and one column per Likert item, as answered (not reverse-keyed: see the
+    module's docstring). The ICC and Kendall's W need complete data and use the experts who answered every item;
+    Krippendorff's alpha uses all answers.
     """
     ratings = items.T  # targets × raters
     complete = ratings.loc[:, ratings.notna().all(axis=0)]
@@ -157,13 +253,180 @@ def agreement(items: pd.DataFrame, cohort: str, value_domain: list[float] | None
         warns.append(
             f"{cohort}: only {ratings.shape[0]} item(s) to agree on; agreement statistics are unstable"
         )
+    kendall, method, asymptotic = kendall_w_test(complete)
     return AgreementResult(
         cohort=cohort,
         targets=tuple(str(c) for c in items.columns),
         n_raters=n_raters,
         n_raters_complete=int(complete.shape[1]),
         icc=icc_table(complete),
-        kendall=kendall_w(complete),
+        kendall=kendall,
         krippendorff_alpha=krippendorff_alpha(ratings, "ordinal", value_domain),
         warnings=tuple(warns),
+        kendall_method=method,
+        kendall_p_asymptotic=asymptotic,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalAgreement:
+    """Agreement among the experts of one cohort on a set of categorical items with the same choices.
+
+    ``fleiss_kappa`` uses the experts who answered every item (Fleiss' kappa needs the same number of ratings
+    per target); it is NaN with ``kappa_note`` saying why when it cannot be given. ``krippendorff_alpha``
+    (nominal) uses every answer.
+    """
+
+    cohort: str
+    items: tuple[str, ...]
+    categories: tuple[str, ...]
+    n_raters: int
+    n_raters_complete: int
+    fleiss_kappa: float
+    observed_agreement: float
+    chance_agreement: float
+    krippendorff_alpha: float
+    kappa_note: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+
+def categorical_agreement(
+    codes: pd.DataFrame, categories: Sequence[str], cohort: str, *, small: int | None = None
+) -> CategoricalAgreement:
+    """Fleiss' kappa and Krippendorff's nominal alpha among experts (rows of ``codes``) over items (columns).
+
+    ``codes`` holds the choice codes answered (missing: not answered); ``categories`` lists every declared code,
+    so that a choice nobody picked still counts for chance agreement. Fleiss (1971), eq. 2-9: ``kappa = (P - Pe) /
+    (1 - Pe)`` with ``P`` the mean proportion of agreeing pairs of raters per item and ``Pe = sum p_j^2``, via
+    ``statsmodels.stats.inter_rater.fleiss_kappa``. ``small``: kappa is withheld when fewer experts than this
+    (the study's k) answered every item.
+    """
+    index = {str(code): position for position, code in enumerate(categories)}
+    numeric = codes.apply(
+        lambda column: column.map(lambda v: index.get(str(v), np.nan) if pd.notna(v) else np.nan)
+    )
+    numeric = numeric.astype("float64")
+    ratings = numeric.T  # items x experts
+    answered = ratings.loc[:, ratings.notna().any(axis=0)]
+    complete = ratings.loc[:, ratings.notna().all(axis=0)]
+    warns = []
+    undeclared = int((codes.notna() & numeric.isna()).to_numpy().sum())
+    if undeclared:
+        warns.append(
+            f"{cohort}: {undeclared} answer(s) outside the declared choices are left out of the agreement"
+        )
+    kappa, observed, chance, note = math.nan, math.nan, math.nan, ""
+    if complete.shape[1] < 2:
+        note = "fewer than two experts answered every item"
+    elif small is not None and complete.shape[1] < small:
+        note = f"fewer than {small} experts answered every item (the study's k)"
+    else:
+        table, _ = aggregate_raters(complete.to_numpy(dtype="int64"), n_cat=len(categories))
+        raters = complete.shape[1]
+        p_j = table.sum(axis=0) / table.sum()
+        observed = float(((table * (table - 1)).sum(axis=1) / (raters * (raters - 1))).mean())
+        chance = float((p_j**2).sum())
+        if chance >= 1 - TOLERANCE:
+            note = "every expert gave every item the same answer: chance agreement is 1, kappa is undefined"
+        else:
+            kappa = float(fleiss_kappa(table, method="fleiss"))
+    if complete.shape[1] < SMALL_RATERS:
+        warns.append(
+            f"{cohort}: categorical agreement rests on {complete.shape[1]} expert(s) with complete answers; with "
+            f"fewer than {SMALL_RATERS} kappa and alpha say little"
+        )
+    alpha = krippendorff_alpha(answered, "nominal", list(range(len(categories))))
+    return CategoricalAgreement(
+        cohort=cohort,
+        items=tuple(str(c) for c in codes.columns),
+        categories=tuple(str(c) for c in categories),
+        n_raters=int(answered.shape[1]),
+        n_raters_complete=int(complete.shape[1]),
+        fleiss_kappa=kappa,
+        observed_agreement=observed,
+        chance_agreement=chance,
+        krippendorff_alpha=alpha,
+        kappa_note=note,
+        warnings=tuple(warns),
+    )
+
+
+def categorical_item_sets(book: Codebook) -> list[tuple[Item, ...]]:
+    """The categorical items agreement is computed on, grouped by their set of choices (two items or more each).
+
+    Items of kind nominal with at least two declared choices that are neither identifiers (a quasi-identifier's
+    answers describe the expert, not a judgement) nor a consent (a "no" ends the response, so every answer kept
+    is "yes"). Agreement is only defined across targets that share their categories: otherwise chance agreement,
+    pooled over the targets, would count choices that no two items offer.
+    """
+    groups: dict[frozenset[str], list[Item]] = {}
+    for item in book.items_of_kind(Kind.NOMINAL):
+        if (
+            len(item.choices) < 2
+            or item.privacy != "none"
+            or item.type == "consent"
+            or len(item.columns) != 1
+        ):
+            continue
+        groups.setdefault(frozenset(c.code for c in item.choices), []).append(item)
+    return [tuple(items) for items in groups.values() if len(items) >= 2]
+
+
+def categorical_agreement_by_cohort(
+    data: pd.DataFrame, book: Codebook, cohorts: Sequence[str], disclosure: Disclosure
+) -> tuple[tuple[CategoricalAgreement, ...], bool]:
+    """Categorical agreement per cohort shown and per set of items (:func:`categorical_item_sets`), under the
+    disclosure rule; ``(results, left_out)`` with ``left_out`` true when a cohort was left out of one set
+    because fewer than k of its experts answered there."""
+    results, left_out = [], False
+    for items in categorical_item_sets(book):
+        columns = [item.columns[0] for item in items]
+        if any(column not in data.columns for column in columns):
+            continue
+        categories = [c.code for c in items[0].choices]
+        for cohort in (c for c in cohorts if c not in disclosure.hidden):
+            rows = data.loc[data["cohort"] == cohort, columns]
+            rows.columns = [item.id for item in items]
+            result = categorical_agreement(
+                rows.reset_index(drop=True), categories, cohort, small=disclosure.k
+            )
+            if result.n_raters == 0:
+                continue
+            if disclosure.is_small(result.n_raters) or disclosure.is_small(result.n_raters_complete):
+                left_out = True  # the threshold rule alone, as for the Likert agreement: no total to protect
+                continue
+            results.append(result)
+    return tuple(results), left_out
+
+
+CATEGORICAL_METHOD = (
+    "Categorical items (kind nominal: single choice, dropdown) that offer the same choices are the targets, the "
+    "experts of a cohort the raters. Fleiss' kappa (Fleiss 1971; statsmodels) on the experts who answered every "
+    "item of the set, with P the observed and Pe the chance agreement; Krippendorff's alpha (nominal metric; "
+    "Krippendorff 2011) on all answers. Identifiers and consent are not targets."
+)
+
+
+def categorical_results(results: Sequence[CategoricalAgreement]) -> dict[str, object]:
+    """``results.json``'s ``categorical_agreement``: the method and, per set of items, each cohort's figures."""
+    sets: dict[tuple[str, ...], dict[str, object]] = {}
+    for result in results:
+        entry = sets.setdefault(
+            result.items,
+            {"items": list(result.items), "categories": list(result.categories), "by_cohort": {}},
+        )
+        by_cohort = entry["by_cohort"]
+        assert isinstance(by_cohort, dict)  # nosec B101  # narrowing for mypy: set just above
+        by_cohort[result.cohort] = {
+            "raters": "experts",
+            "n_raters": result.n_raters,
+            "n_raters_complete": result.n_raters_complete,
+            "fleiss_kappa": result.fleiss_kappa,
+            "observed_agreement": result.observed_agreement,
+            "chance_agreement": result.chance_agreement,
+            "kappa_note": result.kappa_note or None,
+            "krippendorff_alpha": result.krippendorff_alpha,
+            "krippendorff_level": "nominal",
+            "warnings": list(result.warnings),
+        }
+    return {"method": CATEGORICAL_METHOD, "sets": list(sets.values())}

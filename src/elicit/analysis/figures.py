@@ -21,11 +21,11 @@ from .export_folder import Item
 __all__ = [
     "allocation_chart",
     "diverging_likert",
-    "leverage_comparison",
     "pooled_densities",
     "quantile_chart",
     "ranking_chart",
     "rounds_densities",
+    "scale_comparison",
     "scale_distributions",
 ]
 
@@ -149,14 +149,19 @@ def scale_distributions(
     return _uri(figure)
 
 
-def leverage_comparison(
+def scale_comparison(
     scores: pd.DataFrame,
     scales: Sequence[str],
     cohorts: Sequence[str],
-    labels: dict[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
     value_range: tuple[float, float] | None = None,
+    subject: str = "",
 ) -> str:
-    """The scales side by side per cohort: median (dot) with interquartile range (bar) and the mean (diamond)."""
+    """The scales side by side per cohort: median (dot) with interquartile range (bar) and the mean (diamond).
+
+    Titled from the instrument (``subject``: the study's or instrument's title, ``labels``: the scales' own
+    labels), so the figure names what the study measured and nothing else.
+    """
     labels = labels or {}
     figure = Figure(figsize=(7.5, 3.6))
     axes = figure.subplots()
@@ -179,7 +184,8 @@ def leverage_comparison(
     if value_range:
         axes.set_ylim(value_range[0] - 0.2, value_range[1] + 0.2)
     axes.set_ylabel("scale score", fontsize=9)
-    axes.set_title("Perceived leverage by cohort: median (dot), IQR (bar), mean (diamond)", fontsize=10)
+    heading = "Scale scores by cohort: median (dot), IQR (bar), mean (diamond)"
+    axes.set_title(_wrap(f"{subject} — {heading}" if subject else heading, 90), fontsize=10)
     axes.legend(fontsize=8, frameon=False)
     axes.grid(axis="y", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)

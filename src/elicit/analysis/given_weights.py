@@ -22,7 +22,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 __all__ = ["GivenWeights", "WeightsError", "read_weights"]
 
 #: The key of the rows that hold for every item without rows of its own.

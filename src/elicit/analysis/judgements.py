@@ -1,4 +1,7 @@
-"""Constant-sum allocations, rankings, quantile judgements and single ordinal items, by cohort."""
+"""Constant-sum allocations, rankings, quantile judgements and single ordinal items, by cohort.
+
+Constant-sum and ranking items are compared between cohorts by one joint test each (:mod:`.compositional`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from elicit.stats.compositional import centre
+
 from .comparisons import between_groups
+from .compositional import composition_coordinates, group_centres, joint_tests
 from .descriptives import ALL, describe
 from .export_folder import Item
 
@@ -32,16 +38,25 @@ def allocation_shares(data: pd.DataFrame, item: Item) -> pd.DataFrame:
     )
 
 
-def allocations(data: pd.DataFrame, item: Item, cohorts: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Shares of a constant-sum item per part and cohort, and their between-cohort comparison.
+def allocations(
+    data: pd.DataFrame, item: Item, cohorts: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Shares of a constant-sum item per part and cohort, and one joint comparison between cohorts.
 
-    Returns ``(summary, tests)``: ``summary`` has ``part``, ``label``, ``cohort`` and the :func:`describe` fields
-    of the share (in % of the respondent's total); ``tests`` is :func:`between_groups` per part (Mann–Whitney with
-    Holm correction across the parts). The parts of a composition are not independent (Aitchison 1986): when one
-    share rises another must fall, so the tests describe each share, not separate effects.
+    Returns ``(summary, follow_up, joint)``: ``summary`` has ``part``, ``label``, ``cohort``, the :func:`describe`
+    fields of the share (in % of the respondent's total) and ``centre`` (the compositional centre, in %);
+    ``joint`` is the one permutation test of the whole composition between cohorts on clr coordinates and
+    ``follow_up`` the test of each part from the same permutations, Holm across the parts
+    (:mod:`elicit.analysis.compositional`). The parts of a composition are not independent (Aitchison 1986): when
+    one share rises another must fall, so they are tested together first.
     """
     shares = allocation_shares(data, item)
     parts = [c for c in shares.columns if c not in ("respondent", "cohort")]
+    replaced, coordinates, delta, zeros = composition_coordinates(shares[parts])
+    kept = shares.loc[replaced.index, "cohort"].astype(str)
+    centres = group_centres(replaced, kept) | (
+        {ALL: pd.Series(100 * centre(replaced.to_numpy()), index=parts)} if len(replaced) else {}
+    )
     rows = []
     for part in parts:
         for group, frame in _groups(shares, cohorts):
@@ -52,19 +67,33 @@ def allocations(data: pd.DataFrame, item: Item, cohorts: Sequence[str]) -> tuple
                     "label": item.label_of(part),
                     "cohort": group,
                     **describe(frame[part]),
+                    "centre": float(centres[group][part]) if group in centres else float("nan"),
                 }
             )
-    tests = between_groups(shares, parts, groups=cohorts)
-    if len(tests):
-        tests.insert(0, "item", item.id)
-    return pd.DataFrame(rows), tests
+    joint, follow_up = joint_tests(
+        coordinates,
+        kept,
+        cohorts,
+        item=item.id,
+        labels={part: item.label_of(part) for part in parts},
+        test="joint permutation test on clr coordinates (PERMANOVA, Aitchison distance)",
+        effect_size_name="difference in mean clr",
+        distance_name="Aitchison distance between the cohorts' centres",
+    )
+    if len(joint):
+        joint["zero_replacement_delta"] = delta
+        joint["zeros_replaced"] = zeros
+    return pd.DataFrame(rows), follow_up, joint
 
 
-def rankings(data: pd.DataFrame, item: Item, cohorts: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean and median rank and the share of experts ranking each choice first, per cohort; tests on ranks.
+def rankings(
+    data: pd.DataFrame, item: Item, cohorts: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Mean and median rank and the share of experts ranking each choice first, per cohort; one joint test.
 
-    Rank 1 is first. ``tests`` compares the ranks of each choice between cohorts (Mann–Whitney, Holm across the
-    choices).
+    Rank 1 is first. Returns ``(summary, follow_up, joint)``: ``joint`` compares the experts' complete rank
+    vectors between cohorts by one permutation test, ``follow_up`` each choice from the same permutations (Holm
+    across the choices).
     """
     columns = [c for c in item.columns if c in data.columns]
     frame = data[["respondent", "cohort", *columns]].copy()
@@ -89,10 +118,18 @@ def rankings(data: pd.DataFrame, item: Item, cohorts: Sequence[str]) -> tuple[pd
                     "first_percent": 100 * float((ranks == 1).sum()) / answered if answered else float("nan"),
                 }
             )
-    tests = between_groups(frame, parts, groups=cohorts)
-    if len(tests):
-        tests.insert(0, "item", item.id)
-    return pd.DataFrame(rows), tests
+    complete = frame.dropna(subset=parts)
+    joint, follow_up = joint_tests(
+        complete[parts].astype("float64"),
+        complete["cohort"].astype(str),
+        cohorts,
+        item=item.id,
+        labels={part: item.label_of(part) for part in parts},
+        test="joint permutation test on the rank vectors (PERMANOVA, Euclidean distance)",
+        effect_size_name="difference in mean rank",
+        distance_name="Euclidean distance between the cohorts' mean rank vectors",
+    )
+    return pd.DataFrame(rows), follow_up, joint
 
 
 def quantile_judgements(

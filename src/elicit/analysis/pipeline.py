@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .agreement import AgreementResult, agreement
+from .agreement import AgreementResult, CategoricalAgreement, agreement, categorical_agreement_by_cohort
 from .comparisons import WithinResult, between_groups, mixed_anova, within_subjects
 from .descriptives import (
     ALL,
@@ -22,11 +22,13 @@ from .disclosure import Disclosure, manifest_k
 from .elicitation import CookeSummary, DelphiSummary, confidence_summary, cooke_summary, delphi_summary
 from .export_folder import NUMERIC_KINDS, ExportData, Item, Kind
 from .given_weights import GivenWeights
+from .hypotheses import Hypotheses, confirm_hypotheses
+from .invariance import Measurement, measurement_checks
 from .judgement import ItemJudgement, item_judgement
 from .judgements import allocations, quantile_judgements, rankings, single_items
 from .reliability import SMALL_N_RELIABILITY, ScaleReliability, reliability_by_group
 from .rounds_compared import RoundsCompared, rounds_compared
-from .scoring import MIN_ANSWERED_FRACTION, reverse_key, scale_scores, scores_long
+from .scoring import MIN_ANSWERED_FRACTION, scale_scores, scores_long
 
 __all__ = ["SMALL_COHORT", "Analysis", "ItemComparison", "analyze"]
 
@@ -46,14 +48,16 @@ MISSING_DATA_RULES = (
     "Reverse-keyed items are recoded as min + max - code, with min and max the codebook's declared choice range.",
     "Reliability (alpha, omega, item-total statistics) uses respondents who answered every item of the scale "
     "(listwise deletion); n used and n excluded are reported.",
-    "Agreement (ICC, Kendall's W) uses the experts who answered every target item; Krippendorff's alpha uses all "
-    "available answers.",
+    "Agreement (ICC, Kendall's W, Krippendorff's alpha) is computed on the items as answered; reverse keying is "
+    "for scale scores only. ICC and Kendall's W use the experts who answered every target item; Krippendorff's "
+    "alpha uses all available answers. Fleiss' kappa uses the experts who answered every categorical item of the "
+    "set; Krippendorff's nominal alpha all their answers.",
     "Each test uses the respondents with the values it needs (pairwise for between-cohort tests, complete cases "
     "across the scales for within-cohort tests and the mixed ANOVA).",
 )
 
 TEST_CHOICE = (
-    "Scale scores are means of a few 5-point items: bounded, discrete and often skewed, and expert cohorts are "
+    "Scale scores are means of a few rating-scale items: bounded, discrete and often skewed, and expert cohorts are "
     "small. The primary tests are therefore rank-based — Mann-Whitney U between cohorts (effect size: "
     "rank-biserial r; shift: Hodges-Lehmann with its distribution-free CI) and the Friedman test within cohorts "
     "(effect size: Kendall's W) with pairwise Wilcoxon signed-rank tests (matched-pairs rank-biserial r). "
@@ -63,24 +67,33 @@ TEST_CHOICE = (
     "Brown-Forsythe test, sphericity with Mauchly's test; ANOVA p-values are Greenhouse-Geisser corrected "
     "throughout because Mauchly's test has little power in small samples (Maxwell & Delaney 2004). Where "
     "normality is rejected or cohorts are small, read the rank-based results first; where both agree, the "
-    "conclusion does not hinge on the choice of test."
+    "conclusion does not hinge on the choice of test. For small panels the rank tests' p-values are exact or by "
+    "permutation (ties included: Mann-Whitney up to 200 respondents, Wilcoxon up to 400 pairs, Friedman, "
+    "Kruskal-Wallis and the mixed design's effects up to 200 respondents, enumerated or by a seeded Monte Carlo); "
+    "the asymptotic distributions only above those sizes, and every p-value states its method. Effect sizes carry "
+    "seeded BCa bootstrap intervals (Efron 1987), or the reason why no interval can be given."
 )
 
 CORRECTIONS = (
     "p-values are two-sided. Holm's (1979) step-down correction is applied within each family: the scales "
-    "compared between cohorts; the pairwise post hoc tests within a cohort; the parts of each constant-sum or "
-    "ranking item; the single ordinal items; the central quantile and width of each quantile item. Both raw (p) "
+    "compared between cohorts; the pairwise post hoc tests within a cohort; the per-part follow-ups of each "
+    "constant-sum or ranking item (first compared by one joint permutation test); the single ordinal items; the central quantile and width of each quantile item. Both raw (p) "
     "and adjusted (p_holm) values are reported. Omnibus tests (Friedman, ANOVA) are not adjusted."
 )
 
 
 @dataclass(frozen=True, eq=False)
 class ItemComparison:
-    """Summary and between-cohort tests of one constant-sum, ranking or quantiles item."""
+    """Summary and between-cohort tests of one constant-sum, ranking or quantiles item.
+
+    For constant-sum and ranking items ``joint`` is the one joint test of the item between cohorts and ``tests``
+    the follow-ups per part (:mod:`elicit.analysis.compositional`).
+    """
 
     item: Item
     summary: pd.DataFrame
     tests: pd.DataFrame
+    joint: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +135,9 @@ class Analysis:
     judgements: tuple[ItemJudgement, ...] = ()
     weights: GivenWeights | None = None
     rounds_compared: RoundsCompared | None = None
+    categorical_agreement: tuple[CategoricalAgreement, ...] = ()
+    hypotheses: Hypotheses = field(default_factory=Hypotheses)
+    measurement: Measurement = field(default_factory=Measurement)
 
     @property
     def suppressed(self) -> tuple[str, ...]:
@@ -243,18 +259,22 @@ def analyze(
     ordinal = book.items_of_kind(Kind.ORDINAL)
     in_scales = book.scale_item_ids
     targets = tuple(i.id for i in ordinal if i.id in in_scales) or tuple(i.id for i in ordinal)
-    keyed = reverse_key(data, book)
     agreement_results: dict[str, AgreementResult] = {}
-    if len(targets) >= 2:
+    if len(targets) >= 2:  # on the items as answered: reverse keying is for scale scores only (agreement.py)
         domain = sorted({c.value for i in ordinal if i.id in targets for c in i.choices})
         for cohort in (c for c in cohorts if c not in hidden):
-            rows = keyed[keyed["cohort"] == cohort][list(targets)]
+            rows = data[data["cohort"] == cohort][list(targets)].astype("float64")
             agreed = agreement(rows.reset_index(drop=True), cohort, domain)
             if disclosure.is_small(agreed.n_raters_complete):  # no total to protect: the threshold rule alone
                 left_out.append("agreement")
                 continue
             agreement_results[cohort] = agreed
             warnings.extend(agreed.warnings)
+    categorical, categorical_left_out = categorical_agreement_by_cohort(data, book, cohorts, disclosure)
+    if categorical_left_out:
+        left_out.append("categorical agreement")
+    for categorical_result in categorical:
+        warnings.extend(categorical_result.warnings)
 
     within: dict[str, WithinResult] = {}
     if len(scale_names) >= 2:
@@ -289,16 +309,21 @@ def analyze(
         single_items(data, singles, cohorts) if len(cohorts) >= 2 else pd.DataFrame(), "single items"
     )
 
-    def judged(item: Item, summary: pd.DataFrame, tests: pd.DataFrame, by: str) -> ItemComparison:
-        return ItemComparison(item, published(summary, item.id, by), comparable(tests, item.id))
+    def judged(
+        item: Item, summary: pd.DataFrame, tests: pd.DataFrame, by: str, joint: pd.DataFrame | None = None
+    ) -> ItemComparison:
+        shown = comparable(joint, item.id) if joint is not None else pd.DataFrame()
+        return ItemComparison(item, published(summary, item.id, by), comparable(tests, item.id), shown)
 
     alloc = tuple(
-        judged(item, *allocations(data, item, cohorts), "part")
+        judged(item, summary, tests, "part", joint)
         for item in (book.items_of_kind(Kind.COMPOSITION) if disclosure.compares else ())
+        for summary, tests, joint in [allocations(data, item, cohorts)]
     )
     ranks = tuple(
-        judged(item, *rankings(data, item, cohorts), "part")
+        judged(item, summary, tests, "part", joint)
         for item in (book.items_of_kind(Kind.RANKING) if disclosure.compares else ())
+        for summary, tests, joint in [rankings(data, item, cohorts)]
     )
     quants = tuple(
         judged(item, *quantile_judgements(data, item, cohorts), "level") for item in book.quantile_items()
@@ -366,6 +391,9 @@ def analyze(
                 f"{judged_item.item.id}: no distribution family could be fitted to {judged_item.skipped} "
                 "judgement(s) on its support; they are left out of the fits and pools."
             )
+    declared = confirm_hypotheses(data, book, disclosure)
+    measurement = measurement_checks(data, book, disclosure, [c for c in cohorts if c not in hidden])
+    warnings.extend([*declared.warnings, *measurement.warnings])
     notes.extend(_disclosure_notes(disclosure, [g for g in (ALL, *all_cohorts) if g in hidden], left_out))
     return Analysis(
         export=export,
@@ -398,6 +426,9 @@ def analyze(
         judgements=judgements,
         weights=weights,
         rounds_compared=across,
+        categorical_agreement=categorical,
+        hypotheses=declared,
+        measurement=measurement,
     )
 
 
@@ -445,8 +476,9 @@ def describe_agreement_design(analysis: Analysis) -> str:
         else "all Likert items"
     )
     return (
-        f"Raters are the experts of a cohort; targets are {scope} ({len(targets)} items, reverse-keyed). "
-        "Agreement is high when experts rate the items alike."
+        f"Raters are the experts of a cohort; targets are {scope} ({len(targets)} items), as answered (not "
+        "reverse-keyed: recoding moves a reverse-worded item's mean and would make agreement an artefact of the "
+        "keying). Agreement is high when experts rate the items alike."
     )
 
 

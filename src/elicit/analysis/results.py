@@ -16,8 +16,15 @@ from typing import Any, cast
 
 import pandas as pd
 
+from .agreement import categorical_results
+from .comparisons import inference_settings, interval_entry
+from .compositional import COMPOSITION_METHOD, RANKING_METHOD, results_block
+from .flow import participant_flow
+from .hypotheses import hypotheses_results
+from .invariance import measurement_results
 from .json_values import json_safe
 from .judgement import GIVEN_WEIGHTS_METHOD, METHOD, POOLS
+from .methods import methods_summary
 from .pipeline import (
     CORRECTIONS,
     MISSING_DATA_RULES,
@@ -61,7 +68,8 @@ def _version(package: str) -> str:
 def software_versions() -> dict[str, str]:
     """Versions of Elicit and of the libraries that computed the results."""
     versions = {"elicit": _version("elicit"), "python": platform.python_version()}
-    for package in ("numpy", "pandas", "scipy", "pingouin", "krippendorff", "matplotlib", "jinja2"):
+    packages = ("numpy", "pandas", "scipy", "pingouin", "krippendorff", "statsmodels", "matplotlib", "jinja2")
+    for package in packages:
         versions[package] = _version(package)
     return versions
 
@@ -72,8 +80,10 @@ def _between_entry(row: Mapping[str, Any], groups: tuple[str, ...]) -> dict[str,
         "statistic": row.get("statistic"),
         "p": row.get("p"),
         "p_holm": row.get("p_holm"),
+        "p_method": row.get("p_method"),
         "effect_size": row.get("effect_size"),
         "effect_size_name": row.get("effect_size_name"),
+        "effect_size_ci": interval_entry(row, "effect_size"),
         "groups": list(groups),
         "n": {g: row.get(f"n_{g}") for g in groups},
         "median": {g: row.get(f"median_{g}") for g in groups},
@@ -86,19 +96,20 @@ def _between_entry(row: Mapping[str, Any], groups: tuple[str, ...]) -> dict[str,
     }
     if row.get("test") == "Mann-Whitney U":
         entry.update(
-            p_method=row.get("p_method"),
             ci=[row.get("hl_ci_low"), row.get("hl_ci_high")],
-            ci_of=f"Hodges-Lehmann shift ({groups[0]} minus {groups[1]}), 95%",
+            ci_of=f"Hodges-Lehmann shift ({groups[0]} minus {groups[1]}), 95% requested",
             hodges_lehmann={
                 "shift": row.get("hl_shift"),
                 "ci": [row.get("hl_ci_low"), row.get("hl_ci_high")],
                 "method": row.get("hl_ci_method"),
+                "confidence": row.get("hl_ci_confidence"),
             },
             welch={
                 "t": row.get("welch_t"),
                 "df": row.get("welch_df"),
                 "p": row.get("welch_p"),
                 "p_holm": row.get("welch_p_holm"),
+                "p_method": row.get("welch_p_method"),
                 "mean_diff": row.get("mean_diff"),
                 "ci": [row.get("mean_diff_ci_low"), row.get("mean_diff_ci_high")],
             },
@@ -121,7 +132,8 @@ def published_manifest(
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """A copy of the export's manifest for the results, and the dotted paths of what it leaves out.
 
-    Left out: the counts of the ``suppressed`` cohorts (in ``counts`` or ``counts.by_cohort``) and the sizes of the small classes in
+    Left out: the counts of the ``suppressed`` cohorts (in ``counts``, ``counts.by_cohort`` and
+    ``participant_flow``) and the sizes of the small classes in
     the k-anonymity report (:data:`CLASS_SIZES`). The copy no longer hashes to ``manifest_sha256``, which stays the
     export's own.
     """
@@ -135,6 +147,19 @@ def published_manifest(
             for code in [c for c in table if c in suppressed]:
                 del table[code]
                 omitted.append(f"{path}.{code}")
+    flow = document.get("participant_flow")
+    if isinstance(flow, dict):  # the flow's counts per cohort: the suppressed cohorts' are left out
+        invitations = flow.get("invitations")
+        if isinstance(invitations, dict):
+            for code in [c for c in invitations if c in suppressed]:
+                del invitations[code]
+                omitted.append(f"participant_flow.invitations.{code}")
+        for index, entry in enumerate(flow.get("rounds") or []):
+            responses = entry.get("responses") if isinstance(entry, dict) else None
+            if isinstance(responses, dict):
+                for code in [c for c in responses if c in suppressed]:
+                    del responses[code]
+                    omitted.append(f"participant_flow.rounds.{index}.responses.{code}")
     report = (document.get("anonymization") or {}).get("k_anonymity")
     reports = {"anonymization.k_anonymity": report}
     if isinstance(report, dict):
@@ -197,10 +222,13 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
                 for row in as_records(a.icc)
             },
             "kendall_w": a.kendall.w,
+            "keying": a.keying,
             "kendall_w_test": {
                 "chi2": a.kendall.chi2,
                 "df": a.kendall.df,
                 "p": a.kendall.p,
+                "p_method": a.kendall_method,
+                "p_chi2_approximation": a.kendall_p_asymptotic,
                 "n_raters": a.kendall.m,
                 "n_targets": a.kendall.n,
             },
@@ -216,8 +244,11 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
             "statistic": w.friedman["statistic"],
             "df": w.friedman["df"],
             "p": w.friedman["p"],
+            "p_method": w.friedman.get("p_method"),
+            "p_asymptotic": w.friedman.get("p_asymptotic"),
             "effect_size": w.friedman["kendall_w"],
             "effect_size_name": "Kendall's W",
+            "effect_size_ci": interval_entry(w.friedman, "kendall_w"),
             "n": w.n,
             "posthoc": [
                 {**row, "test": "Wilcoxon signed-rank", "effect_size_name": "matched-pairs rank-biserial r"}
@@ -241,7 +272,8 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
             "effect_size_name": "partial eta squared",
             "n_subjects": int(analysis.mixed["n_subjects"].iloc[0]),
             "table": as_records(analysis.mixed.drop(columns=["n_subjects"])),
-            "p_note": "p is Greenhouse-Geisser corrected for within effects with more than two levels",
+            "p_note": "p is the permutation p-value where p_method says so (small samples), else the F test's; "
+            "p_asymptotic is the F test's, Greenhouse-Geisser corrected for within effects with more than two levels",
         }
 
     def items_block(comparisons: Any, key: str) -> dict[str, Any]:
@@ -279,6 +311,7 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
             "missing_data": list(MISSING_DATA_RULES),
             "test_choice": TEST_CHOICE,
             "corrections": CORRECTIONS,
+            "inference": inference_settings(),
             "agreement_design": describe_agreement_design(analysis),
             "notes": list(analysis.notes),
         },
@@ -291,16 +324,19 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
             "dates": as_records(analysis.dates),
             "scales": as_records(analysis.score_descriptives),
         },
+        "hypotheses": hypotheses_results(analysis.hypotheses),
         "reliability": reliability,
+        "measurement": measurement_results(analysis.measurement),
         "agreement": agreement,
+        "categorical_agreement": categorical_results(analysis.categorical_agreement),
         "comparisons": {
             "between_cohorts": _between_block(analysis.between, cohorts) if len(cohorts) >= 2 else {},
             "within_cohort": within,
             "mixed_anova": mixed,
             "single_items": _between_block(analysis.single_items, cohorts) if len(cohorts) >= 2 else {},
             **dict(  # the judged items, a section per field of the Analysis and named as it
-                allocations=items_block(analysis.allocations, "tests"),
-                rankings=items_block(analysis.rankings, "tests"),
+                allocations=results_block(analysis.allocations, cohorts, COMPOSITION_METHOD),
+                rankings=results_block(analysis.rankings, cohorts, RANKING_METHOD),
                 quantiles=items_block(analysis.quantiles, "tests"),
             ),
             "corrections": CORRECTIONS,
@@ -354,4 +390,11 @@ def build_results(analysis: Analysis) -> dict[str, Any]:
         }
     if not analysis.confidence.empty:
         results["confidence"] = as_records(analysis.confidence)
+    flow = participant_flow(
+        analysis
+    )  # from the export's manifest, under the analysis's k (elicit.analysis.flow)
+    if flow is not None:
+        results["participant_flow"] = flow
+    # last: the methods paragraph reads every section above (and those added after it, if kept above this line)
+    results["methods"] = methods_summary(cast(dict[str, Any], json_safe(results)))
     return cast(dict[str, Any], json_safe(results))  # a Mapping comes back as a dict

@@ -24,7 +24,11 @@ commands = AppGroup()
     "--out", "out_html", required=True, type=click.Path(dir_okay=False), help="report.html to write"
 )
 @click.option(
-    "--json", "out_json", default=None, type=click.Path(dir_okay=False), help="results.json to write"
+    "--json",
+    "out_json",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="results.json to write (and every table as CSV in <stem>_tables/ beside it)",
 )
 @click.option(
     "--weights",
@@ -38,7 +42,8 @@ def analyze(paths: tuple[str, ...], out_html: str, out_json: str | None, weights
 
     Given an EXCALIBUR .dtt and .rls pair instead (the two files, one of them, or a folder holding them, such as
     an export's excalibur/ folder), runs Cooke's classical model on it. --weights adds the linear pool with the
-    researcher's weights (respondent = the export's respondent id) to every distribution item.
+    researcher's weights (respondent = the export's respondent id) to every distribution item. With --json,
+    every table of the report is also written as CSV to <json stem>_tables/ beside it (results.json lists them).
     """
     from elicit.analysis.excalibur import analyze_excalibur, find_pair
     from elicit.analysis.given_weights import WeightsError
@@ -64,7 +69,12 @@ def analyze(paths: tuple[str, ...], out_html: str, out_json: str | None, weights
                 Path(out_json) if out_json else None,
                 weights=Path(weights) if weights else None,
             )
-            click.echo(f"report written to {out_html}" + (f" and results to {out_json}" if out_json else ""))
+            tables = results.get("tables")
+            click.echo(
+                f"report written to {out_html}"
+                + (f" and results to {out_json}" if out_json else "")
+                + (f" (tables in {Path(out_json).parent / tables['folder']}/)" if out_json and tables else "")
+            )
     except WeightsError as exc:  # every problem of the file as file:line: message
         click.echo(str(exc), err=True)
         sys.exit(1)

@@ -28,6 +28,7 @@ from elicit.errors import ElicitError
 from elicit.exporting.anonymize import KAnonymity, Scrubber
 from elicit.exporting.codebook import codebook_document, codebook_html, codebook_rows
 from elicit.exporting.discussion import write_discussion
+from elicit.exporting.flow import participant_flow
 from elicit.exporting.interchange import write_interchange
 from elicit.exporting.plan import ExportPlan, PlanError, build_plan, to_int
 from elicit.exporting.source import StudyInfo, chunk_answers, load_study, response_chunks, snapshot, user_role
@@ -498,6 +499,8 @@ def _write_folder(
                 for code, label in info.cohorts.values()
             },
         },
+        # invitations by status per cohort and responses by status per round and cohort, for a flow table
+        "participant_flow": participant_flow(conn, info, k_value),
         "anonymization": _anonymization(info, plan, scrubber, k_report, identified),
         "files": {name: _file_entry(folder / name) for name in files},
     }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import Environment
@@ -27,6 +28,7 @@ def codebook_document(info: StudyInfo, plan: ExportPlan) -> dict[str, Any]:
                 "reverse": list(scale.reverse),
                 "versions": [v.version for v in ordered if name in v.definition.scales],
             }
+    hypotheses = hypotheses_entries(ordered, plan.language)
     sav_names = format_names(plan.names, "sav")
     dta_names = format_names(plan.names, "dta")
     variables = []
@@ -48,7 +50,7 @@ def codebook_document(info: StudyInfo, plan: ExportPlan) -> dict[str, Any]:
                 "names": {"sav": sav, "dta": dta},
             }
         )
-    return {
+    document = {
         "format": CODEBOOK_FORMAT,
         "study": {"slug": info.slug, "title": info.title, "anonymity": info.anonymity},
         "instrument": {"id": info.instrument, "versions": [_version(v) for v in ordered]},
@@ -59,6 +61,32 @@ def codebook_document(info: StudyInfo, plan: ExportPlan) -> dict[str, Any]:
         "items": [entry.data for entry in plan.items],
         "variables": variables,
     }
+    if hypotheses:  # only when declared: the codebook of a study without them is unchanged
+        document["hypotheses"] = hypotheses
+    return document
+
+
+def hypotheses_entries(ordered: Sequence[VersionInfo], language: str) -> list[dict[str, Any]]:
+    """The declared hypotheses of every version, by id (a newer version's text and test replace an older's)."""
+    found: dict[str, dict[str, Any]] = {}
+    for version in ordered:
+        for hypothesis in version.definition.hypotheses:
+            if hypothesis.greater is not None:
+                direction: dict[str, Any] = {"greater": hypothesis.greater, "less": hypothesis.less}
+            else:
+                direction = {"two_sided": list(hypothesis.cohorts) or True}
+            found[hypothesis.id] = {
+                "id": hypothesis.id,
+                "text": text_in(hypothesis.text, language),
+                "scale": hypothesis.scale,
+                "item": hypothesis.item,
+                "compare": hypothesis.compare,
+                "direction": direction,
+                "versions": [
+                    v.version for v in ordered if any(h.id == hypothesis.id for h in v.definition.hypotheses)
+                ],
+            }
+    return list(found.values())
 
 
 def _version(version: VersionInfo) -> dict[str, Any]:
@@ -129,6 +157,14 @@ labels in <code>{{ doc.language }}</code>.{% if doc.identified %} <strong>This e
 {% for name, s in doc.scales.items() %}<tr><td><code>{{ name }}</code></td><td>{{ s.label }}</td>
 <td>{{ s["items"] | join(", ") }}</td><td>{{ s.reverse | join(", ") or "none" }}</td><td>{{ s.versions | join(", ") }}</td></tr>
 {% endfor %}</table>{% endif %}
+{% if doc.hypotheses %}<h2>Declared hypotheses</h2>
+<table><tr><th>hypothesis</th><th>statement</th><th>tests</th><th>direction</th><th>versions</th></tr>
+{% for h in doc.hypotheses %}<tr><td><code>{{ h.id }}</code></td><td>{{ h.text }}</td>
+<td>{% if h.scale %}scale <code>{{ h.scale }}</code>{% else %}item <code>{{ h.item }}</code>{% endif %} between {{ h.compare }}</td>
+<td>{% if h.direction.greater %}<code>{{ h.direction.greater }}</code> higher than <code>{{ h.direction.less }}</code> (one-sided){% else %}two-sided{% if h.direction.two_sided is not sameas true %}: {{ h.direction.two_sided | join(" vs ") }}{% endif %}{% endif %}</td>
+<td>{{ h.versions | join(", ") }}</td></tr>
+{% endfor %}</table>
+<p class="note">Tested as confirmatory, with one correction for multiplicity over these hypotheses; every other test of the analysis is exploratory.</p>{% endif %}
 <h2>Items</h2>
 <table><tr><th>item</th><th>type</th><th>question</th><th>choices (code = label)</th><th>scale</th>
 <th>versions</th><th>privacy</th><th>columns</th></tr>

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_TEXT_LENGTH",
     "Choice",
     "Definition",
+    "Hypothesis",
     "InstrumentError",
     "Item",
     "Page",
@@ -179,6 +180,30 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class Hypothesis:
+    """A declared primary hypothesis, tested as confirmatory with the study-wide correction (docs/instruments.md).
+
+    It compares one ``scale`` score or one ``item`` between cohorts (``compare``: only ``cohorts`` for now). One-sided
+    when ``greater`` and ``less`` name the cohorts expected higher and lower; two-sided otherwise, between the two
+    cohorts of ``cohorts`` or, when that is empty, the study's two cohorts. Cohorts are the study's, so their codes
+    are checked when the analysis runs.
+    """
+
+    id: str
+    text: Text
+    scale: str | None = None
+    item: str | None = None
+    compare: str = "cohorts"
+    greater: str | None = None
+    less: str | None = None
+    cohorts: tuple[str, ...] = ()
+
+    @property
+    def two_sided(self) -> bool:
+        return self.greater is None
+
+
+@dataclass(frozen=True)
 class Practice:
     """Calibration training shown before the questions: seed-like items whose true values are known.
 
@@ -214,6 +239,8 @@ class Definition:
     canonical: Mapping[str, Any] = field(repr=False, compare=False)
     #: The optional practice page (calibration training); None when the instrument has none.
     practice: Practice | None = None
+    #: The declared primary hypotheses (confirmatory), in the order declared.
+    hypotheses: tuple[Hypothesis, ...] = ()
 
     @property
     def ref(self) -> str:

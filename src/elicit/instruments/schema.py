@@ -38,6 +38,7 @@ from elicit.instruments.model import (
     DEFAULT_TEXT_LENGTH,
     Choice,
     Definition,
+    Hypothesis,
     InstrumentError,
     Item,
     Page,
@@ -51,6 +52,7 @@ from elicit.instruments.model import (
 )
 from elicit.instruments.types import ITEM_TYPES, REGISTRY, level_name
 from elicit.instruments.types.document import (
+    CODE_RE,
     ID_RE,
     MISSING,
     WHAT,
@@ -80,6 +82,7 @@ __all__ = [  # the model's names, re-exported: most code imports them from here
     "ITEM_TYPES",
     "Choice",
     "Definition",
+    "Hypothesis",
     "InstrumentError",
     "Item",
     "Page",
@@ -463,6 +466,172 @@ class PracticeDocument(Document):
         return Practice(self.intro, tuple(items), answers, sources)
 
 
+# -- declared hypotheses (confirmatory tests) ------------------------------------------------------------------
+#: What a hypothesis may compare: cohorts only for now (the between-cohort test of the analysis).
+HYPOTHESIS_COMPARISONS = ("cohorts",)
+#: The analysis kinds an ``item:`` hypothesis may name: a rank test needs ordered values.
+HYPOTHESIS_KINDS = ("ordinal", "interval")
+DIRECTION_FORMS = "{greater: COHORT, less: COHORT}, {two_sided: true} or {two_sided: [COHORT, COHORT]}"
+
+
+@dataclass
+class InstrumentContext(DocumentContext):
+    """The validation context of a whole instrument: also the scale names declared (for the hypotheses)."""
+
+    scale_names: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Direction:
+    """A hypothesis's direction: the cohort expected ``greater`` than ``less``, or two-sided (``cohorts`` named
+    or, when empty, the study's two)."""
+
+    greater: str | None = None
+    less: str | None = None
+    cohorts: tuple[str, ...] = ()
+    named: bool = False  # two-sided with its cohorts written out
+
+    @property
+    def canonical(self) -> dict[str, Any]:
+        if self.greater is not None:
+            return {"greater": self.greater, "less": self.less}
+        return {"two_sided": list(self.cohorts) if self.named else True}
+
+
+def _cohort_code(value: Any) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool) and bool(CODE_RE.match(str(value)))
+
+
+def _direction(value: Any) -> Direction:
+    if value == MISSING or value is None:
+        raise fail(f"{WHAT} needs a 'direction': {DIRECTION_FORMS}", container=True)
+    wrong = f"'direction' of {WHAT} must be {DIRECTION_FORMS}"
+    if not isinstance(value, Mapping):
+        raise fail(wrong)
+    if set(value) == {"greater", "less"}:
+        found: list[Found] = [
+            (f"'{key}' of {WHAT} must be a cohort code (A-Z, 0-9, _), not {value[key]!r}", (key,), False)
+            for key in ("greater", "less")
+            if not _cohort_code(value[key])
+        ]
+        if found:
+            raise fail_all(found)
+        if str(value["greater"]) == str(value["less"]):
+            raise fail(f"'greater' and 'less' of {WHAT} name the same cohort {value['less']!r}", "less")
+        return Direction(
+            str(value["greater"]), str(value["less"]), (str(value["greater"]), str(value["less"]))
+        )
+    if set(value) == {"two_sided"}:
+        sided = value["two_sided"]
+        if sided is True:
+            return Direction()
+        if (
+            isinstance(sided, list)
+            and len(sided) == 2
+            and all(_cohort_code(c) for c in sided)
+            and str(sided[0]) != str(sided[1])
+        ):
+            return Direction(cohorts=(str(sided[0]), str(sided[1])), named=True)
+        raise fail(f"'two_sided' of {WHAT} must be true or a list of two different cohort codes", "two_sided")
+    raise fail(wrong)
+
+
+def _compare(value: Any) -> str:
+    if value not in HYPOTHESIS_COMPARISONS:
+        kinds = ", ".join(HYPOTHESIS_COMPARISONS)
+        raise fail(f"'compare' of {WHAT} must be one of: {kinds} (the comparisons supported), not {value!r}")
+    return str(value)
+
+
+def _hypothesis_scale(value: Any, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    context = context_of(info)
+    names = context.scale_names if isinstance(context, InstrumentContext) else frozenset()
+    if not isinstance(value, str) or value not in names:
+        declared = ", ".join(sorted(names)) or "none declared"
+        raise fail(
+            f"{WHAT} names scale {value!r}, which is not a scale of the instrument (scales: {declared})"
+        )
+    return value
+
+
+def _hypothesis_item(value: Any, info: ValidationInfo) -> str | None:
+    from elicit.instruments.types import REGISTRY
+
+    if value is None:
+        return None
+    items = {item.id: item for page in context_of(info).pages for item in _answerable(page)}
+    item = items.get(value) if isinstance(value, str) else None
+    if item is None:
+        raise fail(f"{WHAT} names item {value!r}, which is not an item")
+    kind = REGISTRY[item.type].analysis if item.type in REGISTRY else ""
+    if kind not in HYPOTHESIS_KINDS:
+        usable = " or ".join(HYPOTHESIS_KINDS)
+        raise fail(
+            f"{WHAT} names {value!r}, a {item.type} item; a hypothesis tests an item analysed as {usable}"
+        )
+    return str(value)
+
+
+class HypothesisDocument(Identified):
+    """A declared primary hypothesis: a scale score (or an item) compared between cohorts, in a direction."""
+
+    label: ClassVar[str] = "hypothesis"
+    not_a_mapping: ClassVar[str] = (
+        "each hypothesis must be a mapping with id, text, scale (or item) and direction"
+    )
+
+    text: RequiredText = None
+    scale: Annotated[str | None, PlainValidator(_hypothesis_scale)] = None
+    item: Annotated[str | None, PlainValidator(_hypothesis_item)] = None
+    compare: Annotated[str, PlainValidator(_compare)] = "cohorts"
+    direction: Annotated[Direction, PlainValidator(_direction), PlainSerializer(lambda d: d.canonical)] = (
+        Field(MISSING, validate_default=True)
+    )
+
+    @classmethod
+    def presence(cls, data: Mapping[str, Any]) -> list[Found]:
+        if "scale" in data and "item" in data:
+            return [(f"{WHAT} names a scale and an item; a hypothesis tests one of them", ("item",), False)]
+        if data.get("scale") is None and data.get("item") is None:
+            return [(f"{WHAT} needs a 'scale' (or an 'item') to test", ("scale",), True)]
+        return []
+
+    def to_hypothesis(self) -> Hypothesis:
+        return Hypothesis(
+            id=self.id,
+            text=self.text or {},
+            scale=self.scale,
+            item=self.item,
+            compare=self.compare,
+            greater=self.direction.greater,
+            less=self.direction.less,
+            cohorts=self.direction.cohorts,
+        )
+
+
+def _hypotheses(value: Any) -> Any:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise fail(
+            "'hypotheses' must be a list of hypotheses, each with id, text, scale (or item) and direction"
+        )
+    return value
+
+
+def _scales(value: Any, info: ValidationInfo) -> dict[Any, Named]:
+    """The scales by name; their names are remembered first, for the hypotheses that name them."""
+    value = value or {}
+    if not isinstance(value, Mapping):
+        raise fail("scales must map a name to {items, reverse}")
+    context = context_of(info)
+    if isinstance(context, InstrumentContext):
+        context.scale_names = frozenset(name for name in value if isinstance(name, str) and ID_RE.match(name))
+    return {name: Named(name, entry) for name, entry in value.items()}
+
+
 def _pages(value: Any) -> Any:
     if not isinstance(value, list) or not value:
         raise fail("the instrument needs a non-empty list of pages")
@@ -519,11 +688,15 @@ class InstrumentDocument(Document):
         _named("choice_sets must map a name to its choices"),
     ] = Field(default_factory=dict, exclude_if=_empty)
     pages: Annotated[list[PageDocument], BeforeValidator(_pages)] = Field(None, validate_default=True)
-    scales: Annotated[dict[str, ScaleDocument], _named("scales must map a name to {items, reverse}")] = Field(
+    scales: Annotated[dict[str, ScaleDocument], BeforeValidator(_scales)] = Field(
         default_factory=dict, exclude_if=_empty
     )
     # After pages and scales: a practice id that an item has is reported on the practice item.
     practice: PracticeDocument | None = None
+    # After pages and scales, which the hypotheses name.
+    hypotheses: Annotated[list[HypothesisDocument], BeforeValidator(_hypotheses)] = Field(
+        default_factory=list, exclude_if=_empty
+    )
 
     def to_definition(self) -> Definition:
         """The runtime definition, with this document's canonical form."""
@@ -538,6 +711,7 @@ class InstrumentDocument(Document):
             pages=tuple(page.to_page(self.languages) for page in self.pages),
             canonical=self.model_dump(exclude_none=True),
             practice=self.practice.to_practice(self.languages) if self.practice is not None else None,
+            hypotheses=tuple(h.to_hypothesis() for h in self.hypotheses),
         )
 
 
@@ -553,6 +727,7 @@ TOP_ORDER = {
     "pages": 7,
     "scales": 8,
     "practice": 9,
+    "hypotheses": 10,
 }
 PAGE_ORDER = {"id": 0, "title": 1, "intro": 2, "relevant": 3, "items": 4}
 #: Problems of an item in the order they were always reported: its id and type, unknown keys, the common keys,
@@ -597,6 +772,8 @@ ITEM_ORDER = {
 PRACTICE_ITEM_ORDER = {**ITEM_ORDER, "answer": len(ITEM_ORDER), "source": len(ITEM_ORDER) + 1}
 #: A scale's problems: its items, whether ``reverse`` is a list, what its items are, its reverse items, its label.
 SCALE_ORDER = {"items": 0, "reverse-type": 1, "members": 2, "reverse": 3, "label": 4}
+#: A hypothesis's problems: its id, its text, what it tests, how and in which direction.
+HYPOTHESIS_ORDER = {"id": 0, "text": 1, "scale": 2, "item": 3, "compare": 4, "direction": 5}
 #: After the next step, what a container is: (kind, order of its keys, where unknown keys go).
 ORDERS: dict[str, tuple[dict[str, int], float]] = {
     "top": (TOP_ORDER, -1),
@@ -606,6 +783,7 @@ ORDERS: dict[str, tuple[dict[str, int], float]] = {
     "scale": (SCALE_ORDER, -1),
     "practice": ({"intro": 0, "items": 1}, -1),
     "practice_item": (PRACTICE_ITEM_ORDER, ITEM_ORDER[""]),
+    "hypothesis": (HYPOTHESIS_ORDER, -1),
 }
 CHILD = {
     ("top", "pages"): "pages",
@@ -620,6 +798,8 @@ CHILD = {
     ("top", "practice"): "practice",
     ("practice", "items"): "practice_items",
     ("practice_items", None): "practice_item",
+    ("top", "hypotheses"): "hypotheses",
+    ("hypotheses", None): "hypothesis",
 }
 
 
@@ -649,6 +829,9 @@ def _owner(kind: str, node: Any, name: Any, context: DocumentContext) -> str:
         return f"practice item {ident!r}" if ident else "a practice item"
     if kind == "practice":
         return "the practice page"
+    if kind == "hypothesis":
+        ident = context.idents.get(id(node))
+        return f"hypothesis {ident!r}" if ident else "a hypothesis"
     if kind == "scale":
         return f"scale {name!r}"
     if kind == "choice_set":
@@ -678,7 +861,7 @@ def _place(document: Any, loc: tuple[Any, ...], context: DocumentContext) -> _Pl
                 keys = list(node) if isinstance(node, Mapping) else []
                 order.append((unknown, keys.index(step) if step in keys else 0))
             child = CHILD.get((kind, step), "value")
-        elif kind in ("pages", "items", "rows", "practice_items"):
+        elif kind in ("pages", "items", "rows", "practice_items", "hypotheses"):
             order.append((step, 0) if isinstance(step, int) else (0, 0))
             child = CHILD[(kind, None)]
         elif kind in ("choice_sets", "scales"):
@@ -699,7 +882,7 @@ def _place(document: Any, loc: tuple[Any, ...], context: DocumentContext) -> _Pl
         else:
             node = None
         kind = child
-        if kind in ("page", "item", "row", "scale", "choice_set", "practice", "practice_item"):
+        if kind in ("page", "item", "row", "scale", "choice_set", "practice", "practice_item", "hypothesis"):
             owner_kind, owner_node = kind, node
             owner = _owner(kind, node, step, context)
         if kind == "item" and index + 1 < len(steps) and steps[index + 1] == (_item_tag(node) or object()):
@@ -734,6 +917,7 @@ def _model_of(kind: str, node: Any) -> type[Document]:
         "page": PageDocument,
         "scale": ScaleDocument,
         "practice": PracticeDocument,
+        "hypothesis": HypothesisDocument,
     }
     return models.get(kind, InstrumentDocument)
 
@@ -750,7 +934,7 @@ def _unknown_key(place: _Place, key: Any, context: DocumentContext) -> str:
         what = f"row {context.idents.get(id(raw))!r} of a likert matrix"
     elif kind == "page":
         what = "a page"
-    elif kind == "scale":
+    elif kind in ("scale", "hypothesis"):
         what = place.owner
     else:
         what = "the instrument"
@@ -894,7 +1078,7 @@ def build_definition(document: Any, path: str = "<instrument>") -> Definition:
     if not isinstance(document, Mapping):
         message = "an instrument is a mapping with id, version, languages, title and pages"
         raise InstrumentError([Problem(path, line_of(document), message)])
-    context = DocumentContext()
+    context = InstrumentContext()
     model: InstrumentDocument | None = None
     ordered: list[tuple[tuple[Any, ...], Problem]] = []
     try:

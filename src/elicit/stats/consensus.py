@@ -379,8 +379,8 @@ def stability_table(
 
     Each respondent who answered the item in both rounds contributes one pair; the change is ``b - a``.
     The Wilcoxon signed-rank test on the changes (Wilcoxon 1945; zero changes dropped, ``zero_method="wilcox"``;
-    exact p without ties for up to 50 pairs, otherwise the normal approximation with tie and continuity
-    correction; via :func:`elicit.stats.ranks.wilcoxon_paired`) asks whether the panel shifted; ``wilcoxon_v`` is the
+    p exact over all sign assignments, ties by midranks, for up to 400 non-zero changes, otherwise the normal
+    approximation; via :func:`elicit.stats.ranks.wilcoxon_paired`) asks whether the panel shifted; ``wilcoxon_v`` is the
     rank sum of the increases. For items with categories in ``choices`` the k x k table of round-a by round-b
     categories gets McNemar's (k = 2) or Bowker's test of symmetry (:func:`symmetry_test`), the test for
     categorical answers; items in ``nominal`` (unordered categories) get only that test, not Wilcoxon's.

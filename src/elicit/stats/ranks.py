@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from elicit.stats import exact
+
 __all__ = ["KendallW", "kendall_w", "rank_biserial_paired", "wilcoxon_paired"]
 
 NAN = float("nan")
@@ -83,8 +85,11 @@ def rank_biserial_paired(x: Any, y: Any) -> float:
 def wilcoxon_paired(x: Any, y: Any) -> dict[str, Any]:
     """Two-sided Wilcoxon signed-rank test on paired values (zero differences dropped; Wilcoxon 1945).
 
-    Reports ``V = R+`` (the sum of ranks of positive differences, as R). The p-value is exact for ``n <= 50``
-    without ties or zeros, otherwise the normal approximation with continuity correction.
+    Reports ``V = R+`` (the sum of ranks of positive differences, as R). The p-value is exact, ties (midranks) and
+    zeros included, by counting all sign assignments of the non-zero differences
+    (:func:`elicit.stats.exact.wilcoxon_exact`, a permutation test) for up to ``exact.SIGNED_RANK_LIMIT`` of them;
+    above, the normal approximation with tie-corrected variance and continuity correction. ``method`` says which
+    and how many zero differences were dropped.
     """
     a, b = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
     keep = ~np.isnan(a) & ~np.isnan(b)
@@ -93,14 +98,24 @@ def wilcoxon_paired(x: Any, y: Any) -> dict[str, Any]:
     if nonzero.size < 1:
         return {"V": NAN, "p": NAN, "n": int(d.size), "method": "not computed", "rank_biserial": NAN}
     ranks = stats.rankdata(np.abs(nonzero))
-    exact = nonzero.size <= 50 and np.unique(np.abs(nonzero)).size == nonzero.size and nonzero.size == d.size
-    method = "exact" if exact else "approx"
-    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=not exact, method=method)
+    zeros = int(d.size - nonzero.size)
+    notes = [f"{zeros} zero difference{'s' if zeros > 1 else ''} dropped"] if zeros else []
+    if nonzero.size <= exact.SIGNED_RANK_LIMIT:
+        result = exact.wilcoxon_exact(nonzero)
+        p = result.p
+        tied = result.method != "exact"
+        method = "exact (" + "; ".join((["permutation, ties by midranks"] if tied else []) + notes) + ")"
+        method = method.replace(" ()", "")
+    else:
+        p = float(stats.wilcoxon(nonzero, zero_method="wilcox", correction=True, method="approx").pvalue)
+        method = (
+            "normal approximation (" + "; ".join([f"continuity; n > {exact.SIGNED_RANK_LIMIT}", *notes]) + ")"
+        )
     return {
         "V": float(ranks[nonzero > 0].sum()),
-        "p": float(result.pvalue),
+        "p": p,
         "n": int(d.size),
         "n_nonzero": int(nonzero.size),
-        "method": "exact" if exact else "normal approximation (continuity)",
+        "method": method,
         "rank_biserial": rank_biserial_paired(a[keep], b[keep]),
     }
