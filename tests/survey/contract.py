@@ -139,3 +139,16 @@ def answers_for_page(
         if fields and all(name in names for name in fields):
             data.update(fields)
     return data
+
+
+def summary_link(html: str, message: str) -> str | None:
+    """The target of the error summary's entry carrying ``message`` (the entry names its question first)."""
+    import re
+
+    found = re.search(
+        r'<li><a href="#([^"]+)">(?:<span class="error-question">[^<]*</span> )?<span class="error-message">'
+        + re.escape(message)
+        + "</span></a></li>",
+        html,
+    )
+    return found.group(1) if found else None

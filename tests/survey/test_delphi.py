@@ -67,6 +67,11 @@ def answer_all(
 
 
 DEFINITION_CACHE: dict[str, object] = {}
+#: The group's result on a labelled scale names the answers (numbers isolated for right-to-left pages).
+FEEDBACK_LINE = (
+    'All experts (n = 9): median Neither agree nor disagree (<bdi dir="ltr">3</bdi>), middle half Disagree'
+    ' (<bdi dir="ltr">2</bdi>) to Agree (<bdi dir="ltr">4</bdi>)'
+)
 
 
 def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
@@ -112,7 +117,8 @@ def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
     assert page.status_code == 200
     assert (
         researcher.post(
-            "/studio/studies/delphi-uk-pk/rounds/close", data={"csrf_token": csrf_from(page.text)}
+            "/studio/studies/delphi-uk-pk/rounds/close",
+            data={"csrf_token": csrf_from(page.text), "confirm": "yes"},
         ).status_code
         == 302
     )
@@ -145,10 +151,10 @@ def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
     # By hand: all nine = 1 2 2 2 3 3 4 4 5 -> median 3, quartiles (type 7) 2 and 4. UK's six are not shown:
     # with PK's three hidden, all nine minus UK's six would be PK's answers (complementary suppression).
     assert "Results of round 1" in html
-    assert "Your answer: <strong>Disagree</strong>" in html
+    assert "Your answer: <strong><bdi>Disagree</bdi></strong>" in html
     assert "Your group: not shown: fewer than 5 answers, or hidden with such a group" in html
     assert "(n = 6)" not in html and 'aria-label="Your group' not in html
-    assert "All experts (n = 9): median 3, middle half 2 to 4" in html
+    assert FEEDBACK_LINE in html
     assert 'name="afford.rationale"' in html and 'name="afford.confidence"' in html
     assert 'value="2" checked' in html  # round-1 answer offered for revision
 
@@ -161,7 +167,7 @@ def test_two_round_delphi_with_feedback_revisions_and_k_suppression(
         data.update(csrf_token=[csrf_of(pk_page.text)], nav=["next"])
         pk_page = follow(pk_client, pk_client.post(form["action"], data=data))
     assert "Your group: not shown: fewer than 5 answers, or hidden with such a group" in pk_page.text
-    assert "All experts (n = 9): median 3, middle half 2 to 4" in pk_page.text
+    assert FEEDBACK_LINE in pk_page.text
     assert "(n = 3)" not in pk_page.text
 
     # Everyone answers round 2; the first UK expert revises with a rationale.

@@ -313,7 +313,9 @@ def test_the_researcher_opens_and_closes_the_discussion_in_the_studio(app: Flask
     researcher = app.test_client()
     sign_in_directly(app, researcher, make_user(app, "lead@example.org", "admin"))
     page = researcher.get(f"/studio/studies/{SLUG}/rounds")
-    researcher.post(f"/studio/studies/{SLUG}/rounds/close", data={"csrf_token": csrf_from(page.text)})
+    researcher.post(
+        f"/studio/studies/{SLUG}/rounds/close", data={"csrf_token": csrf_from(page.text), "confirm": "yes"}
+    )
     page = researcher.get(f"/studio/studies/{SLUG}/rounds")
     assert "Open the discussion" in page.text
     opened = researcher.post(
@@ -324,7 +326,8 @@ def test_the_researcher_opens_and_closes_the_discussion_in_the_studio(app: Flask
     page = researcher.get(f"/studio/studies/{SLUG}/rounds")
     assert "Discussion of round 1" in page.text and "on visits; 0 reason(s) posted" in page.text
     closed = researcher.post(
-        f"/studio/studies/{SLUG}/discussion/close", data={"csrf_token": csrf_from(page.text)}
+        f"/studio/studies/{SLUG}/discussion/close",
+        data={"csrf_token": csrf_from(page.text), "confirm": "yes"},
     )
     assert closed.status_code == 302
     with app.app_context():

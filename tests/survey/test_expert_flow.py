@@ -286,12 +286,14 @@ def test_double_submit_replay_and_two_tabs_give_one_response(
 def test_declining_consent_records_only_declined(app: Flask, client: FlaskClient, study: StudyHandle) -> None:
     (token,) = study.invite("PK")
     page = begin(client, token)
-    done = follow(
-        client,
-        client.post(
-            f"/s/{token}/p/welcome", data={"csrf_token": csrf_of(page.text), "consent": "no", "nav": "next"}
-        ),
-    )
+    refusal = {"csrf_token": csrf_of(page.text), "consent": "no", "nav": "next"}
+    # One press asks: nothing ends yet, and the page offers to confirm or to change the answer.
+    asked = client.post(f"/s/{token}/p/welcome", data=refusal)
+    assert asked.status_code == 200 and "Do you want to stop here?" in asked.text
+    assert 'name="confirm_decline" value="yes"' in asked.text
+    with app.app_context():
+        assert db.session.scalars(select(Response.status)).all() == [ResponseStatus.IN_PROGRESS.value]
+    done = follow(client, client.post(f"/s/{token}/p/welcome", data={**refusal, "confirm_decline": "yes"}))
     assert "You have chosen not to take part" in done.text
     assert "You have chosen not to take part" in client.get(f"/s/{token}").text  # and stays so
     with app.app_context():

@@ -279,9 +279,9 @@ def test_a_consent_refusal_goes_to_the_thank_you_page(app: Flask, one_call: Stud
     with app.app_context():
         link = _open(app, token)
         pages.begin(db.session, link, "ur")
-        assert pages.post_page(db.session, link, "welcome", {"consent": ["no"]}) == pages.Redirect(
-            pages.LANDING
-        )
+        assert pages.post_page(
+            db.session, link, "welcome", {"consent": ["no"], "confirm_decline": ["yes"]}
+        ) == pages.Redirect(pages.LANDING)
         assert pages.show_landing(link) == pages.Landing("declined")
 
 

@@ -289,7 +289,8 @@ def test_a_refused_consent_takes_the_practice_answers_with_it(
     assert counts(app) == (9, 1, ["scored"])
     welcome = client.get(f"/s/{token}/p/welcome")
     declined = client.post(
-        f"/s/{token}/p/welcome", data={"csrf_token": csrf_of(welcome.text), "consent": "no", "nav": "next"}
+        f"/s/{token}/p/welcome",
+        data={"csrf_token": csrf_of(welcome.text), "consent": "no", "nav": "next", "confirm_decline": "yes"},
     )
     assert declined.status_code == 303
     assert counts(app) == (0, 0, [])

@@ -18,6 +18,7 @@ from elicit.instruments.versions import publish_version
 from elicit.models import Answer
 from elicit.studies import create_study
 from tests.conftest import ARTIFACTS, StudyHandle, axe_violations
+from tests.survey.contract import summary_link
 from tests.survey.test_expert_flow import begin, follow
 from tests.survey.test_new_item_types import PAGE, assert_fits, attribute, open_page, post_page, review_rows
 
@@ -191,8 +192,8 @@ def test_a_wrong_answer_is_explained_on_the_page_and_nothing_is_stored(
         f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>'
         in html
     )
-    anchor = re.search(r'<li><a href="#([^"]+)">' + re.escape(message) + "</a></li>", html)
-    assert anchor and re.search(rf'<input\b[^>]*\bid="{re.escape(anchor.group(1))}"', html)
+    anchor = summary_link(html, message)
+    assert anchor and re.search(rf'<input\b[^>]*\bid="{re.escape(anchor)}"', html)
     for name, value in fields.items():  # what was posted is shown again
         assert attribute(html, name.replace("__", "."), "value") == value
     assert stored(app) == {}

@@ -16,7 +16,7 @@ import math
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -146,12 +146,37 @@ class ExpertLink:
             return frozenset()
         return frozenset((self.round.feedback_items or "").split())
 
-    def page_language(self, preferred: str | None = None) -> str:
-        """The language pages are shown in: the response's once started, before that ``preferred`` (the
-        browser's choice), and the instrument's first language when it has not the one asked for."""
-        language = self.response.language if self.response is not None else preferred
+    def page_language(
+        self,
+        preferred: str | None = None,
+        *,
+        session: Session | None = None,
+        accepted: Callable[[Sequence[str]], str | None] | None = None,
+    ) -> str:
+        """The language pages are shown in: the response's once started; before that ``preferred`` (chosen in
+        this browser), else the expert's choice in an earlier round (with ``session``), else the best of the
+        browser's languages (``accepted`` picks among the instrument's), else the instrument's first language."""
         languages = self.definition.languages
+        language = self.response.language if self.response is not None else preferred
+        if language is None and session is not None:
+            language = _earlier_language(session, self)
+        if language is None and accepted is not None:
+            language = accepted(languages)
         return language if language in languages else languages[0]
+
+
+def _earlier_language(session: Session, link: ExpertLink) -> str | None:
+    """The language the expert chose in their latest earlier round (pseudonymous studies; None otherwise)."""
+    if link.anonymous:
+        return None
+    language: str | None = session.scalar(
+        select(Response.language)
+        .join(Round, Round.id == Response.round_id)
+        .where(Response.invitation_id == link.invitation.id, Round.number < link.round.number)
+        .order_by(Round.number.desc())
+        .limit(1)
+    )
+    return language
 
 
 def open_by_token(session: Session, token: str, *, secret: str, lock: bool = False) -> ExpertLink:

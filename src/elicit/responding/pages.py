@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from elicit.errors import ElicitError
 from elicit.instruments.schema import Definition, Item, Page, Practice
-from elicit.models import PracticeStatus
+from elicit.models import Discussion, PracticeStatus, RoundStatus
 from elicit.responding import flow
 from elicit.responding import practice as training
 from elicit.responding.feedback import feedback_for
@@ -45,8 +45,12 @@ VERSION_FIELD = "answers-version"  # not a possible item id (ids have no hyphen)
 SHOW_FIELD = (
     "show"  # "Show my distribution": the id of the item whose judgement the page draws (nothing saved)
 )
-CONTROL_FIELDS = frozenset({"csrf_token", "nav", "switch_language", "language", VERSION_FIELD, SHOW_FIELD})
-SINGLE_FIELDS = ("nav", "switch_language", "csrf_token", VERSION_FIELD, SHOW_FIELD)
+#: "Yes, I do not take part": refusing consent takes this second press, so one stray click declines nothing.
+CONFIRM_DECLINE = "confirm_decline"
+CONTROL_FIELDS = frozenset(
+    {"csrf_token", "nav", "switch_language", "language", VERSION_FIELD, SHOW_FIELD, CONFIRM_DECLINE}
+)
+SINGLE_FIELDS = ("nav", "switch_language", "csrf_token", VERSION_FIELD, SHOW_FIELD, CONFIRM_DECLINE)
 MAX_FIELDS = 400
 REVIEW = flow.REVIEW
 LANDING = ""  # a Redirect to the link's own address: the landing page, or the thank-you page once finished
@@ -92,7 +96,8 @@ class Redirect:
 
 @dataclass(frozen=True)
 class Landing:
-    """The link's own page: ``open`` (choose a language to start), ``submitted`` or ``declined`` (thank you)."""
+    """The link's own page: ``open`` (choose a language to start), ``submitted`` or ``declined`` (thank you), or
+    ``discussion`` (IDEA's discussion of the round the expert submitted)."""
 
     state: str
 
@@ -121,6 +126,7 @@ class PageShown:
     always_shown: frozenset[str] = frozenset()
     changed: tuple[tuple[Item, Any], ...] = ()
     distribution: DistributionShown | None = None
+    confirm_decline: bool = False  # the expert refused consent: the page asks them to confirm (nothing saved)
 
     @property
     def stale(self) -> bool:
@@ -182,11 +188,16 @@ class PracticeShown:
 # ------------------------------------------------------------------------------------------ one call per request
 
 
-def show_landing(link: flow.ExpertLink) -> Landing | Redirect:
-    """Opening the link: the thank-you page once finished, where the expert was once started, else the landing."""
+def show_landing(link: flow.ExpertLink, session: Session | None = None) -> Landing | Redirect:
+    """Opening the link: the thank-you page once finished (IDEA's ``discussion`` page while the finished round is
+    discussed, with ``session``), where the expert was once started, else the landing."""
     if link.declined:
         return Landing("declined")
     if link.submitted:
+        if session is not None and link.round.status == RoundStatus.CLOSED:
+            discussion = session.get(Discussion, link.round.id)
+            if discussion is not None and discussion.is_open:
+                return Landing("discussion")
         return Landing("submitted")
     if link.response is not None:
         return Redirect(_onward(link, flow.resume_page(link)))
@@ -247,6 +258,13 @@ def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form)
         raise RefusedPost(UNKNOWN_LANGUAGE)
     if nav not in {"next", "back"} and not switch:
         raise RefusedPost(UNKNOWN_NAVIGATION)
+    if (
+        nav == "next"
+        and not switch
+        and _declines(page, form)
+        and _first(form, CONFIRM_DECLINE, None) != "yes"
+    ):
+        return _page_shown(session, link, page, form, confirm_decline=True)
     try:
         result = flow.save_page(session, link, page, form, _first(form, VERSION_FIELD, None) or None)
     except flow.AlreadySubmitted:
@@ -564,6 +582,13 @@ def _fields_of(
     return fields
 
 
+def _declines(page: Page, form: Form) -> bool:
+    """Whether the post refuses a consent of the page (the answer that ends the response)."""
+    return any(
+        item.kind.gates_response and _first(form, item.id, None) == "no" for item in page.answerable_items()
+    )
+
+
 def _page_shown(
     session: Session,
     link: flow.ExpertLink,
@@ -574,6 +599,7 @@ def _page_shown(
     errors: Mapping[str, Message] | None = None,
     changed: tuple[tuple[Item, Any], ...] = (),
     distribution: DistributionShown | None = None,
+    confirm_decline: bool = False,
 ) -> PageShown:
     """A page of the link; ``version`` defaults to that of the stored answers it shows."""
     items = list(page.answerable_items())
@@ -592,6 +618,7 @@ def _page_shown(
         k=link.study.k_threshold,
         changed=changed,
         distribution=distribution,
+        confirm_decline=confirm_decline,
     )
 
 

@@ -5,6 +5,8 @@
   document.querySelectorAll(".constant-sum").forEach(function (group) {
     var inputs = group.querySelectorAll("input");
     var out = group.querySelector("output.sum");
+    var note = group.querySelector(".total-note");  // says the total is the saved one: here it is live
+    if (note) { note.hidden = true; }
     function update() {
       var total = 0, ok = true;
       inputs.forEach(function (input) {

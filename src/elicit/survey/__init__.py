@@ -24,6 +24,7 @@ from flask import (
     Blueprint,
     Flask,
     current_app,
+    flash,
     g,
     get_template_attribute,
     redirect,
@@ -44,7 +45,6 @@ from elicit.app import DATABASE_DOWN, ERROR_TITLES
 from elicit.db import db
 from elicit.i18n import N_
 from elicit.instruments.schema import text_in
-from elicit.responding import discussion as discussing
 from elicit.responding import flow
 from elicit.responding import pages as answering
 from elicit.survey import recovery
@@ -60,6 +60,8 @@ READ_ONLY_SQLSTATE = "25006"  # PostgreSQL: read_only_sql_transaction (a standby
 FRAGMENT_HEADER = "Elicit-Fragment"
 DISTRIBUTION_FRAGMENT = "distribution"
 
+WELCOME_BACK = N_("Welcome back. You can continue where you left off: your earlier answers are saved.")
+
 LINK_MESSAGES = {
     "unknown": (
         404,
@@ -69,7 +71,10 @@ LINK_MESSAGES = {
     "revoked": (
         410,
         N_("This link is no longer valid"),
-        N_("The research team has replaced this link. Please use the newest invitation you received."),
+        N_(
+            "The research team has withdrawn this link. If you received a newer invitation, please use its link;"
+            " otherwise the research team can tell you more."
+        ),
     ),
     "closed": (
         410,
@@ -92,7 +97,11 @@ def init_app(app: Flask) -> None:
 def _open(token: str, *, lock: bool = False) -> flow.ExpertLink:
     """The expert's link, with the page language set (a LinkError is rendered by ``_link_error``)."""
     link = flow.open_by_token(db.session, token, secret=current_app.config["SECRET_KEY"], lock=lock)
-    g.language = link.page_language(session.get("language") or request.args.get("lang"))
+    g.language = link.page_language(
+        session.get("language") or request.args.get("lang"),
+        session=db.session,
+        accepted=lambda languages: request.accept_languages.best_match(languages),
+    )
     if link.response is not None:
         # Remembered in this browser so the thank-you page keeps the language after an anonymous submit.
         session["language"] = g.language
@@ -104,7 +113,7 @@ def _open(token: str, *, lock: bool = False) -> flow.ExpertLink:
 def _link_error(exc: flow.LinkError) -> tuple[str, int]:
     status, title, message = LINK_MESSAGES.get(exc.reason, (exc.status, "This link cannot be used", ""))
     return render_template(
-        "error.html", status=status, title=gettext(title), message=gettext(message)
+        "error.html", status=status, title=gettext(title), message=gettext(message), show_status=False
     ), status
 
 
@@ -125,11 +134,13 @@ def _unknown_page(exc: answering.UnknownPage) -> Any:
 def landing(token: str) -> Any:
     """Open (or resume) a response: landing with language choice, or straight back to where the expert was."""
     link = _open(token)
-    if discussing.open_discussion_for(db.session, link) is not None:  # IDEA: the step between two rounds
-        return redirect(url_for("survey.discussion", token=token))
-    shown = answering.show_landing(link)
+    shown = answering.show_landing(link, db.session)
     if isinstance(shown, answering.Redirect):
+        if link.response is not None and not (link.submitted or link.declined):
+            flash(gettext(WELCOME_BACK), "info")  # opening the link again resumes where the expert was
         return _go(token, shown)
+    if shown.state == "discussion":  # IDEA: the step between two rounds
+        return redirect(url_for("survey.discussion", token=token))
     if shown.state == "open":
         return render_template("survey/landing.html", link=link, token=token, definition=link.definition)
     return render_template("survey/done.html", link=link, state=shown.state)
@@ -268,6 +279,7 @@ def _page_view(shown: answering.PageShown) -> PageView:
         distribution=(
             distribution_view(shown.distribution, shown.language) if shown.distribution is not None else None
         ),
+        confirm_decline=shown.confirm_decline,
     )
 
 

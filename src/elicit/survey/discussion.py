@@ -16,18 +16,17 @@ from flask_babel import gettext
 from markupsafe import Markup
 
 from elicit.db import db
-from elicit.i18n import direction
 from elicit.instruments.schema import Definition, Item, text_in
 from elicit.responding import discussion as discussing
 from elicit.responding import flow
 from elicit.responding.feedback import ItemFeedback
 from elicit.survey import _go, _open, bp, recovery
 from elicit.survey.intervals import estimates_svg
-from elicit.survey.rendering import format_answer, translate
+from elicit.survey.rendering import ExpertTexts, translate
 
 
 @dataclass(frozen=True)
-class DiscussionView:
+class DiscussionView(ExpertTexts):
     """What ``survey/discussion.html`` (and the shared Delphi feedback macro it calls) needs."""
 
     definition: Definition
@@ -39,21 +38,6 @@ class DiscussionView:
     values: Mapping[str, str] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
     problem: str | None = None
-
-    def t(self, text: Mapping[str, str] | None) -> str:
-        return text_in(text, self.language)
-
-    def answer_text(self, item: Item, value: Any) -> str:
-        return format_answer(item, value, self.language)
-
-    def choice_label(self, item: Item, code: str) -> str:
-        choice = item.choice(code)
-        return text_in(choice.label, self.language) if choice else code
-
-    def number_text(self, value: float | None) -> str:
-        if value is None:
-            return "–"
-        return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
     def value(self, name: str) -> str:
         return self.values.get(name, "")
@@ -72,7 +56,7 @@ class DiscussionView:
             ),
             own_label=gettext("you"),
             unit=text_in(item.unit, self.language) if item.unit else "",
-            rtl=direction(self.language) == "rtl",
+            rtl=self.rtl,
         )
 
 

@@ -105,8 +105,52 @@ class SliderShown:
     start: str
 
 
+class ExpertTexts:
+    """What the expert pages' templates ask of any view in the page language (``language``): texts, answers and
+    numbers as shown, and whether the page reads right to left. Shared by the questionnaire and discussion pages."""
+
+    language: str
+
+    @property
+    def rtl(self) -> bool:
+        """Whether the page reads right to left (server-drawn charts are laid out for it)."""
+        return direction(self.language) == "rtl"
+
+    def answer_text(self, item: Item, value: Any) -> str:
+        return format_answer(item, value, self.language)
+
+    def choice_label(self, item: Item, code: str) -> str:
+        choice = item.choice(code)
+        return text_in(choice.label, self.language) if choice else code
+
+    def isolated(self, text: str) -> Markup:
+        """A number or unit laid out left to right inside a sentence of either direction."""
+        return Markup('<bdi dir="ltr">{}</bdi>').format(text)
+
+    def scale_text(self, item: Item, value: float | None) -> Markup:
+        """A group's median or quartile on a labelled scale: the nearest answer's label with its number
+        (``Agree (4)``); a plain number on items without numbered choices. Numbers are isolated."""
+        numbered = [
+            c for c in item.choices if isinstance(c.code, int | float) and not isinstance(c.code, bool)
+        ]
+        if value is None or not numbered:
+            return self.isolated(self.number_text(value))
+        nearest = min(numbered, key=lambda c: (abs(float(c.code) - value), float(c.code)))
+        return Markup("{} ({})").format(
+            text_in(nearest.label, self.language), self.isolated(self.number_text(value))
+        )
+
+    def number_text(self, value: float | None) -> str:
+        if value is None:
+            return "–"
+        return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+    def t(self, text: Mapping[str, str] | None) -> str:
+        return text_in(text, self.language)
+
+
 @dataclass
-class PageView:
+class PageView(ExpertTexts):
     """Everything the page template needs."""
 
     definition: Definition
@@ -125,26 +169,12 @@ class PageView:
         frozenset()
     )  # items shown whatever their relevance (they hold typed values)
     distribution: DistributionView | None = None  # the judgement "Show my distribution" drew (nothing saved)
+    confirm_decline: bool = False  # consent refused: the page asks for a second press before anything ends
 
     def distribution_for(self, item: Item) -> DistributionView | None:
         """The drawn judgement of ``item``, when the expert just asked to see it."""
         shown = self.distribution
         return shown if shown is not None and shown.item_id == item.id else None
-
-    def answer_text(self, item: Item, value: Any) -> str:
-        return format_answer(item, value, self.language)
-
-    def choice_label(self, item: Item, code: str) -> str:
-        choice = item.choice(code)
-        return text_in(choice.label, self.language) if choice else code
-
-    def number_text(self, value: float | None) -> str:
-        if value is None:
-            return "–"
-        return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-
-    def t(self, text: Mapping[str, str] | None) -> str:
-        return text_in(text, self.language)
 
     def value(self, name: str) -> str:
         values = self.values.get(name) or [""]
@@ -196,6 +226,17 @@ class PageView:
 
     def dont_know_checked(self, item: Item) -> bool:
         return bool(self.values.get(item.id + DONT_KNOW_SUFFIX))
+
+    def question_of(self, name: str) -> str:
+        """The text of the question a field belongs to (the error summary names it, as GOV.UK's pattern does)."""
+        base = name.split(".", 1)[0]
+        for item in self.page.items:
+            if item.id == base:
+                return self.t(item.text)
+        try:
+            return self.t(self.definition.item(base).text)
+        except KeyError:
+            return ""
 
     def anchor(self, name: str) -> str:
         """The id of the input an error summary entry jumps to."""
