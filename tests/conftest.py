@@ -255,3 +255,17 @@ def study(app: Flask) -> StudyHandle:
         create_study(db.session, "dd-test", version, [("UK", "United Kingdom"), ("PK", "Pakistan")])
         db.session.commit()
     return StudyHandle(app, "dd-test")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests marked ``rendering`` check how pages look (layout, screenshots, axe), which does not depend
+    on the database: they run on SQLite only, so the suite stays within its time. What those pages do to the
+    database is tested on both databases by the Flask-client tests beside them."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        (dropped if on_postgres and item.get_closest_marker("rendering") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -338,6 +338,7 @@ def test_the_researcher_opens_and_closes_the_discussion_in_the_studio(app: Flask
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_a_person_discusses_in_english_and_urdu_on_a_phone_and_a_desktop(

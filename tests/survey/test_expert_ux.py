@@ -228,6 +228,7 @@ pages:
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_the_round_two_chart_in_urdu_keeps_its_labels_and_counts_inside(
     app: Flask, browser: object, live_server: str, axe_source: str, javascript: bool
@@ -292,6 +293,7 @@ def test_the_round_two_chart_in_urdu_keeps_its_labels_and_counts_inside(
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_errors_name_their_questions_on_a_phone_and_a_desktop(

@@ -83,6 +83,7 @@ def fill(tab: Any, low: str, high: str, best: str, confidence: str) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_a_person_answers_a_four_point_item(

@@ -344,6 +344,7 @@ def assert_ends_mirror(tab: Any, language: str) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 def test_with_javascript_the_slider_and_the_box_follow_each_other(
     browser: Any, live_server: str, new_types: StudyHandle, axe_source: str
 ) -> None:
@@ -378,6 +379,7 @@ def test_with_javascript_the_slider_and_the_box_follow_each_other(
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 def test_without_javascript_a_moved_slider_is_the_answer(
     browser: Any, live_server: str, new_types: StudyHandle
 ) -> None:
@@ -398,6 +400,7 @@ def test_without_javascript_a_moved_slider_is_the_answer(
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_screenshots_at_phone_and_desktop_widths(

@@ -414,6 +414,7 @@ def open_practice(
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_screenshots_of_the_practice_page_and_its_score(

@@ -278,6 +278,7 @@ def test_showing_in_urdu_and_an_unshowable_answer(client: FlaskClient, budgets: 
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_a_person_gives_probabilities_shows_them_and_saves(

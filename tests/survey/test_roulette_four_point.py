@@ -230,6 +230,7 @@ def test_the_page_errors_and_review_in_urdu(client: FlaskClient, judgements: Stu
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 def test_with_javascript_chips_are_clicked_into_bins(
     browser: Any, live_server: str, judgements: StudyHandle, axe_source: str
 ) -> None:
@@ -271,6 +272,7 @@ def test_with_javascript_chips_are_clicked_into_bins(
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 def test_without_javascript_the_boxes_are_the_answer(
     browser: Any, live_server: str, judgements: StudyHandle, axe_source: str
 ) -> None:
@@ -294,6 +296,7 @@ def assert_board_mirrors(tab: Any, language: str) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_screenshots_at_phone_and_desktop_widths(

@@ -313,6 +313,7 @@ def test_the_drawing_scales_ticks_and_numbers() -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_a_person_shows_their_distribution_in_english_and_urdu(
     browser: Any, live_server: str, outlook: StudyHandle, javascript: bool, axe_source: str
@@ -432,6 +433,7 @@ def test_enter_in_a_text_box_saves_and_continues(
 
 
 @pytest.mark.browser
+@pytest.mark.rendering
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_a_person_pressing_enter_saves_rather_than_showing_or_switching_language(
     browser: Any, live_server: str, app: Flask, outlook: StudyHandle, javascript: bool
