@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from markupsafe import Markup
 
 from elicit.responding.feedback import Estimate
-from elicit.survey.plots import MARGIN, WIDTH, nice_ticks, number_text
+from elicit.survey.plots import MARGIN, WIDTH, scale_marks
 
 ROW_HEIGHT = 16
 TOP = 8
@@ -74,25 +74,6 @@ def estimates_svg(
                     '<text class="estimate-own-label" x="{x:.1f}" y="{y}" text-anchor="{a}">{label}</text>'
                 ).format(x=end + (-6 if rtl else 6), y=y + 4, a=anchor, label=own_label)
             )
-    parts.append(
-        Markup('<line class="estimates-axis" x1="{l}" y1="{b}" x2="{r}" y2="{b}"></line>').format(
-            l=left, r=right, b=baseline
-        )
-    )
-    for tick in nice_ticks(low, high):
-        x = x_of(tick)
-        parts.append(
-            Markup(
-                '<line class="estimates-tick" x1="{x:.1f}" y1="{b}" x2="{x:.1f}" y2="{t}"></line>'
-                '<text class="estimates-tick-label" x="{x:.1f}" y="{ty}" text-anchor="middle"'
-                ' direction="ltr">{label}</text>'
-            ).format(x=x, b=baseline, t=baseline + 5, ty=baseline + 19, label=number_text(tick))
-        )
-    if unit:
-        parts.append(
-            Markup('<text class="estimates-unit" x="{x}" y="{y}" text-anchor="middle">{unit}</text>').format(
-                x=WIDTH / 2, y=baseline + 40, unit=unit
-            )
-        )
+    parts.append(scale_marks("estimates", x_of, low, high, baseline, unit, unit_gap=40))
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)

@@ -132,26 +132,7 @@ def density_svg(
         )
         parts.append(Markup('<path class="density-curve" d="M{line}"></path>').format(line=line))
         at_points = [y_of(v) for v in points.values]
-    parts.append(
-        Markup('<line class="density-axis" x1="{l}" y1="{b}" x2="{r}" y2="{b}"></line>').format(
-            l=left, r=right, b=baseline
-        )
-    )
-    for tick in nice_ticks(low, high):
-        x = x_of(tick)
-        parts.append(
-            Markup(
-                '<line class="density-tick" x1="{x:.1f}" y1="{b}" x2="{x:.1f}" y2="{t}"></line>'
-                '<text class="density-tick-label" x="{x:.1f}" y="{ty}" text-anchor="middle"'
-                ' direction="ltr">{label}</text>'
-            ).format(x=x, b=baseline, t=baseline + 5, ty=baseline + 19, label=number_text(tick))
-        )
-    if unit:
-        parts.append(
-            Markup('<text class="density-unit" x="{x}" y="{y}" text-anchor="middle">{unit}</text>').format(
-                x=WIDTH / 2, y=baseline + 41, unit=unit
-            )
-        )
+    parts.append(scale_marks("density", x_of, low, high, baseline, unit, unit_gap=41))
     for value, label, row, y in zip(points.values, labels, rows, at_points, strict=True):
         x, label_y = x_of(value), ROW * (row + 1)
         parts.append(
@@ -163,6 +144,43 @@ def density_svg(
             ).format(x=x, y=y, b=baseline, top=label_y + 5, ly=label_y, label=label)
         )
     parts.append(Markup("</svg>"))
+    return Markup("").join(parts)
+
+
+def scale_marks(
+    prefix: str,
+    x_of: Callable[[float], float],
+    low: float,
+    high: float,
+    baseline: float,
+    unit: str,
+    *,
+    unit_gap: float,
+) -> Markup:
+    """The scale under a drawing: its line, round ticks with left-to-right numbers, and the unit below;
+    classes are ``<prefix>-axis``, ``-tick``, ``-tick-label`` and ``-unit``."""
+    left, right = MARGIN, WIDTH - MARGIN
+    parts = [
+        Markup('<line class="{p}-axis" x1="{l}" y1="{b}" x2="{r}" y2="{b}"></line>').format(
+            p=prefix, l=left, r=right, b=baseline
+        )
+    ]
+    for tick in nice_ticks(low, high):
+        parts.append(
+            Markup(
+                '<line class="{p}-tick" x1="{x:.1f}" y1="{b}" x2="{x:.1f}" y2="{t}"></line>'
+                '<text class="{p}-tick-label" x="{x:.1f}" y="{ty}" text-anchor="middle"'
+                ' direction="ltr">{label}</text>'
+            ).format(
+                p=prefix, x=x_of(tick), b=baseline, t=baseline + 5, ty=baseline + 19, label=number_text(tick)
+            )
+        )
+    if unit:
+        parts.append(
+            Markup('<text class="{p}-unit" x="{x}" y="{y}" text-anchor="middle">{unit}</text>').format(
+                p=prefix, x=WIDTH / 2, y=baseline + unit_gap, unit=unit
+            )
+        )
     return Markup("").join(parts)
 
 
