@@ -28,10 +28,9 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pingouin as pg
-from scipy import stats
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from elicit.stats.exact import RESAMPLES, SEED, TOLERANCE, friedman_permutation
+from elicit.stats.exact import TOLERANCE, friedman_permutation
 from elicit.stats.ranks import KendallW, kendall_w
 
 from .disclosure import Disclosure
@@ -59,12 +58,6 @@ __all__ = [
 KEYING = "as answered"
 #: Up to this many experts Kendall's W is tested by permutation; above, by its chi-square approximation.
 PERMUTATION_MAX_RATERS = 50
-#: friedman_permutation lists every within-expert arrangement of the ranks (k! per expert) before it decides between
-#: enumeration and Monte Carlo; above this many, the same Monte Carlo is run here without that list.
-ARRANGEMENT_WORK = 400_000
-#: Monte Carlo resamples drawn at once (the same random stream as one draw of all of them).
-CHUNK = 1_000
-
 #: ICC forms: pingouin's label -> (Shrout & Fleiss name, McGraw & Wong name, description)
 ICC_FORMS: dict[str, tuple[str, str, str]] = {
     "ICC1": ("ICC(1,1)", "one-way random, single", "one-way random effects, single rater"),
@@ -181,36 +174,6 @@ class AgreementResult:
     keying: str = KEYING
 
 
-def _friedman_monte_carlo(
-    array: np.ndarray, seed: int = SEED, resamples: int = RESAMPLES
-) -> tuple[float, str]:
-    """The Monte Carlo branch of :func:`~elicit.stats.exact.friedman_permutation` (the same random stream, so the
-    same p), in chunks and without listing every arrangement first; ``array`` is experts x targets, complete."""
-    n, k = array.shape
-    ranks = np.apply_along_axis(stats.rankdata, 1, array)
-    ties = 0.0
-    for row in array:
-        _, counts = np.unique(row, return_counts=True)
-        ties += float((counts**3 - counts).sum())
-    denominator = n * k * (k + 1) / 12 - ties / (12 * (k - 1))
-
-    def statistic(rank_sums: np.ndarray) -> np.ndarray:
-        return np.asarray(((rank_sums - n * (k + 1) / 2) ** 2).sum(axis=-1) / denominator)
-
-    observed = float(statistic(ranks.sum(axis=0)))
-    threshold = observed - TOLERANCE * max(1.0, observed)
-    rng = np.random.default_rng(seed)
-    hits, done = 0, 0
-    while done < resamples:
-        size = min(CHUNK, resamples - done)
-        order = np.argsort(rng.random((size, n, k)), axis=2)
-        shuffled = np.take_along_axis(np.broadcast_to(ranks, (size, n, k)), order, axis=2)
-        hits += int((statistic(shuffled.sum(axis=1)) >= threshold).sum())
-        done += size
-    method = f"Monte Carlo permutation within experts ({resamples} resamples, seed {seed})"
-    return (hits + 1) / (resamples + 1), method
-
-
 def kendall_w_test(ratings: pd.DataFrame | np.ndarray) -> tuple[KendallW, str, float]:
     """Kendall's W of a targets x raters table with its p-value by permutation within raters.
 
@@ -225,12 +188,8 @@ def kendall_w_test(ratings: pd.DataFrame | np.ndarray) -> tuple[KendallW, str, f
     m, n = array.shape
     if m > PERMUTATION_MAX_RATERS:
         return result, f"chi-square approximation (more than {PERMUTATION_MAX_RATERS} experts)", result.p
-    if m * math.factorial(n) <= ARRANGEMENT_WORK:
-        permuted = friedman_permutation(array)
-        p, method = permuted.p, permuted.method
-    else:
-        p, method = _friedman_monte_carlo(array)
-    return dataclasses.replace(result, p=float(p)), method, result.p
+    permuted = friedman_permutation(array)  # counts the arrangements first: enumerates or samples
+    return dataclasses.replace(result, p=float(permuted.p)), permuted.method, result.p
 
 
 def agreement(items: pd.DataFrame, cohort: str, value_domain: list[float] | None = None) -> AgreementResult:
