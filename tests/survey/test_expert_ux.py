@@ -330,3 +330,38 @@ def test_errors_name_their_questions_on_a_phone_and_a_desktop(
             assert not axe_violations(tab, axe_source)
         tab.screenshot(path=str(ARTIFACTS / f"error-summary-{language}-{width}-{js}.png"), full_page=True)
         context.close()
+
+
+CONSENTING = INSTRUMENT.replace(
+    "  - id: first\n",
+    "  - id: welcome\n    items:\n      - id: consent\n        type: consent\n        required: true\n"
+    '        text: {en: "I agree to take part.", ur: "میں حصہ لینے پر رضامند ہوں۔"}\n  - id: first\n',
+    1,
+).replace("id: ux\n", "id: ux-consent\n", 1)
+
+
+@pytest.mark.browser
+@pytest.mark.rendering
+@pytest.mark.parametrize("language", ["en", "ur"])
+def test_the_decline_question_on_a_phone_without_javascript(
+    app: Flask, browser: object, live_server: str, language: str
+) -> None:
+    from tests.conftest import ARTIFACTS
+    from tests.survey.test_new_item_types import assert_fits
+
+    with app.app_context():
+        version, _ = publish_version(db.session, load_text(CONSENTING, "ux-consent.yaml"), "test")
+        create_study(db.session, "ux-consent", version, [("UK", "United Kingdom")])
+        db.session.commit()
+    (token,) = StudyHandle(app, "ux-consent").invite()
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 360, "height": 900})  # type: ignore[attr-defined]
+    tab = context.new_page()
+    tab.goto(f"{live_server}/s/{token}")
+    tab.locator(f'button[name="language"][value="{language}"]').click()
+    tab.locator('input[name="consent"][value="no"]').check()
+    tab.locator('button[name="nav"][value="next"]').click()
+    assert tab.locator(".confirm-decline").count() == 1
+    assert_fits(tab)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"decline-{language}-360-nojs.png"), full_page=True)
+    context.close()
