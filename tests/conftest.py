@@ -21,6 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from elicit import create_app
 from elicit.db import Base
@@ -78,12 +79,36 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+_EMPTYING: dict[str, str] = {}
+
+
 def _empty_postgres(url: str) -> None:
-    engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    """Delete every row and restart every sequence, in one round trip.
+
+    DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE of every table swaps files and syncs
+    them, about ten times slower here (0.5 s against 0.06 s a test on a loaded machine), which over the
+    PostgreSQL half of the suite was a minute and more of `make test`. Children go before parents."""
+    engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        if url not in _EMPTYING:
+            sequences = conn.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+            ).scalars()
+            _EMPTYING[url] = "".join(
+                [f'DELETE FROM "{t.name}";' for t in reversed(Base.metadata.sorted_tables)]
+                + [f"SELECT setval('\"{name}\"', 1, false);" for name in sequences]
+            )
+        conn.exec_driver_sql(_EMPTYING[url])
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def quick_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheaper argon2 parameters in every test (still argon2id; a hash carries its own parameters when verified):
+    the default costs about 0.1 s a hash on a quiet machine and over a second on a loaded one."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("elicit.users._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "migrations"
 SECRET = "test-secret-key"
 
-# One build per worker at most, and one in all under `make test`'s --dist loadgroup.
+# One build per worker at most, and one in all under `make test`'s --dist loadfile (one worker runs this file).
 pytestmark = pytest.mark.xdist_group("wheel")
 
 

@@ -106,8 +106,10 @@ def _points(item: str, row: pd.Series) -> Any:
     return four_point_points(*(row[f"visits.{p}"] for p in ("low", "best", "high", "confidence")))
 
 
-@pytest.fixture
-def analysed(tmp_path: Path) -> tuple[dict[str, Any], pd.DataFrame, str]:
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], pd.DataFrame, str]:
+    """One analysis of the export, shared by the tests that only read it (a run takes seconds)."""
+    tmp_path = tmp_path_factory.mktemp("judgement")
     folder = _export(tmp_path, {"UK": 8, "PK": 7})
     results = run_analysis(folder, tmp_path / "report.html", tmp_path / "results.json")
     data = pd.read_csv(folder / "data.csv")

@@ -413,7 +413,9 @@ def exclusive(timeout: float = 900.0) -> Iterator[None]:
 
     ``--dist loadgroup`` is meant to put the ``xdist_group("load")`` tests on one worker, but pytest-xdist 3.8
     marks the group through ``item._nodeid``, which pytest 9.2 no longer reads: the groups are silently
-    ignored. A file lock serializes the heavy tests whatever the distribution (and across concurrent runs).
+    ignored. ``make test`` uses ``--dist loadfile`` (a file's tests on one worker, so test_gunicorn.py's never
+    wait for each other and module fixtures are built once); this lock serializes the heavy tests of different
+    files whatever the distribution (and across concurrent runs).
     """
     import fcntl
 

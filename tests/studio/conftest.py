@@ -80,14 +80,6 @@ def post(
     return client.post(url, data=form, **kw)
 
 
-@pytest.fixture(autouse=True)
-def quick_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheaper argon2 parameters for tests (still argon2id; a hash carries its own parameters when verified)."""
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("elicit.users._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 @cache
 def password_hash() -> str:
     """PASSWORD's argon2 hash, made once per run."""
