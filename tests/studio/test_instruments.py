@@ -113,6 +113,12 @@ def test_check_keeps_a_draft_to_preview_then_publish_then_diff(
     text = diff.get_data(as_text=True)
     assert diff.status_code == 200
     assert 'class="diff-changed"' in text and "<code>years</code>" in text and "range" in text
+    # consent's choices show the words experts are offered, not "no =" with nothing after it
+    assert "yes = Yes, I agree to take part; no = No, I do not wish to take part" in text
+    urdu = client.get(
+        "/studio/instruments/diff?old=defence-diplomacy@1.0.0&new=defence-diplomacy@1.1.0&language=ur"
+    ).text
+    assert "no = نہیں، میں حصہ نہیں لینا چاہتا/چاہتی" in urdu
 
     # the same version number with other content is refused and says what differs
     clash = flagship.decode().replace("max: 60", "max: 80", 1)

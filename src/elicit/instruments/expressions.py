@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from operator import ge, gt, le, lt
 from typing import Any
 
-__all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse"]
+__all__ = ["FUNCTIONS", "CodeComparison", "Expression", "ExpressionError", "parse"]
 
 FUNCTIONS: frozenset[str] = frozenset({"answered", "selected", "count_selected"})
 """The functions an expression may call."""
@@ -302,6 +302,7 @@ class _Node:
 @dataclass(frozen=True, slots=True)
 class _Literal(_Node):
     value: int | float | str | bool | None
+    position: int | None = field(default=None, compare=False)  # its column in the source, for the checker
 
     def evaluate(self, answers: Mapping[str, object], current: object) -> object:
         return self.value
@@ -706,17 +707,17 @@ class _Parser:
             operand = self.unary()
             self.ascend()
             number = _number(operand.value) if isinstance(operand, _Literal) else None
-            return _Negate(operand) if number is None else _Literal(-number)
+            return _Negate(operand) if number is None else _Literal(-number, token.position)
         return self.primary()
 
     def primary(self) -> _Node:
         token = self.token
         if token.kind in ("number", "string"):
             self.advance()
-            return _Literal(token.value)
+            return _Literal(token.value, token.position)
         if token.kind == "keyword" and token.text in ("true", "false", "null"):
             self.advance()
-            return _Literal({"true": True, "false": False, "null": None}[token.text])
+            return _Literal({"true": True, "false": False, "null": None}[token.text], token.position)
         if token.kind == "name":
             self.advance()
             if self.at("op", "("):
@@ -792,6 +793,95 @@ def _walk(node: _Node) -> Iterator[_Node]:
 
 
 # ----------------------------------------------------------------------------------------------------
+# What the checker reads: where an answer is held against a literal choice code
+
+#: An ordering with its sides swapped (``5 < a`` is ``a > 5``).
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+@dataclass(frozen=True)
+class CodeComparison:
+    """A place where an expression holds an item's answer against a literal, which should be one of its codes.
+
+    ``item`` is the item id, or ``'.'`` for the current item. ``operator`` reads as if the item stood on the
+    left: ``==``, ``!=``, an ordering, ``in``/``not in`` (the answer in a list of literals, one comparison per
+    literal), ``holds``/``not holds`` (a literal in the answer: ``'x' in item``) or ``selected``. ``position``
+    is the literal's 0-based column in the expression.
+    """
+
+    item: str
+    operator: str
+    value: int | float | str | bool
+    position: int | None = None
+
+    @property
+    def whole_answer(self) -> bool:
+        """Whether the literal is compared with the whole answer (a single code), not looked for inside it."""
+        return self.operator not in ("holds", "not holds", "selected")
+
+    @property
+    def ordering(self) -> bool:
+        """Whether this is ``< <= > >=``, which codes satisfy rather than name."""
+        return self.operator in _ORDERINGS
+
+    @property
+    def written(self) -> str:
+        """The literal as an author writes it: ``'other'``, ``6``, ``true``."""
+        if isinstance(self.value, bool):
+            return "true" if self.value else "false"
+        return repr(self.value)
+
+    def holds_for(self, code: object) -> bool:
+        """Whether an answer of ``code`` is named by the literal (or, for an ordering, satisfies it), evaluated as
+        :meth:`Expression.evaluate` would (so ``'1'`` names code ``1``, as ``==`` and ``selected()`` agree)."""
+        if self.operator == "selected":
+            return _selected(code, self.value)
+        if self.ordering:
+            return _compare(self.operator, code, self.value)
+        return _equal(code, self.value)
+
+
+def _subject(node: _Node) -> str | None:
+    """The item a node reads (``'.'`` for the current one), or None when it is not an item's answer."""
+    if isinstance(node, _Reference):
+        return node.name
+    if isinstance(node, _Current):
+        return "."
+    return None
+
+
+_Code = tuple[int | float | str | bool, int | None]
+
+
+def _literal(node: _Node) -> _Code | None:
+    """A literal that could be a code (not ``null``), with its position."""
+    if isinstance(node, _Literal) and node.value is not None:
+        return node.value, node.position
+    return None
+
+
+def _code_comparisons(nodes: list[_Node]) -> Iterator[CodeComparison]:
+    for node in nodes:
+        if isinstance(node, _Compare):
+            left, right = _subject(node.left), _subject(node.right)
+            if node.operator in ("in", "not in"):
+                if left is not None and isinstance(node.right, _ListDisplay):
+                    for element in node.right.items:
+                        if (code := _literal(element)) is not None:
+                            yield CodeComparison(left, node.operator, *code)
+                elif right is not None and (code := _literal(node.left)) is not None:
+                    yield CodeComparison(right, "holds" if node.operator == "in" else "not holds", *code)
+            elif left is not None and (code := _literal(node.right)) is not None:
+                yield CodeComparison(left, node.operator, *code)
+            elif right is not None and (code := _literal(node.left)) is not None:
+                yield CodeComparison(right, _FLIPPED[node.operator], *code)
+        elif isinstance(node, _Call) and node.function == "selected":
+            item, code = _subject(node.arguments[0]), _literal(node.arguments[1])
+            if item is not None and code is not None:
+                yield CodeComparison(item, "selected", *code)
+
+
+# ----------------------------------------------------------------------------------------------------
 # The public face
 
 
@@ -812,6 +902,7 @@ class Expression:
     _tree: _Node = field(init=False, repr=False, compare=False)
     _references: frozenset[str] = field(init=False, repr=False, compare=False)
     _uses_self: bool = field(init=False, repr=False, compare=False)
+    _code_comparisons: tuple[CodeComparison, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, str):
@@ -825,6 +916,7 @@ class Expression:
             self, "_references", frozenset(node.name for node in nodes if isinstance(node, _Reference))
         )
         object.__setattr__(self, "_uses_self", any(isinstance(node, _Current) for node in nodes))
+        object.__setattr__(self, "_code_comparisons", tuple(_code_comparisons(nodes)))
 
     def references(self) -> frozenset[str]:
         """The item ids the expression reads (not ``.`` and not function names), e.g. to check page order."""
@@ -833,6 +925,11 @@ class Expression:
     def uses_self(self) -> bool:
         """Whether the expression reads the current item's value ``.``, as constraints do."""
         return self._uses_self
+
+    def code_comparisons(self) -> tuple[CodeComparison, ...]:
+        """Every literal held against an item's answer (``role == 'other'``, ``selected(x, 'a')``), in source
+        order, so the checker can tell a misspelt choice code from a real one."""
+        return self._code_comparisons
 
     def evaluate(self, answers: Mapping[str, object], current: object = None) -> object:
         """The value of the expression.

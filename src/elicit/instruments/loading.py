@@ -15,7 +15,8 @@ def load_text(text: str | bytes, path: str) -> Definition:
     try:
         document = load_yaml(text)
     except YamlProblem as exc:
-        raise InstrumentError([Problem(path, exc.line, exc.message)]) from None
+        message = f"column {exc.column}: {exc.message}" if exc.column else exc.message
+        raise InstrumentError([Problem(path, exc.line, message)]) from None
     return build_definition(document, path)
 
 

@@ -13,6 +13,7 @@ that is itself a valid instrument), from which the published sha256 is computed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from elicit.instruments.expressions import CodeComparison, Expression
 from elicit.instruments.model import (
     DEFAULT_TEXT_LENGTH,
     Choice,
@@ -134,6 +136,42 @@ def _choice_set(value: Named, info: ValidationInfo) -> ChoiceTuple:
     return parsed
 
 
+def _closest(value: Any, names: Any) -> Any:
+    """The name most like ``value`` (ignoring case), to suggest for a misspelling; None when none is close."""
+    by_text = {str(name).lower(): name for name in names}
+    found = difflib.get_close_matches(str(value).lower(), list(by_text), n=1)
+    return by_text[found[0]] if found else None
+
+
+class UnknownTypeDocument(UnknownItemDocument):
+    """An item whose ``type`` is not in the registry: its id counts, its type is reported with the closest type
+    name, and nothing else of it is read, so what names it (scales, hypotheses, expressions) is not blamed."""
+
+    @classmethod
+    def outline(cls, context: DocumentContext, ident: str, data: Mapping[str, Any]) -> Outline | None:
+        item = Outline(ident, UNKNOWN_TYPE)
+        if context.pages:
+            context.pages[-1].members.append(item)
+        if isinstance(context, InstrumentContext):
+            rows = data.get("rows")
+            named = (
+                [row.get("id") for row in rows if isinstance(row, Mapping)] if isinstance(rows, list) else []
+            )
+            context.unchecked.update(name for name in (ident, *named) if isinstance(name, str) and name)
+        return item
+
+    @field_validator("type", mode="plain")
+    @classmethod
+    def _unknown(cls, value: Any) -> Any:
+        expected = ", ".join(ITEM_TYPES)
+        guess = _closest(value, ITEM_TYPES) if isinstance(value, str) else None
+        if guess is None:
+            raise fail(f"{WHAT} has unknown type {value!r} (expected one of: {expected})")
+        raise fail(
+            f"{WHAT} has unknown type {value!r}; did you mean {guess!r}? (expected one of: {expected})"
+        )
+
+
 def _item_tag(value: Any) -> str | None:
     if isinstance(value, UnknownItemDocument):
         return UNKNOWN_TYPE
@@ -151,7 +189,7 @@ else:
     AnyItem = Annotated[
         Union[  # noqa: UP007  # built from the registry at run time
             tuple(Annotated[kind.document, Tag(name)] for name, kind in REGISTRY.items())
-            + (Annotated[UnknownItemDocument, Tag(UNKNOWN_TYPE)],)
+            + (Annotated[UnknownTypeDocument, Tag(UNKNOWN_TYPE)],)
         ],
         Discriminator(
             _item_tag,
@@ -231,6 +269,8 @@ class ScaleDocument(Document):
         found: list[Found] = []
         for index, member in enumerate(members):
             item = items.get(member) if isinstance(member, str) else None
+            if item is None and isinstance(member, str) and member in _unchecked(context):
+                continue  # an item of an unknown type: its type is the problem
             if item is None:
                 found.append(
                     (f"scale {name!r} lists {member!r}, which is not an item", (index,), False, "members")
@@ -284,9 +324,14 @@ def _answerable(page: Outline) -> list[Outline]:
     for item in page.members:
         if item.members:
             found.extend(item.members)
-        elif REGISTRY[item.type].answerable:
+        elif item.type in REGISTRY and REGISTRY[item.type].answerable:
             found.append(item)
     return found
+
+
+def _unchecked(context: DocumentContext) -> set[str]:
+    """The ids of items of an unknown type (and their rows), which nothing else is blamed for naming."""
+    return context.unchecked if isinstance(context, InstrumentContext) else set()
 
 
 # -- the practice page (calibration training) ------------------------------------------------------------------
@@ -476,9 +521,11 @@ DIRECTION_FORMS = "{greater: COHORT, less: COHORT}, {two_sided: true} or {two_si
 
 @dataclass
 class InstrumentContext(DocumentContext):
-    """The validation context of a whole instrument: also the scale names declared (for the hypotheses)."""
+    """The validation context of a whole instrument: also the scale names declared (for the hypotheses) and the
+    ids of items whose type is unknown."""
 
     scale_names: frozenset[str] = frozenset()
+    unchecked: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -561,8 +608,11 @@ def _hypothesis_item(value: Any, info: ValidationInfo) -> str | None:
 
     if value is None:
         return None
-    items = {item.id: item for page in context_of(info).pages for item in _answerable(page)}
+    context = context_of(info)
+    items = {item.id: item for page in context.pages for item in _answerable(page)}
     item = items.get(value) if isinstance(value, str) else None
+    if item is None and isinstance(value, str) and value in _unchecked(context):
+        return str(value)  # an item of an unknown type: its type is the problem
     if item is None:
         raise fail(f"{WHAT} names item {value!r}, which is not an item")
     kind = REGISTRY[item.type].analysis if item.type in REGISTRY else ""
@@ -1009,7 +1059,23 @@ def _expression_lines(document: Any) -> dict[tuple[str, str], int | None]:
     return found
 
 
-def _check_references(pages: list[Outline], document: Mapping[str, Any], path: str) -> list[Problem]:
+class _ExpressionLines:
+    """The line of an owner's ``relevant``/``constraint`` key, read from the raw document only when a problem
+    needs one."""
+
+    def __init__(self, document: Any) -> None:
+        self.document = document
+        self.found: dict[tuple[str, str], int | None] | None = None
+
+    def __call__(self, owner: str, key: str) -> int | None:
+        if self.found is None:
+            self.found = _expression_lines(self.document)
+        return self.found.get((owner, key))
+
+
+def _check_references(
+    pages: list[Outline], line_of_expression: _ExpressionLines, path: str, unchecked: set[str]
+) -> list[Problem]:
     """Expressions may name items on earlier pages, or earlier-or-same page for item-level expressions."""
     problems: list[Problem] = []
     position: dict[str, tuple[int, int]] = {}
@@ -1019,18 +1085,14 @@ def _check_references(pages: list[Outline], document: Mapping[str, Any], path: s
             for member in (item, *item.members):
                 position[member.id] = (page_index, order)
                 order += 1
-    found_lines: list[dict[tuple[str, str], int | None]] = []
-
-    def line_of_expression(owner: str, key: str) -> int | None:
-        if not found_lines:  # read the raw document only when a reference is wrong
-            found_lines.append(_expression_lines(document))
-        return found_lines[0].get((owner, key))
 
     for page_index, page in enumerate(pages):
         relevant = page.expressions.get("relevant")
         if relevant is not None:
             for ref in sorted(relevant.references()):
                 where = position.get(ref)
+                if where is None and ref in unchecked:
+                    continue  # a row of a matrix of unknown type: its type is the problem
                 if where is None:
                     problems.append(
                         Problem(
@@ -1058,6 +1120,8 @@ def _check_references(pages: list[Outline], document: Mapping[str, Any], path: s
                         continue
                     for ref in sorted(expression.references()):
                         where = position.get(ref)
+                        if where is None and ref in unchecked:
+                            continue
                         if where is None:
                             message = f"'{key}' of item {member.id!r} names unknown item {ref!r}"
                         elif where[0] > page_index:
@@ -1070,6 +1134,72 @@ def _check_references(pages: list[Outline], document: Mapping[str, Any], path: s
                     if key == "relevant" and expression.uses_self():
                         message = f"'.' has no meaning in the 'relevant' of item {member.id!r}"
                         problems.append(Problem(path, line_of_expression(member.id, key), message))
+    return problems
+
+
+#: How many codes a message lists before it says how many there are.
+SHOWN_CODES = 12
+
+
+def _code_problem(comparison: CodeComparison, where: str, item: Outline) -> str | None:
+    """What is wrong with holding ``item``'s answer against a literal, if anything (``where``: "'relevant' of
+    item 'x'")."""
+    kind = REGISTRY.get(item.type)
+    if kind is None or item.codes is None:
+        return None  # not a choice item, or its choices have problems of their own
+    name, shown = item.id, comparison.written
+    if kind.part_per_choice and comparison.whole_answer:
+        return (
+            f"{where} compares {name!r} with {shown}, but {name!r} is a {item.type} item, whose answer holds "
+            f"several codes: write selected({name}, {shown}) to ask whether one of them was chosen"
+        )
+    if not kind.part_per_choice and not comparison.whole_answer and comparison.operator != "selected":
+        return (
+            f"{where} looks for {shown} in {name!r}, but {name!r} is a {item.type} item, whose answer is one "
+            f"code: write {name} == {shown}"
+        )
+    if any(comparison.holds_for(code) for code in item.codes):
+        return None
+    codes = ", ".join(str(code) for code in item.codes[:SHOWN_CODES])
+    if len(item.codes) > SHOWN_CODES:
+        codes += f", … ({len(item.codes)} codes)"
+    if comparison.ordering:
+        return (
+            f"{where} compares {name!r} {comparison.operator} {shown}, which no code of {name!r} satisfies "
+            f"(its codes: {codes}), so it is never true"
+        )
+    message = f"{where} compares {name!r} with {shown}, which is not a code of {name!r} (its codes: {codes})"
+    guess = _closest(comparison.value, item.codes)
+    return f"{message}; did you mean {guess!r}?" if guess is not None else message
+
+
+def _check_codes(pages: list[Outline], line_of_expression: _ExpressionLines, path: str) -> list[Problem]:
+    """Every literal an expression holds against a choice item's answer is one of its codes, and an ordering is
+    true for some code: a misspelt code (``role == 'othr'``) would hide its follow-up question for everyone."""
+    outlines = {
+        member.id: member for page in pages for item in page.members for member in (item, *item.members)
+    }
+    problems: list[Problem] = []
+
+    def check(expression: Expression, key: str, owner: str, owner_id: str, current: str | None) -> None:
+        for comparison in expression.code_comparisons():
+            target = current if comparison.item == "." else comparison.item
+            item = outlines.get(target) if target is not None else None
+            message = _code_problem(comparison, f"'{key}' of {owner}", item) if item is not None else None
+            if message is not None:
+                problems.append(Problem(path, line_of_expression(owner_id, key), message))
+
+    for page in pages:
+        relevant = page.expressions.get("relevant")
+        if relevant is not None:
+            check(relevant, "relevant", f"page {page.id!r}", page.id, None)
+        for item in page.members:
+            for member in (item, *item.members):
+                for key in ("relevant", "constraint"):
+                    expression = member.expressions.get(key)
+                    if expression is not None:
+                        current = member.id if key == "constraint" else None  # '.' in 'relevant' is reported
+                        check(expression, key, f"item {member.id!r}", member.id, current)
     return problems
 
 
@@ -1087,7 +1217,9 @@ def build_definition(document: Any, path: str = "<instrument>") -> Definition:
         for error in exc.errors(include_url=False):
             ordered.extend(_problems(error, document, path, context))
     problems = [problem for _order, problem in sorted(ordered, key=lambda pair: pair[0])]
-    problems.extend(_check_references(context.pages, document, path))
+    lines = _ExpressionLines(document)
+    problems.extend(_check_references(context.pages, lines, path, context.unchecked))
+    problems.extend(_check_codes(context.pages, lines, path))
     if problems or model is None:
         raise InstrumentError(problems or [Problem(path, None, "not a valid instrument")])
     return model.to_definition()

@@ -87,6 +87,7 @@ class Outline:
     type: str = ""
     expressions: dict[str, Expression] = field(default_factory=dict)
     members: list[Outline] = field(default_factory=list)  # a page's items, a matrix's rows
+    codes: tuple[Any, ...] | None = None  # its choice codes, once they are known to be valid
 
 
 @dataclass
@@ -471,6 +472,7 @@ class RowDocument(Identified):
         row = Outline(ident, ROW_TYPE)
         if context.owner is not None:
             context.owner.members.append(row)
+            row.codes = context.owner.codes  # the matrix's choices are validated before its rows
         return row
 
     def to_item(self, page: str, matrix: Item) -> Item:
@@ -560,6 +562,8 @@ class ChoiceDocument(ItemDocument):
             found.append((cls.numbers, (), False))
         if found or parsed is None:
             raise fail_all(found)
+        if context.owner is not None:
+            context.owner.codes = tuple(choice.code for choice in parsed)
         return parsed
 
 
