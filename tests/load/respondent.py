@@ -206,18 +206,21 @@ def _canonical_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def expected_variables(definition: Definition, sent: dict[str, list[str]]) -> dict[str, str]:
+def expected_variables(
+    definition: Definition, sent: dict[str, list[str]], *, held: bool = False
+) -> dict[str, str]:
     """The stored variables (``item`` or ``item.part`` → canonical text) that the fields ``sent`` must give.
 
     Written from the instrument and the export's shape (one variable per item or part; a multiple choice is
     one 1/0 variable per choice), independently of the server's parser. Items whose relevance is false given
-    what was sent are expected to be cleared.
+    what was sent are no answers: a submitted response holds none of them; an in-progress one (``held``) keeps
+    what was typed in them until submit.
     """
     first = {name: values[0] for name, values in sent.items() if values}
     expected: dict[str, str] = {}
     for name, values in sent.items():
         item = definition.item(name.split(".")[0])
-        if item.relevant is not None and not item.relevant.truthy(first):
+        if not held and item.relevant is not None and not item.relevant.truthy(first):
             continue
         if item.type == "multiple_choice":
             for choice in item.choices:

@@ -21,7 +21,7 @@ def fill_page(tab: Any, rng: random.Random, cohort: str) -> None:
         fields = answer_for(item, rng, cohort)
         for name, values in fields.items():
             locator = tab.locator(f'[name="{name}"]')
-            if locator.count() == 0:
+            if locator.count() == 0 or not locator.first.is_visible():  # a follow-up hidden by survey.js
                 continue
             kind = locator.first.get_attribute("type") or locator.first.evaluate(
                 "e => e.tagName.toLowerCase()"

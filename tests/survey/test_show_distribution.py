@@ -302,7 +302,8 @@ def test_the_drawing_scales_ticks_and_numbers() -> None:
     assert nice_ticks(0, 10) == [0, 2, 4, 6, 8, 10]
     assert nice_ticks(-27.5, 62.5) == [-20, 0, 20, 40, 60]
     assert quantity(-20, "%") == '<bdi dir="ltr">-20 %</bdi>'
-    assert quantity(10, "دن") == '<bdi dir="ltr">10</bdi> دن'  # a right-to-left unit follows in its direction
+    # a right-to-left unit follows in its direction, and never wraps away from its number
+    assert quantity(10, "دن") == '<span class="quantity"><bdi dir="ltr">10</bdi> دن</span>'
     assert [number_text(v) for v in (3.0, 2.9000000000000004, -0.5, 1250000.0, 0.00031)] == [
         "3",
         "2.9",

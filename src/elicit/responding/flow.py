@@ -5,6 +5,12 @@ already hold the write lock from BEGIN), so two tabs, a double click or a replay
 each other's result: one response per invitation and round, submitted at most once. Pseudonymous studies lock
 the invitation; anonymous studies lock the response and never write or lock the invitation at all (a row lock
 leaves the transaction id in the row): see ``elicit.responding.unlinking``.
+
+What an expert typed is kept while they answer, also in a question that does not apply (a follow-up whose
+condition they changed): an in-progress response stores it, but only the stored values whose item and page apply
+are answers (``ExpertLink.answers``; the others are ``held``, shown again in their boxes when the condition holds
+again). Review, required checks and navigation read the answers alone, and ``submit`` deletes what is held, so a
+submitted response (all that exports, feedback and the studio read) holds no value for an item that did not apply.
 """
 
 from __future__ import annotations
@@ -106,6 +112,8 @@ class ExpertLink:
     definition: Definition
     response: Response | None
     answers: dict[str, Any] = field(default_factory=dict)
+    #: What the expert typed in questions that do not apply now (kept until submit, never an answer).
+    held: dict[str, Any] = field(default_factory=dict)
     locked: bool = False
     secret: str = ""
     #: Whether the expert scored or skipped the practice page (read only when the instrument has one).
@@ -114,6 +122,11 @@ class ExpertLink:
     @property
     def anonymous(self) -> bool:
         return self.study.anonymity == Anonymity.ANONYMOUS
+
+    @property
+    def stored(self) -> dict[str, Any]:
+        """Every stored value: the answers and what is held (what the pages show in their boxes)."""
+        return {**self.held, **self.answers}
 
     @property
     def response_key(self) -> str | None:
@@ -224,7 +237,9 @@ def open_by_token(session: Session, token: str, *, secret: str, lock: bool = Fal
     definition_id = response.instrument_version_id if response else rnd.instrument_version_id
     link.definition = definition_by_id(session, definition_id, sha)
     if response is not None:
-        link.answers = load_answers(session, response, link.definition)
+        link.answers, link.held = split_held(
+            link.definition, load_answers(session, response, link.definition)
+        )
         link.practice_status = practice_status(session, response, link.definition)
     return link
 
@@ -331,6 +346,21 @@ def item_visible(item: Item, answers: Mapping[str, Any], matrix: Item | None = N
     return item.relevant is None or item.relevant.truthy(values)
 
 
+def same_page_references(item: Item, page: Page, matrix: Item | None = None) -> frozenset[str]:
+    """The items of ``page`` that the relevance of ``item`` (or of its matrix) reads."""
+    references: set[str] = set()
+    for expression in (item.relevant, matrix.relevant if matrix is not None else None):
+        if expression is not None:
+            references |= expression.references()
+    return frozenset(references & {i.id for i in page.answerable_items()})
+
+
+def shown_on_page(item: Item, page: Page, answers: Mapping[str, Any], matrix: Item | None = None) -> bool:
+    """Whether ``page`` shows ``item``: it applies, or its relevance reads an answer of the same page (then the page
+    shows it, the browser hides it while it does not apply, and the server decides when the page is posted)."""
+    return item_visible(item, answers, matrix) or bool(same_page_references(item, page, matrix))
+
+
 def progress_pages(definition: Definition, answers: Mapping[str, Any]) -> list[Page]:
     """Pages that are shown or may still be shown (their relevance names an unanswered item), for "page k of n"."""
     result = []
@@ -430,7 +460,8 @@ def _lock(session: Session, link: ExpertLink) -> ExpertLink:
         session.execute(select(Invitation.id).where(Invitation.id == link.invitation.id).with_for_update())
         session.refresh(link.invitation)
     response = _find_response(session, link, lock=True)
-    link.answers = load_answers(session, response, link.definition) if response else {}
+    stored = load_answers(session, response, link.definition) if response else {}
+    link.answers, link.held = split_held(link.definition, stored)
     link.practice_status = practice_status(session, response, link.definition) if response else None
     if link.submitted or link.declined:
         raise AlreadySubmitted()
@@ -451,6 +482,8 @@ class PageResult:
     errors: dict[str, Message]
     declined: bool = False
     notes: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    #: What was typed in questions of the page that do not apply (kept, not answers).
+    held: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -466,16 +499,21 @@ def validate_page(
 ) -> PageResult:
     """Parse and check every item of a page in order; items that are not relevant get no value.
 
+    What the page shows of an item that does not apply (a follow-up whose condition is false) is parsed without
+    checks into ``held``, and kept; an item the page does not show at all is left out of ``values``.
     ``rationale_items`` are the items for which this round asks a rationale (Delphi feedback items).
     """
     merged = dict(answers)
     values: dict[str, Any] = {}
     errors: dict[str, Message] = {}
     notes: dict[str, tuple[int | None, str | None]] = {}
+    held: dict[str, Any] = {}
     for item, matrix in items_on(page):
         if not item_visible(item, merged, matrix):
-            values[item.id] = None
             merged[item.id] = None
+            if same_page_references(item, page, matrix):
+                values[item.id] = None
+                _hold(item, form, item.id in rationale_items, held, notes)
             continue
         try:
             value = parse_item(item, form)
@@ -506,7 +544,26 @@ def validate_page(
         else:
             if note != (None, None):
                 notes[item.id] = note
-    return PageResult(values, errors, notes=notes)
+    return PageResult(values, errors, notes=notes, held=held)
+
+
+def _hold(
+    item: Item,
+    form: Mapping[str, Sequence[str]],
+    rationale: bool,
+    held: dict[str, Any],
+    notes: dict[str, tuple[int | None, str | None]],
+) -> None:
+    """Keep what was typed in an item that does not apply, as far as it can be stored (no errors: no answer)."""
+    try:
+        value = parse_item(item, form)
+        note = parse_note(item, form, rationale)
+    except FieldError:
+        return
+    if value is not None:
+        held[item.id] = value
+        if note != (None, None):
+            notes[item.id] = note
 
 
 def previous_response(session: Session, link: ExpertLink) -> Response | None:
@@ -544,7 +601,7 @@ def save_page(
     form: Mapping[str, Sequence[str]],
     expected_version: str | None = None,
 ) -> PageResult:
-    """Validate a posted page and, when valid, store it at once (answers on now-irrelevant items are cleared).
+    """Validate a posted page and, when valid, store it at once, with what is held of items that do not apply.
 
     ``expected_version`` is the page's ``answers_version`` when it was shown (None: not checked). If another
     window has changed the page's stored answers since, and this form sends something else, StaleAnswers is
@@ -559,22 +616,21 @@ def save_page(
     result = validate_page(link.definition, page, form, locked.answers, link.rationale_items)
     if not result.ok:
         return result
-    answers = dict(locked.answers)
-    answers.update(result.values)
+    stored = locked.stored
+    stored.update(result.values)
+    stored.update(result.held)
+    answers, held = split_held(link.definition, stored)
     gates = [i for i in page.answerable_items() if i.kind.gates_response]
     if any(answers.get(i.id) == "no" for i in gates):
         decline(session, link)
         result.declined = True
         return result
-    cleared = irrelevant_items(link.definition, answers)
-    for item_id in cleared:
-        answers[item_id] = None
-    changed = set(result.values) | cleared
+    changed = set(result.values) | set(result.held)
     if changed:
         session.execute(delete(Answer).where(Answer.response_id == response.id, Answer.item_id.in_(changed)))
     for item_id in changed:
         item = link.definition.item(item_id)
-        for row in to_rows(item, answers[item_id]):
+        for row in to_rows(item, stored.get(item_id)):
             session.add(
                 Answer(
                     response_id=response.id,
@@ -585,14 +641,11 @@ def save_page(
                     dont_know=row.dont_know,
                 )
             )
-    page_items = [item.id for item in page.answerable_items()]
     session.execute(
-        delete(AnswerNote).where(
-            AnswerNote.response_id == response.id, AnswerNote.item_id.in_(page_items + list(cleared))
-        )
+        delete(AnswerNote).where(AnswerNote.response_id == response.id, AnswerNote.item_id.in_(changed))
     )
     for item_id, (confidence, rationale) in result.notes.items():
-        if answers.get(item_id) is not None:
+        if stored.get(item_id) is not None:
             session.add(
                 AnswerNote(
                     response_id=response.id, item_id=item_id, confidence=confidence, rationale=rationale
@@ -601,7 +654,7 @@ def save_page(
     done = [p for p in (response.pages_done or "").split() if p != page.id] + [page.id]
     response.pages_done = " ".join(done)
     response.updated_at = unlinking.coarse_now() if link.anonymous else utcnow()
-    link.answers = {k: v for k, v in answers.items() if v is not None}
+    link.answers, link.held = answers, held
     session.flush()
     return result
 
@@ -629,8 +682,9 @@ def answers_version(
     if notes is None:
         notes = load_notes(session, response) if _asks_notes(link, chosen) else {}
     stored = []
+    values_of = link.stored
     for item in chosen:
-        rows = sorted(to_rows(item, link.answers.get(item.id)), key=lambda row: row.part)
+        rows = sorted(to_rows(item, values_of.get(item.id)), key=lambda row: row.part)
         values = [[row.part, row.value_num, row.value_text, row.dont_know] for row in rows]
         stored.append([item.id, values, list(notes.get(item.id, (None, None)))])
     key = hmac.new(link.secret.encode("utf-8"), _VERSION_DOMAIN, hashlib.sha256).digest()
@@ -651,7 +705,8 @@ def _check_page_version(
     current = answers_version(session, link, items, notes)
     if hmac.compare_digest(current, expected):
         return
-    changed = [item for item in items if sent_fields(item, form) != _stored_fields(item, link.answers, notes)]
+    stored = link.stored
+    changed = [item for item in items if sent_fields(item, form) != _stored_fields(item, stored, notes)]
     if changed:
         raise StaleAnswers(current, changed)
 
@@ -678,6 +733,14 @@ def irrelevant_items(definition: Definition, answers: Mapping[str, Any]) -> set[
                 cleared.add(item.id)
                 current[item.id] = None
     return cleared
+
+
+def split_held(definition: Definition, stored: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stored values as (answers, held): the values of items that apply, and those of items that do not."""
+    held_ids = irrelevant_items(definition, stored)
+    answers = {k: v for k, v in stored.items() if v is not None and k not in held_ids}
+    held = {k: stored[k] for k in held_ids}
+    return answers, held
 
 
 def missing_required(link: ExpertLink) -> list[tuple[Page, Item]]:
@@ -719,6 +782,13 @@ def submit(
             raise StaleAnswers(current)
     if missing_required(locked):
         raise IncompleteResponse()
+    if locked.held:  # a submitted response holds no value for an item that did not apply
+        held = list(locked.held)
+        session.execute(delete(Answer).where(Answer.response_id == response.id, Answer.item_id.in_(held)))
+        session.execute(
+            delete(AnswerNote).where(AnswerNote.response_id == response.id, AnswerNote.item_id.in_(held))
+        )
+        locked.held = {}
     now = utcnow()
     response.status = ResponseStatus.SUBMITTED
     response.submitted_on = now.date()
@@ -756,12 +826,12 @@ def decline(session: Session, link: ExpertLink) -> None:
             response.pages_done = ""
             response.updated_at = unlinking.coarse_now()
             unlinking.record_finished(session, link.secret, link.invitation, link.round.id)
-        link.answers = {}
+        link.answers, link.held = {}, {}
         session.flush()
         return
     if link.response is not None:
         session.delete(link.response)
         link.response = None
-    link.answers = {}
+    link.answers, link.held = {}, {}
     link.invitation.status = InvitationStatus.DECLINED
     session.flush()

@@ -553,12 +553,13 @@ def _posted_rationales(form: Form) -> frozenset[str]:
 
 
 def _stored_fields(session: Session, link: flow.ExpertLink) -> dict[str, list[str]]:
-    """The fields that show the stored answers and notes; in a later Delphi round, the expert's answers of the
+    """The fields that show the stored answers and notes, and what is held in questions that do not apply (a
+    follow-up shows it again once its condition holds); in a later Delphi round, the expert's answers of the
     previous round fill the pages not saved yet in this one."""
     assert link.response is not None  # nosec B101  # narrows the type: callers return early without a response
     asks_notes = link.rationale_items or any(item.confidence for item in link.definition.items())
     notes = flow.load_notes(session, link.response) if asks_notes else {}  # no query on plain surveys
-    shown = _fields_of(link.definition, link.answers, notes)
+    shown = _fields_of(link.definition, link.stored, notes)
     if link.round.number > 1:
         earlier = flow.previous_response(session, link)
         if earlier is not None:

@@ -26,6 +26,7 @@ from elicit.instruments.types.slider import SLIDER_SUFFIX, START_SUFFIX, Slider
 from elicit.responding import flow
 from elicit.responding.pages import DistributionShown
 from elicit.responding.values import DONT_KNOW, DONT_KNOW_SUFFIX, NOTE_SUFFIXES, Message, is_answered
+from elicit.survey.conditions import FollowUp, follow_up
 from elicit.survey.plots import density_svg, number_text
 
 PERCENTILE_LABELS = {
@@ -170,6 +171,7 @@ class PageView(ExpertTexts):
     )  # items shown whatever their relevance (they hold typed values)
     distribution: DistributionView | None = None  # the judgement "Show my distribution" drew (nothing saved)
     confirm_decline: bool = False  # consent refused: the page asks for a second press before anything ends
+    _follow_ups: dict[str, FollowUp | None] = field(default_factory=dict, repr=False)
 
     def distribution_for(self, item: Item) -> DistributionView | None:
         """The drawn judgement of ``item``, when the expert just asked to see it."""
@@ -199,16 +201,14 @@ class PageView(ExpertTexts):
         """Items whose relevance depends on this page's answers are shown; the server decides on posting."""
         if item.relevant is None and (matrix is None or matrix.relevant is None):
             return True
-        if item.id in self.always_shown:
-            return True
-        references: set[str] = set()
-        for expr in (item.relevant, matrix.relevant if matrix else None):
-            if expr is not None:
-                references |= expr.references()
-        same_page = {i.id for i in self.page.answerable_items()}
-        if references & same_page:
-            return True
-        return flow.item_visible(item, self.answers, matrix)
+        return item.id in self.always_shown or flow.shown_on_page(item, self.page, self.answers, matrix)
+
+    def follow_up(self, item: Item) -> FollowUp | None:
+        """What the page says of a question whose condition reads this page's answers (None for any other): its
+        compiled condition for the browser and the note saying when to answer it."""
+        if item.id not in self._follow_ups:
+            self._follow_ups[item.id] = follow_up(item, self.page, self.answers, self.language)
+        return self._follow_ups[item.id]
 
     def constant_sum_total(self, item: Item) -> str:
         total = 0.0
@@ -331,22 +331,33 @@ def distribution_view(shown: DistributionShown, language: str) -> DistributionVi
 
 
 RTL_LETTERS = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")  # Hebrew and Arabic-script letters
+PERCENT_AFTER = re.compile(r"(%\(\w+\)s) %%")  # a parameter followed by a percent sign, in a catalog message
 
 
 def quantity(value: float, unit: str = "") -> Markup:
     """A number, and its unit, laid out left to right in its own ``<bdi>`` (``-20 %`` never reads ``% 20-``);
-    a unit written right to left (``دن``) stays outside it, so it follows the number in its own direction."""
+    a unit written right to left (``دن``) stays outside it, so it follows the number in its own direction, and
+    both sit in a ``quantity`` span. Neither wraps apart (the stylesheet keeps both on one line)."""
     text = number_text(value)
     if not unit:
         return Markup('<bdi dir="ltr">{}</bdi>').format(text)
     if RTL_LETTERS.search(unit):
-        return Markup('<bdi dir="ltr">{}</bdi> {}').format(text, unit)
+        return Markup('<span class="quantity"><bdi dir="ltr">{}</bdi> {}</span>').format(text, unit)
     return Markup('<bdi dir="ltr">{} {}</bdi>').format(text, unit)
 
 
 def say(msgid: str, **params: str | Markup) -> Markup:
-    """A catalog message with its parameters; plain numbers are isolated as ``quantity`` isolates them."""
+    """A catalog message with its parameters; plain numbers are isolated as ``quantity`` isolates them, and one
+    followed by a percent sign sits with it in a ``quantity`` span (``90 %`` never wraps apart)."""
     template = escape(str(gettext(msgid)))  # noqa: INT001 - the msgids are literals marked where they are written
+    pieces, end = [], 0
+    for found in PERCENT_AFTER.finditer(template):  # the template is escaped: its slices are markup already
+        pieces += [
+            template[end : found.start()],
+            Markup('<span class="quantity">{} %%</span>').format(found[1]),
+        ]
+        end = found.end()
+    template = Markup("").join([*pieces, template[end:]])
     isolated = {
         name: value if isinstance(value, Markup) else Markup('<bdi dir="ltr">{}</bdi>').format(value)
         for name, value in params.items()

@@ -80,9 +80,10 @@ class ConstantSum(ItemType):
         return numbers_from_rows(rows, whole=False)
 
     def describe(self, item: Item, value: Any, language: str, gettext: Gettext) -> str:
-        return "; ".join(
-            f"{choice_label(item, code, language)}: {plain(points)}" for code, points in value.items()
-        )
+        """The parts in the question's order (stored rows come back in any order)."""
+        order = {key: index for index, key in enumerate(item.parts)}
+        parts = sorted(value.items(), key=lambda part: order.get(part[0], len(order)))
+        return "; ".join(f"{choice_label(item, code, language)}: {plain(points)}" for code, points in parts)
 
     def dtype(self, items: Sequence[Item]) -> str:
         return "float"
