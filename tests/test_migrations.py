@@ -19,6 +19,7 @@ def test_autogenerate_against_head_finds_nothing(database_url: str) -> None:
 
 # ----------------------------------------------------------------------------------- 0004: unlinkable responses
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
 
@@ -33,18 +34,18 @@ def test_0004_rekeys_anonymous_responses_and_keeps_every_answer(blank_url: str, 
     from elicit.instruments.loading import load_file
     from elicit.instruments.versions import publish_version
     from elicit.responding import flow
-    from elicit.studies import create_study
 
     upgrade(blank_url, "0003")
     app = make_test_app(blank_url, tmp_path)
     with app.app_context():
         version, _ = publish_version(db.session, load_file(FLAGSHIP), "test")
-        anon = create_study(db.session, "anon", version, [("UK", "United Kingdom")])
-        pseudo = create_study(db.session, "pseudo", version, [("UK", "United Kingdom")])
-        pseudo.anonymity = "pseudonymous"
         db.session.commit()
-        ids = {s.slug: (s.id, s.cohorts[0].id, s.rounds[0].id) for s in (anon, pseudo)}
     engine = app.extensions["elicit.db"][0]
+    with engine.begin() as conn:  # the studies as 0003 stored them (today's models have later columns)
+        ids = {
+            slug: _study_at_0003(conn, number, slug, anonymity, version.id)
+            for number, (slug, anonymity) in enumerate((("anon", "anonymous"), ("pseudo", "pseudonymous")), 1)
+        }
     rows = [  # slug, token, invitation status, response status, response still linked
         ("anon", "A" * 32, "in_progress", "in_progress", True),
         ("anon", "B" * 32, "submitted", "submitted", False),
@@ -112,3 +113,28 @@ def test_0004_rekeys_anonymous_responses_and_keeps_every_answer(blank_url: str, 
             "consent": "yes"
         }
     app.extensions["elicit.db"][0].dispose()
+
+
+def _study_at_0003(
+    conn: Any, number: int, slug: str, anonymity: str, version_id: int
+) -> tuple[int, int, int]:
+    """A study with one cohort (UK) and an open first round, inserted with the columns of schema 0003."""
+    conn.execute(
+        text(
+            "INSERT INTO studies (id, slug, title, anonymity, status, k_threshold, pseudonym_key, created_at) "
+            "VALUES (:n, :slug, :slug, :anonymity, 'open', 5, :key, CURRENT_TIMESTAMP)"
+        ),
+        {"n": number, "slug": slug, "anonymity": anonymity, "key": f"{number:064d}"},
+    )
+    conn.execute(
+        text("INSERT INTO cohorts (id, study_id, code, label) VALUES (:n, :n, 'UK', 'United Kingdom')"),
+        {"n": number},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO rounds (id, study_id, number, instrument_version_id, status, opened_at) "
+            "VALUES (:n, :n, 1, :v, 'open', CURRENT_TIMESTAMP)"
+        ),
+        {"n": number, "v": version_id},
+    )
+    return number, number, number

@@ -50,6 +50,12 @@ DEMO_SLUG = "defence-diplomacy-demo"
 DEMO_RESEARCHER = "researcher@example.org"  # a researcher, member of the demo study
 DEMO_ADMIN = "admin@example.org"  # an administrator: users and the audit log too
 ACTOR = "demo"
+# The demo study's research team, shown in its e-mails and on its links' error pages (made up, like the study).
+DEMO_TEAM = (
+    "UK–Pakistan Defence Diplomacy team",
+    "dd-team@example.org",
+    "Demo team (made up): +44 20 7946 0000, weekdays 9:00–17:00 UK time",
+)
 
 # Leverage each cohort tends to see (1-5), so the demo analysis has something to find.
 COHORT_TENDENCY: Mapping[str, Mapping[str, float]] = {
@@ -84,6 +90,8 @@ def ensure_demo(
             "Defence diplomacy (demo)",
         )
         audit.record(session, "study.create", ACTOR, study_id=study.id, target=DEMO_SLUG)
+    if not (study.team_name or study.team_email or study.team_contact):  # an older demo gets one; yours stays
+        study.team_name, study.team_email, study.team_contact = DEMO_TEAM
     requested = definition.ref
     running = study.rounds[-1].instrument_version
     if running.sha256 != definition.sha256:

@@ -241,14 +241,43 @@ class Study(Base):
     consensus_min_agreement: Mapped[float] = mapped_column(Float, default=0.7, server_default="0.7")
     pseudonym_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The research team experts can write to: named in the study's e-mails (From's name, Reply-To, signature)
+    # and on the error pages of its links. Empty when not given.
+    team_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    team_email: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    team_contact: Mapped[str] = mapped_column(Text, default="", server_default="")  # more: phone, address
 
     cohorts: Mapped[list[Cohort]] = relationship(
         back_populates="study", order_by="Cohort.id", cascade="all, delete-orphan"
+    )
+    invitation_templates: Mapped[list[InvitationTemplate]] = relationship(
+        back_populates="study", cascade="all, delete-orphan"
     )
     rounds: Mapped[list[Round]] = relationship(
         back_populates="study", order_by="Round.number", cascade="all, delete-orphan"
     )
     members: Mapped[list[StudyMember]] = relationship(back_populates="study", cascade="all, delete-orphan")
+
+
+class InvitationTemplate(Base):
+    """A study's own wording of one kind of e-mail (invitation or reminder) in one language.
+
+    ``subject`` and ``body`` hold placeholders such as ``{name}`` and ``{link}`` (see ``elicit.studio.letters``),
+    checked when saved; without a row the built-in wording of that language is used.
+    """
+
+    __tablename__ = "invitation_templates"
+    __table_args__ = (CheckConstraint(_check_in("kind", MailKind), name="kind"),)
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[MailKind] = mapped_column(EnumText(MailKind), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(254))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="invitation_templates")
 
 
 class StudyMember(Base):
@@ -312,6 +341,8 @@ class RosterEntry(Base):
     email: Mapped[str] = mapped_column(String(254))
     organisation: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The language the expert's e-mails are written in (one of the instrument's); None: the instrument's first.
+    language: Mapped[str | None] = mapped_column(String(16))
 
     cohort: Mapped[Cohort] = relationship()
     invitations: Mapped[list[Invitation]] = relationship(back_populates="roster_entry")

@@ -36,6 +36,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 COHORT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 KNOWN_COHORTS = {"UK": "United Kingdom", "PK": "Pakistan"}
 ROSTER_COLUMNS = ("name", "email", "organisation", "cohort")
+OPTIONAL_COLUMNS = ("language",)  # the language of the expert's e-mails (one of the instrument's)
 MAX_INVITATIONS = 10000
 # Control characters (CR, LF, tab, NUL, DEL, C1) and the Unicode line separators: none belongs in a name, an
 # address or a title, and in an e-mail header a line break would start a new header.
@@ -68,6 +69,7 @@ class RosterRow:
     email: str
     organisation: str
     cohort: str
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ def parse_roster(text: str, study: Study, default_cohort: str | None = None) -> 
                 )
             ]
         )
-    index = {name: columns.index(name) for name in ROSTER_COLUMNS if name in columns}
+    index = {name: columns.index(name) for name in (*ROSTER_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
+    languages = _study_languages(study)
     codes = {c.code for c in study.cohorts}
     rows: list[RosterRow] = []
     seen: dict[str, int] = {}
@@ -190,6 +193,13 @@ def parse_roster(text: str, study: Study, default_cohort: str | None = None) -> 
 
             name, email = cell("name"), normalize_email(cell("email"))
             organisation, cohort = cell("organisation"), cell("cohort") or (default_cohort or "")
+            language = cell("language") or None
+            if language is not None and language not in languages:
+                problems.append(
+                    RosterProblem(
+                        line, f"unknown language {language!r} (the instrument has: {', '.join(languages)})"
+                    )
+                )
             for label, value in (("name", name), ("organisation", organisation), ("e-mail", email)):
                 if CONTROL_RE.search(value):
                     problems.append(
@@ -223,7 +233,7 @@ def parse_roster(text: str, study: Study, default_cohort: str | None = None) -> 
                         line, f"unknown cohort {cohort!r} (this study has: {', '.join(sorted(codes))})"
                     )
                 )
-            rows.append(RosterRow(line, name, email, organisation, cohort))
+            rows.append(RosterRow(line, name, email, organisation, cohort, language))
     except csv.Error as exc:
         problems.append(RosterProblem(line + 1, f"malformed CSV ({exc})"))
     if problems:
@@ -231,6 +241,11 @@ def parse_roster(text: str, study: Study, default_cohort: str | None = None) -> 
     if not rows:
         raise RosterError([RosterProblem(1, "the roster has a header but no rows")])
     return rows
+
+
+def _study_languages(study: Study) -> tuple[str, ...]:
+    rnd = current_round(study) or (study.rounds[-1] if study.rounds else None)
+    return definition_of(rnd.instrument_version).languages if rnd is not None else ()
 
 
 def _one_address(email: str) -> bool:
@@ -280,7 +295,12 @@ def import_roster(session: Session, study: Study, rows: Sequence[RosterRow]) -> 
     for row in rows:
         cohort = find_cohort(study, row.cohort)
         entry = RosterEntry(
-            study_id=study.id, cohort=cohort, name=row.name, email=row.email, organisation=row.organisation
+            study_id=study.id,
+            cohort=cohort,
+            name=row.name,
+            email=row.email,
+            organisation=row.organisation,
+            language=row.language,
         )
         session.add(entry)
         invitation, token = _invitation(study, cohort, entry)

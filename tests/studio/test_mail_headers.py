@@ -126,6 +126,23 @@ def test_parse_roster_names_each_bad_line(app: Flask, flagship_study: str) -> No
     )
 
 
+def test_a_roster_language_column_is_kept_and_checked_against_the_instrument(
+    app: Flask, flagship_study: str
+) -> None:
+    """The optional ``language`` column names the language of the expert's e-mails: one of the instrument's."""
+    from elicit.db import db
+    from elicit.studies import RosterError, find_study, parse_roster
+
+    good = "name,email,organisation,cohort,language\nA Person,a@example.org,NDU,PK,ur\nB Person,b@example.org,MoD,UK,\n"
+    with app.app_context():
+        study = find_study(db.session, SLUG)
+        rows = parse_roster(good, study)
+        assert [row.language for row in rows] == ["ur", None]
+        with pytest.raises(RosterError) as caught:
+            parse_roster("name,email,organisation,cohort,language\nC Person,c@example.org,NDU,PK,fr\n", study)
+    assert "line 2: unknown language 'fr' (the instrument has: en, ur)" in str(caught.value)
+
+
 def test_a_study_title_with_a_line_break_is_refused_in_the_settings(
     app: Flask, client: FlaskClient, people: People, flagship_study: str
 ) -> None:

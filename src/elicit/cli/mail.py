@@ -2,7 +2,9 @@
 
 A batch sends message by message and records each one (see :mod:`elicit.studio.mailjobs`), so a large roster is
 sent here, on the server, rather than within a web request; Ctrl-C, a crash or a mail server failure leaves a
-batch that ``elicit mail resume`` carries on. The studio shows the same batches.
+batch that ``elicit mail resume`` carries on. The studio shows the same batches. Messages are worded as the
+studio sends them: the study's own wording for each expert's language, else the built-in one
+(:mod:`elicit.studio.letters`); ``elicit mail preview`` prints one.
 """
 
 from __future__ import annotations
@@ -243,3 +245,43 @@ def mail_show(slug: str, job_id: int, csv_out: str | None, force: bool) -> None:
         who = f"{entry.name} <{entry.email}>" if entry else "(roster entry deleted)"
         reason = f": {item.error}" if item.error else ""
         click.echo(f"  {item.position}\t{who}\t{mailjobs.STATE_LABELS[item.state]}{reason}")
+
+
+@mail_group.command("preview")
+@click.argument("slug")
+@click.option("--language", default=None, help="one of the instrument's languages (default: its first)")
+@click.option("--reminder", is_flag=True, help="the reminder rather than the invitation")
+@with_database()
+def mail_preview(slug: str, language: str | None, reminder: bool) -> None:
+    """Print the e-mail the study sends (to a made-up expert, with a sample link that opens nothing)."""
+    from elicit.db import db
+    from elicit.models import MailKind
+    from elicit.studies import StudyError, find_study
+    from elicit.studio import letters, mail, mailjobs
+
+    try:
+        study = find_study(db.session, slug)
+    except StudyError as exc:
+        fail(str(exc))
+    languages = mailjobs.study_languages(study)
+    if language is not None and language not in languages:
+        fail(f"study {slug} is in {', '.join(languages)}; --language {language} is not one of them")
+    chosen = language or languages[0]
+    kind = MailKind.REMIND if reminder else MailKind.INVITE
+    letter = mail.sample(
+        study,
+        kind,
+        chosen,
+        letters.wording_for(study, kind, chosen),
+        str(current_app.config.get("BASE_URL", "")),
+    )
+    try:
+        message = mail.compose(letter, mail.sender(current_app.config))
+    except mail.MailError as exc:
+        fail(str(exc))
+    for header in ("From", "Reply-To", "To", "Subject"):
+        if message[header] is not None:
+            click.echo(f"{header}: {message[header]}")
+    body = message.get_body(preferencelist=("plain",))
+    click.echo("")
+    click.echo(body.get_content() if body is not None else "", nl=False)

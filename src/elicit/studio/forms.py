@@ -43,9 +43,14 @@ except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None
 
 from elicit.formats import FORMAT_LABELS
+from elicit.i18n import direction
+from elicit.instruments.formats import IMPORT_SUFFIXES
+from elicit.instruments.formats.common import INSTRUMENT_ID_RE, MAX_ID, VERSION_RE
 from elicit.models import Role, StudyStatus
-from elicit.studies import MAX_INVITATIONS, StudyError, check_title
-from elicit.users import MIN_PASSWORD
+from elicit.studies import CONTROL_RE, MAX_INVITATIONS, StudyError, check_title
+from elicit.studio import letters
+from elicit.studio.mail import MailError, address
+from elicit.users import EMAIL_RE, MIN_PASSWORD
 
 
 def options(pairs: Iterable[tuple[str, Any]]) -> list[Any]:
@@ -108,15 +113,57 @@ class PasswordChangeForm(StudioForm):
 
 class InstrumentUploadForm(StudioForm):
     file = FileField(
-        _l("Instrument file (YAML)"),
+        _l("Instrument file (YAML), or an XLSForm, REDCap data dictionary or LimeSurvey file to convert"),
         validators=[FileRequired(_l("Choose an instrument file."))],
         description=_l(
             "Checked exactly as the command elicit instrument check does. “Check” keeps a valid file as the "
-            "instrument's draft, to preview every page before publishing; “Check and publish” publishes it at once."
+            "instrument's draft, to preview every page before publishing; “Check and publish” publishes it at once. "
+            "An XLSForm (.xlsx, .xls, .csv), a REDCap data dictionary (.csv) or a LimeSurvey structure file (.lss) "
+            "is converted as elicit instrument import does and always kept as a draft first."
         ),
+        render_kw={"accept": ".yaml,.yml,.xlsx,.xls,.csv,.lss"},
+    )
+    instrument_id = StringField(
+        _l("Instrument id (for a file to convert)"),
+        validators=[Length(max=64)],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        description=_l(
+            "The id the converted instrument gets: lowercase letters, digits and -, e.g. defence-diplomacy."
+        ),
+    )
+    version = StringField(
+        _l("Version (for a file to convert)"),
+        validators=[Length(max=32)],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        description=_l("Its version number, e.g. 1.0.0. A YAML file names its own id and version."),
     )
     check = SubmitField(_l("Check and preview"))
     publish = SubmitField(_l("Check and publish"))
+
+    def _converting(self) -> bool:
+        upload = self.file.data
+        name = str(getattr(upload, "filename", "") or "")
+        return name.lower().endswith(IMPORT_SUFFIXES)
+
+    def validate_instrument_id(self, field: StringField) -> None:
+        if not self._converting():
+            return
+        if not field.data:
+            raise ValidationError(_l("Give the id the converted instrument gets, e.g. defence-diplomacy."))
+        if not INSTRUMENT_ID_RE.match(field.data) or len(field.data) > MAX_ID:
+            raise ValidationError(
+                _l(
+                    "An instrument id is lowercase letters, digits and - and starts with a letter, e.g. defence-diplomacy."
+                )
+            )
+
+    def validate_version(self, field: StringField) -> None:
+        if not self._converting():
+            return
+        if not field.data:
+            raise ValidationError(_l("Give the version the converted instrument gets, e.g. 1.0.0."))
+        if not VERSION_RE.match(field.data):
+            raise ValidationError(_l("A version is three whole numbers with dots between them, e.g. 1.0.0."))
 
 
 class DraftPublishForm(StudioForm):
@@ -176,6 +223,27 @@ class StudySettingsForm(StudioForm):
     status = SelectField(_l("Status"), choices=options(STATUS_CHOICES))
     opens_on = DateField(_l("Opens on"), validators=[Optional()])
     closes_on = DateField(_l("Closes on"), validators=[Optional()])
+    team_name = StringField(
+        _l("Research team's name"),
+        validators=[Optional(), Length(max=200)],
+        description=_l(
+            "Shown as the sender's name of the study's e-mails, in their signature and on the error pages of "
+            "its links, e.g. UK–Pakistan Defence Diplomacy team."
+        ),
+    )
+    team_email = EmailField(
+        _l("Team's contact e-mail"),
+        validators=[Optional(), Length(max=254)],
+        description=_l(
+            "Replies to the study's e-mails go here (Reply-To), and the error pages of its links show it."
+        ),
+    )
+    team_contact = TextAreaField(
+        _l("Other contact details (optional)"),
+        validators=[Optional(), Length(max=500)],
+        description=_l("A telephone number, an address or office hours; shown under the e-mail address."),
+        render_kw={"rows": 3},
+    )
 
     def validate_title(self, field: StringField) -> None:
         _one_line_title(field)
@@ -183,6 +251,97 @@ class StudySettingsForm(StudioForm):
     def validate_closes_on(self, field: DateField) -> None:
         if field.data and self.opens_on.data and field.data < self.opens_on.data:
             raise ValidationError(_l("The closing date is before the opening date."))
+
+    def validate_team_name(self, field: StringField) -> None:
+        if CONTROL_RE.search(field.data or ""):
+            raise ValidationError("The team's name contains a line break or another control character.")
+
+    def validate_team_email(self, field: EmailField) -> None:
+        """One plain address, as the e-mail library reads it: it goes into every message's Reply-To."""
+        email = (field.data or "").strip()
+        if not email:
+            return
+        try:
+            mailbox = address("", email)
+        except MailError:
+            mailbox = None
+        if not EMAIL_RE.match(email) or mailbox is None or mailbox.addr_spec != email or not email.isascii():
+            raise ValidationError(f"{email!r} is not one e-mail address (such as team@example.org).")
+
+    def validate_team_contact(self, field: TextAreaField) -> None:
+        if letters.BODY_CONTROL_RE.search((field.data or "").replace("\r", "")):
+            raise ValidationError("The contact details contain a control character other than a line break.")
+
+
+def _wording_key(kind: str, language: str, part: str) -> str:
+    return f"{kind}_{language.replace('-', '_')}_{part}"
+
+
+class WordingForm(StudioForm):
+    """A study's e-mail wording: a subject and a text per kind and language (fields made by :func:`wording_form`).
+
+    Both empty, or the built-in wording, means the built-in wording; otherwise both are checked by
+    :func:`elicit.studio.letters.check`, and the form is refused (nothing saved) on any problem.
+    """
+
+    preview = SubmitField(_l("Preview"))
+    save = SubmitField(_l("Save the e-mail wording"))
+    languages: tuple[str, ...] = ()
+
+    def field_for(self, kind: str, language: str, part: str) -> Any:
+        return self[_wording_key(kind, language, part)]
+
+    def wordings(self) -> dict[tuple[str, str], letters.Wording]:
+        """The posted wording by (kind, language), as stored (line breaks normalised); a kind and language whose
+        fields were not posted at all is left out (and so left as it is)."""
+        typed = {}
+        for kind in letters.KINDS:
+            for language in self.languages:
+                subject, body = (
+                    self.field_for(kind, language, "subject"),
+                    self.field_for(kind, language, "body"),
+                )
+                if subject.raw_data or body.raw_data:
+                    typed[(kind.value, language)] = letters.Wording(
+                        letters.normalise(subject.data or ""), letters.normalise(body.data or "")
+                    )
+        return typed
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = bool(super().validate(extra_validators))
+        for (kind, language), wording in self.wordings().items():
+            subject, body = self.field_for(kind, language, "subject"), self.field_for(kind, language, "body")
+            if not wording.subject and not wording.body:
+                continue
+            for field, problems in (
+                (subject, letters.check(wording.subject, subject=True)),
+                (body, letters.check(wording.body, subject=False)),
+            ):
+                if problems:
+                    field.errors = [*field.errors, *problems]
+                    ok = False
+        return ok
+
+
+def wording_form(languages: tuple[str, ...]) -> type[WordingForm]:
+    """The wording form of a study whose instrument has ``languages``; Urdu fields are right to left."""
+    attributes: dict[str, Any] = {"languages": languages}
+    for kind in letters.KINDS:
+        for language in languages:
+            name = letters.language_label(language)
+            kind_label = letters.KIND_LABELS[kind]
+            render = {"dir": direction(language), "lang": language}
+            attributes[_wording_key(kind, language, "subject")] = StringField(
+                f"{kind_label} subject, {name}",
+                validators=[Optional(), Length(max=letters.MAX_SUBJECT)],
+                render_kw={**render, "size": 70},
+            )
+            attributes[_wording_key(kind, language, "body")] = TextAreaField(
+                f"{kind_label} text, {name}",
+                validators=[Optional(), Length(max=letters.MAX_BODY)],
+                render_kw={**render, "rows": 16},
+            )
+    return type("StudyWordingForm", (WordingForm,), attributes)
 
 
 def _finite(value: Any) -> bool:

@@ -6,6 +6,11 @@ channel of a server without SMTP (development, or links handed over by hand), an
 folders are mode 0700 and files 0600 (only the account the server runs as, and root, can read them); opening a
 message in the studio shows its link once and removes it from the file, like the one-time links page; and
 :func:`purge_outbox` deletes a study's messages altogether, once the links went out.
+
+The sender: every message is From the server's address (``ELICIT_MAIL_FROM``, else ``no-reply@`` the host of
+``ELICIT_BASE_URL``, see :func:`sender`), shown with the study's team name when it has one, and Reply-To the
+team's contact e-mail, so replies reach the team while the message comes from a domain the server may send for.
+The wording is the study's own for the expert's language, else the built-in one (see :mod:`.letters`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from elicit.errors import ElicitError
-from elicit.models import utcnow
+from elicit.i18n import direction
+from elicit.models import MailKind, Study, utcnow
+from elicit.studio import letters
+from elicit.studio.letters import Team, Wording
 
 # Characters that must never reach a header (or a greeting line): C0 and C1 controls, DEL, and the Unicode
 # line and paragraph separators.
@@ -42,6 +50,11 @@ FILE_MODE = 0o600
 LINK_RE = re.compile(r"\S*/s/[A-Za-z0-9_-]{16,128}\S*")
 LINK_REMOVED = "[link removed from the outbox after it was shown once; reissue the invitation if it was lost]"
 SMTP_TIMEOUT = 20
+# Bidirectional embeddings, overrides and isolates: a name holding one could reorder the rest of its line.
+BIDI_CONTROL_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# The link of a previewed message: shaped like an expert's address, but no token (it opens no invitation).
+SAMPLE_LINK = "sample-link-not-a-real-invitation"
+SAMPLE_NAMES = {"en": "Ayesha Khan", "ur": "عائشہ خان"}
 
 
 class MailError(ElicitError):
@@ -68,11 +81,19 @@ class Letter:
     reminder: bool
     # Anonymous studies cannot know who has answered (see elicit.responding.unlinking), so reminders say so.
     anonymous: bool = False
+    language: str = "en"
+    team: Team = Team()
+    wording: Wording | None = None  # None: the built-in wording of its kind and language
 
 
 def one_line(text: str) -> str:
     """``text`` with every control character (CR, LF, tab, NUL, ...) made a space: safe for a header."""
     return " ".join(CONTROL_RE.sub(" ", text).split())
+
+
+def _in_text(text: str) -> str:
+    """One line for a message's text: :func:`one_line`, without the bidi controls that could reorder a line."""
+    return one_line(BIDI_CONTROL_RE.sub("", text))
 
 
 def address(display_name: str, addr_spec: str) -> Address:
@@ -88,52 +109,73 @@ def address(display_name: str, addr_spec: str) -> Address:
 
 
 def compose(letter: Letter, sender: str) -> EmailMessage:
-    """A plain-text invitation or reminder carrying one personal link.
+    """A plain-text invitation or reminder carrying one personal link, in the letter's wording and language.
 
-    To and From are :class:`~email.headerregistry.Address` objects, and every other header value goes through
-    :func:`one_line`, so nothing a researcher typed can add a recipient or a header.
+    To, From and Reply-To are :class:`~email.headerregistry.Address` objects, and every other header value goes
+    through :func:`one_line`, so nothing a researcher typed can add a recipient or a header. From is ``sender``'s
+    address under the team's name (when the study has one); Reply-To is the team's contact e-mail.
     """
     sender_name, sender_address = parseaddr(one_line(sender))
+    team = letter.team
     message = EmailMessage()
-    message["From"] = address(sender_name, sender_address)
+    message["From"] = address(team.name or sender_name, sender_address)
     try:
         message["To"] = address(letter.to_name, letter.to_address)
     except MailError as exc:
         raise Refused(str(exc)) from None
-    title = one_line(letter.study_title)
-    name = one_line(letter.to_name)
-    kind = "Reminder" if letter.reminder else "Invitation"
-    message["Subject"] = f"{kind}: {title}"
+    if team.email:
+        try:
+            message["Reply-To"] = address(team.name, team.email)
+        except MailError:
+            raise MailError(
+                f"the team's contact e-mail {one_line(team.email)!r} is not an e-mail address; correct it in "
+                "the study's settings"
+            ) from None
+    subject, body = render(letter)
+    message["Subject"] = subject
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain=_domain(sender))
-    greeting = f"Dear {name}," if name else "Hello,"
-    lines = [greeting, ""]
-    if letter.reminder:
-        lines += [
-            f'This is a friendly reminder about the study "{title}".',
-            "Here is a new personal link; it replaces the one we sent before, and any answers you saved are kept:",
-        ]
-        if letter.anonymous:
-            lines[-1:-1] = [
-                "If you have already answered, thank you: this study is anonymous, so we cannot tell who has,",
-                "and you need do nothing more.",
-            ]
-    else:
-        lines += [
-            f'You are invited to take part in the study "{title}".',
-            "Your personal link (please do not forward it; it is yours alone):",
-        ]
-    lines += ["", letter.url, ""]
-    if letter.closes_on is not None:
-        lines.append(f"The study closes on {letter.closes_on:%d %B %Y}.")
-    lines += [
-        "You can stop at any time and come back to the same link later. If you do not wish to take part,",
-        "open the link and decline; you will not be contacted about this study again.",
-        "",
-        "Sent by Elicit on behalf of the study team.",
-    ]
-    message.set_content("\n".join(lines) + "\n")
+    message.set_content(body + "\n")
+    message["Content-Language"] = one_line(letter.language)  # after set_content, which clears Content-*
     return message
+
+
+def render(letter: Letter) -> tuple[str, str]:
+    """The subject and text of ``letter``: its wording with each placeholder filled by a value made safe for it
+    (one line, no control characters; the contact details keep their lines). In a right-to-left language, a
+    value without right-to-left letters keeps its own order (see :func:`.letters.keep_order`)."""
+    kind = MailKind.REMIND if letter.reminder else MailKind.INVITE
+    wording = letter.wording or letters.built_in(kind, letter.language, anonymous=letter.anonymous)
+    team = letter.team
+    keep = letters.keep_order if direction(letter.language) == "rtl" else str
+    contact_lines = (_in_text(line) for line in team.contact.replace("\r", "\n").split("\n"))
+    values = {
+        "name": keep(_in_text(letter.to_name)),
+        "link": one_line(letter.url),
+        "study": keep(_in_text(letter.study_title)),
+        "team": keep(_in_text(letters.team_name(team, letter.language))),
+        "contact": one_line(team.email),
+        "contact_text": "\n".join(keep(line) for line in contact_lines if line),
+        "closes_on": letters.closing_date(letter.closes_on, letter.language),
+    }
+    return one_line(letters.fill(wording.subject, values, subject=True)), letters.fill(wording.body, values)
+
+
+def sample(study: Study, kind: MailKind, language: str, wording: Wording | None, base_url: str) -> Letter:
+    """The letter ``study`` would send as ``kind`` in ``language`` to a made-up expert, for the studio's preview:
+    its link has the shape of an expert's link but no token."""
+    return Letter(
+        SAMPLE_NAMES.get(language.split("-")[0], SAMPLE_NAMES["en"]),
+        "expert@example.org",
+        study.title,
+        f"{(base_url or 'http://localhost').rstrip('/')}/s/{SAMPLE_LINK}",
+        study.closes_on,
+        kind == MailKind.REMIND,
+        anonymous=study.anonymity == "anonymous",
+        language=language,
+        team=Team.of(study),
+        wording=wording,
+    )
 
 
 def _domain(sender: str) -> str:
@@ -251,6 +293,8 @@ def transport(config: Mapping[str, Any], instance_path: str, study_slug: str) ->
 
 
 def sender(config: Mapping[str, Any]) -> str:
+    """The server's sender: ``ELICIT_MAIL_FROM``, else "Elicit <no-reply@host>" with the host of the base URL
+    (``localhost.localdomain`` for an IP address or a name without a dot)."""
     if config.get("MAIL_FROM"):
         return str(config["MAIL_FROM"])
     host = urlsplit(str(config.get("BASE_URL") or "")).hostname or "localhost"

@@ -30,6 +30,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from elicit.csvsafe import csv_safe
+from elicit.instruments.versions import definition_of
 from elicit.models import (
     Anonymity,
     Invitation,
@@ -39,12 +40,14 @@ from elicit.models import (
     MailJobItem,
     MailJobStatus,
     MailKind,
+    Response,
+    Round,
     Study,
     utcnow,
 )
-from elicit.studies import IssuedLink, StudyError, link_url
+from elicit.studies import IssuedLink, StudyError, current_round, link_url
 from elicit.studio import invitations as service
-from elicit.studio import mail
+from elicit.studio import letters, mail
 from elicit.tokens import new_token, token_hash
 
 LEASE = timedelta(minutes=2)  # a runner renews it with every message; a dead runner's lease lapses
@@ -267,9 +270,49 @@ def _link_for(session: Session, study: Study, job: MailJob, item: MailJobItem) -
     return link
 
 
-def _letter(study: Study, job: MailJob, link: IssuedLink, base_url: str) -> mail.Letter:
+def study_languages(study: Study) -> tuple[str, ...]:
+    """The languages of the instrument the study runs now (its open round's, else its last round's)."""
+    rnd = current_round(study) or (study.rounds[-1] if study.rounds else None)
+    return definition_of(rnd.instrument_version).languages if rnd is not None else ("en",)
+
+
+def letter_language(session: Session, study: Study, link: IssuedLink, languages: tuple[str, ...]) -> str:
+    """The language of an expert's e-mail: the roster's, else (pseudonymous studies) the one the expert answered
+    in, else the instrument's first. An anonymous study never looks at a response here: none is linked."""
+    entry = link.roster_entry
+    answered = None
+    if study.anonymity == Anonymity.PSEUDONYMOUS:
+        answered = session.scalar(
+            select(Response.language)
+            .join(Round, Round.id == Response.round_id)
+            .where(Response.invitation_id == link.invitation.id)
+            .order_by(Round.number.desc())
+            .limit(1)
+        )
+    return letters.language_for(languages, entry.language if entry else None, answered)
+
+
+@dataclass(frozen=True)
+class Stationery:
+    """What every message of a run shares, read once: the instrument's languages, the team, the wording."""
+
+    languages: tuple[str, ...]
+    team: letters.Team
+    wordings: Mapping[str, letters.Wording]  # by language
+
+    @classmethod
+    def of(cls, study: Study, kind: MailKind) -> Stationery:
+        languages = study_languages(study)
+        wordings = {language: letters.wording_for(study, kind, language) for language in languages}
+        return cls(languages, letters.Team.of(study), wordings)
+
+
+def _letter(
+    session: Session, study: Study, job: MailJob, link: IssuedLink, base_url: str, stationery: Stationery
+) -> mail.Letter:
     entry = link.roster_entry
     assert entry is not None  # nosec B101  # narrows the type: _link_for returns links of roster entries only; not a security check
+    language = letter_language(session, study, link, stationery.languages)
     return mail.Letter(
         entry.name,
         entry.email,
@@ -278,6 +321,9 @@ def _letter(study: Study, job: MailJob, link: IssuedLink, base_url: str) -> mail
         study.closes_on,
         job.kind == MailKind.REMIND,
         anonymous=study.anonymity == Anonymity.ANONYMOUS,
+        language=language,
+        team=stationery.team,
+        wording=stationery.wordings[language],
     )
 
 
@@ -308,6 +354,7 @@ def run(
     session.commit()
     base_url = str(config.get("BASE_URL") or "")
     sender = mail.sender(config)
+    stationery = Stationery.of(study, job.kind)
     refused_in_a_row = 0
     try:
         with mail.transport(config, instance_path, study.slug) as postman:
@@ -335,7 +382,9 @@ def run(
                         result.stopped = ""  # out of time, not a failure: the next run goes on
                         break
                     cursor = item.position
-                    outcome = _send_one(session, study, job, item, postman, sender, base_url, owner)
+                    outcome = _send_one(
+                        session, study, job, item, postman, sender, base_url, owner, stationery
+                    )
                     if outcome == "busy":
                         result.busy = True
                         result.stopped = ""
@@ -373,6 +422,7 @@ def _send_one(
     sender: str,
     base_url: str,
     owner: str,
+    stationery: Stationery,
 ) -> str:
     """Store one link, send its message, record the outcome: "sent", "failed", "skipped" or "busy"."""
     if not _renew(session, job, owner):
@@ -389,7 +439,7 @@ def _send_one(
     item.error = None
     session.commit()  # the link exists before anyone can receive it
     try:
-        postman.send(mail.compose(_letter(study, job, link, base_url), sender))
+        postman.send(mail.compose(_letter(session, study, job, link, base_url, stationery), sender))
     except mail.Refused as exc:
         item.state = MailItemState.FAILED
         item.error = str(exc)

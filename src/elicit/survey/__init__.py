@@ -36,6 +36,7 @@ from flask import (
 from flask_babel import gettext
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
 from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import InternalServerError, NotFound
@@ -45,11 +46,13 @@ from elicit.app import DATABASE_DOWN, ERROR_TITLES
 from elicit.db import db
 from elicit.i18n import N_
 from elicit.instruments.schema import text_in
+from elicit.models import Invitation, Study
 from elicit.responding import flow
 from elicit.responding import pages as answering
 from elicit.survey import recovery
 from elicit.survey.recovery import Notice, notice
 from elicit.survey.rendering import PageView, distribution_view, format_answer, translate
+from elicit.tokens import token_hash
 
 log = logging.getLogger("elicit.survey")
 
@@ -106,14 +109,46 @@ def _open(token: str, *, lock: bool = False) -> flow.ExpertLink:
         # Remembered in this browser so the thank-you page keeps the language after an anonymous submit.
         session["language"] = g.language
     recovery.remember(link, g.language)
+    g.team = team_contact(link.study)  # kept as plain values: an error page shows it without the database
     return link
+
+
+def team_contact(study: Study) -> dict[str, Any] | None:
+    """The study's research team as its error pages show it (name, e-mail, contact lines); None if it has none."""
+    lines = [line.strip() for line in (study.team_contact or "").splitlines() if line.strip()]
+    if not (study.team_name or study.team_email or lines):
+        return None
+    return {"name": study.team_name, "email": study.team_email, "lines": lines}
+
+
+def _team_of_link(reason: str) -> dict[str, Any] | None:
+    """The team of the study whose link this request opened, for its error page. An unknown link has no study,
+    and nothing about studies is looked up for it: its page is the same for every unknown token."""
+    if reason == "unknown":
+        return None
+    if "team" in g:  # the link was opened (the error came after): its study's team is known
+        return g.team  # type: ignore[no-any-return]
+    token = str((request.view_args or {}).get("token", ""))
+    if not flow.TOKEN_RE.match(token):
+        return None
+    study = db.session.scalar(
+        select(Study)
+        .join(Invitation, Invitation.study_id == Study.id)
+        .where(Invitation.token_hash == token_hash(token))
+    )
+    return team_contact(study) if study is not None else None
 
 
 @bp.errorhandler(flow.LinkError)
 def _link_error(exc: flow.LinkError) -> tuple[str, int]:
     status, title, message = LINK_MESSAGES.get(exc.reason, (exc.status, "This link cannot be used", ""))
     return render_template(
-        "error.html", status=status, title=gettext(title), message=gettext(message), show_status=False
+        "error.html",
+        status=status,
+        title=gettext(title),
+        message=gettext(message),
+        show_status=False,
+        team=_team_of_link(exc.reason),
     ), status
 
 
@@ -315,7 +350,8 @@ def _posting_answers() -> bool:
 
 
 def _error_page(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Any:
-    html = render_template("error.html", status=status, title=title, message=message)
+    """An error page of an expert's link; it offers the research team's contact once the link was opened."""
+    html = render_template("error.html", status=status, title=title, message=message, team=g.get("team"))
     return html, status, headers or {}
 
 

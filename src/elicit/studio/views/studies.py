@@ -12,17 +12,26 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from elicit import audit
 from elicit.db import db
-from elicit.i18n import N_
+from elicit.i18n import N_, direction
 from elicit.instruments.schema import text_in
 from elicit.instruments.versions import VersionError, definition_of, find_version
-from elicit.models import Cohort, Role, Study, StudyMember, User, utcnow
+from elicit.models import Cohort, MailKind, Role, Study, StudyMember, User, utcnow
 from elicit.studies import KNOWN_COHORTS, StudyError, create_study, current_round, parse_cohort_spec
-from elicit.studio import access, dashboard
+from elicit.studio import access, dashboard, letters, mail, mailjobs
 from elicit.studio import instruments as catalogue
 from elicit.studio.blueprint import bp
-from elicit.studio.forms import CohortForm, ExportForm, StudyForm, StudySettingsForm, options
+from elicit.studio.forms import (
+    CohortForm,
+    ExportForm,
+    StudyForm,
+    StudySettingsForm,
+    WordingForm,
+    options,
+    wording_form,
+)
 
 View = str | tuple[str, int] | WerkzeugResponse
+WORDING_FORM = "wording"  # the settings page's e-mail wording form posts this as ``form``
 CREATORS = (Role.ADMIN, Role.RESEARCHER)
 
 ANONYMITY_TEXT = {
@@ -144,11 +153,85 @@ def study(study: Study) -> View:
 
 
 def _settings_page(
-    study: Study, form: StudySettingsForm, cohort_form: CohortForm, status: int = 200
+    study: Study,
+    form: StudySettingsForm,
+    cohort_form: CohortForm,
+    status: int = 200,
+    wording: WordingForm | None = None,
+    previewing: bool = False,
 ) -> tuple[str, int]:
+    """The settings page; ``wording`` is the e-mail wording form as posted (else the study's own, filled in), and
+    the previews show what it would send (``previewing``: the posted wording, not saved yet)."""
+    languages = mailjobs.study_languages(study)
+    if wording is None:
+        wording = _wording_form(study, languages)
+    typed = wording.wordings() if previewing else {}
+    previews = [
+        (
+            kind,
+            language,
+            {"error": "Correct the problems above to see this e-mail."}
+            if _has_errors(wording, kind, language)
+            else _preview(study, kind, language, typed.get((kind.value, language))),
+        )
+        for language in languages
+        for kind in letters.KINDS
+    ]
     return render_template(
-        "studio/study_settings.html", study=study, form=form, cohort_form=cohort_form
+        "studio/study_settings.html",
+        study=study,
+        form=form,
+        cohort_form=cohort_form,
+        wording=wording,
+        previews=previews,
+        previewing=previewing,
+        languages=languages,
+        kinds=letters.KINDS,
+        kind_labels=letters.KIND_LABELS,
+        language_label=letters.language_label,
+        has_built_in=letters.has_built_in,
+        placeholders=letters.PLACEHOLDERS,
+        sender=mail.sender(current_app.config),
+        direction=direction,
     ), status
+
+
+def _has_errors(wording: WordingForm, kind: MailKind, language: str) -> bool:
+    return any(wording.field_for(kind, language, part).errors for part in ("subject", "body"))
+
+
+def _wording_form(study: Study, languages: tuple[str, ...], formdata: Any = None) -> WordingForm:
+    """The wording form; shown afresh it holds what the study sends now (its own wording, else the built-in)."""
+    form_class = wording_form(languages)
+    if formdata is not None:
+        return form_class(formdata=formdata)
+    form = form_class(formdata=None)
+    for kind in letters.KINDS:
+        for language in languages:
+            current = letters.wording_for(study, kind, language)
+            form.field_for(kind, language, "subject").data = current.subject
+            form.field_for(kind, language, "body").data = letters.normalise(current.body)
+    return form
+
+
+def _preview(study: Study, kind: MailKind, language: str, typed: letters.Wording | None) -> dict[str, Any]:
+    """What ``study`` would send as ``kind`` in ``language`` to a made-up expert: headers and text (or why not)."""
+    wording = typed if typed is not None and (typed.subject or typed.body) else None
+    if wording is None:
+        wording = letters.wording_for(study, kind, language)
+    letter = mail.sample(study, kind, language, wording, str(current_app.config.get("BASE_URL") or ""))
+    try:
+        message = mail.compose(letter, mail.sender(current_app.config))
+    except mail.MailError as exc:
+        return {"error": str(exc)}
+    body = message.get_body(preferencelist=("plain",))
+    return {
+        "from": str(message["From"]),
+        "reply_to": str(message["Reply-To"] or ""),
+        "to": str(message["To"]),
+        "subject": str(message["Subject"]),
+        "body": body.get_content() if body is not None else "",
+    }
 
 
 @bp.get("/studies/<slug>/settings")
@@ -158,17 +241,52 @@ def study_settings(study: Study) -> View:
     return _settings_page(study, form, CohortForm())
 
 
+def _wording_post(study: Study) -> View:
+    """Preview or save the study's e-mail wording; any problem refuses the whole form (422, nothing saved)."""
+    languages = mailjobs.study_languages(study)
+    wording = _wording_form(study, languages, request.form)
+    settings_form = StudySettingsForm(formdata=None, obj=study)
+    if not wording.validate_on_submit():
+        return _settings_page(study, settings_form, CohortForm(), 422, wording, previewing=True)
+    if not wording.save.data:
+        return _settings_page(study, settings_form, CohortForm(), 200, wording, previewing=True)
+    user = access.current_user()
+    changed = [
+        f"{kind}/{language}"
+        for (kind, language), typed in wording.wordings().items()
+        if letters.save(db.session, study, MailKind(kind), language, typed, user.email)
+    ]
+    if changed:
+        audit.record(
+            db.session,
+            "study.wording",
+            user.email,
+            study_id=study.id,
+            target=study.slug,
+            details={"changed": changed},
+        )
+        flash(_("The e-mail wording is saved."), "success")
+    else:
+        flash(_("Nothing was changed."), "info")
+    return redirect(url_for("studio.study_settings", slug=study.slug) + "#wording")
+
+
 @bp.post("/studies/<slug>/settings")
 @access.study_access(access.MANAGE)
 def study_settings_post(study: Study) -> View:
+    """Save the settings, or (the page's e-mail form, ``form=wording``) preview or save the e-mail wording."""
+    if request.form.get("form") == WORDING_FORM:
+        return _wording_post(study)
     form = StudySettingsForm()
     if not form.validate_on_submit():
         return _settings_page(study, form, CohortForm(), 422)
     changes: dict[str, Any] = {}
-    for name in ("title", "status", "opens_on", "closes_on"):
+    for name in ("title", "status", "opens_on", "closes_on", "team_name", "team_email", "team_contact"):
         new = getattr(form, name).data
-        if isinstance(new, str):
-            new = new.strip()
+        if name == "team_contact":
+            new = letters.normalise(new or "")
+        elif isinstance(new, str) or (new is None and name.startswith("team_")):
+            new = (new or "").strip()
         if getattr(study, name) != new:
             changes[name] = [_plain(getattr(study, name)), _plain(new)]
             setattr(study, name, new)
