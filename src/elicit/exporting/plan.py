@@ -61,6 +61,9 @@ class Variable:
     suffix: str = (
         ""  # the end of the label naming the part (": 5th percentile"); kept when a label is shortened
     )
+    #: The label and value labels in each of the instrument's languages (``codebook.json``'s ``wording``);
+    #: empty for the fixed columns, whose labels are Elicit's own.
+    wording: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +98,7 @@ class ExportPlan:
     qi_indexes: list[int]
     qi_items: list[str]
     identified: bool
+    languages: tuple[str, ...] = ()  # every language of the versions, the first (``language``) first
 
     def lookup(self) -> dict[str, dict[str, tuple[int, Converter | None, int | None]]]:
         """Slots by item id, then part: ``(index, converter, dont-know index)`` for the row pipeline's hot loop.
@@ -228,6 +232,52 @@ def _label(item: Item, language: str) -> str:
     return text_in(item.text, language) or item.id
 
 
+#: The keys of an item type's codebook entry (``ItemType.codebook``) that are the instrument's wording.
+WORDING_KEYS = ("min_label", "max_label")
+
+
+def _item_wording(items: Sequence[Item], languages: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """An item's wording in each language: text, and where it has them help, unit, choices and a type's anchors.
+
+    A type's codebook key counts as wording when it is one of :data:`WORDING_KEYS` or differs between languages.
+    """
+    item = items[-1]
+    extras = {language: item.kind.codebook(items, language) for language in languages}
+    worded = {
+        key
+        for extra in extras.values()
+        for key, value in extra.items()
+        if key in WORDING_KEYS or any(other.get(key) != value for other in extras.values())
+    }
+    wording: dict[str, dict[str, Any]] = {}
+    for language in languages:
+        words: dict[str, Any] = {"text": _label(item, language)}
+        if item.help:
+            words["help"] = text_in(item.help, language)
+        if item.unit:
+            words["unit"] = text_in(item.unit, language)
+        choices = _choice_labels(items, language)
+        if choices:
+            words["choices"] = [{"code": code, "label": label} for code, label in choices]
+        words.update({key: value for key, value in extras[language].items() if key in worded})
+        wording[language] = words
+    return wording
+
+
+def _variable_wording(
+    item: Item, suffixes: Mapping[str, str], value_labels: Mapping[str, Mapping[Any, str] | None]
+) -> dict[str, dict[str, Any]]:
+    """A column's label (the item's text, then its suffix) and value labels in each language of ``suffixes``."""
+    wording: dict[str, dict[str, Any]] = {}
+    for language, suffix in suffixes.items():
+        words: dict[str, Any] = {"label": _label(item, language) + suffix}
+        labels = value_labels.get(language)
+        if labels is not None:
+            words["value_labels"] = value_labels_json(labels)
+        wording[language] = words
+    return wording
+
+
 def build_plan(
     versions: Sequence[VersionInfo],
     cohorts: Sequence[tuple[str, str]],
@@ -247,6 +297,9 @@ def build_plan(
     newest = ordered[-1].definition if ordered else None
     language = newest.languages[0] if newest else "en"
     languages = {lang for info in ordered for lang in info.definition.languages}
+    all_languages = tuple(
+        dict.fromkeys(lang for info in reversed(ordered) for lang in info.definition.languages)
+    )
     variables: list[Variable] = [
         Variable("respondent", None, None, "fixed", "meta", "string", "nominal", "Respondent (pseudonym)"),
         Variable(
@@ -359,6 +412,8 @@ def build_plan(
             data["confidence"] = True
         if item.unit:
             data["unit"] = text_in(item.unit, language)
+        wording = _item_wording(items, all_languages)
+        data["wording"] = wording
         entry = ItemEntry(data)
         entries.append(entry)
 
@@ -389,6 +444,13 @@ def build_plan(
             if rule.choices is not None:
                 value_labels = dict(rule.choices)
                 data["choices"] = [{"code": code, "label": label} for code, label in rule.choices]
+                # A merged code's label joins the old labels in each language.
+                for lang, words in wording.items():
+                    translated = coarsening_for(ruled, rule.source_dtype, _choice_labels(items, lang))
+                    if translated is not None and translated.choices is not None:
+                        words["choices"] = [
+                            {"code": code, "label": label} for code, label in translated.choices
+                        ]
             if rule.exported_type != item.type:
                 data["instrument_type"] = item.type
                 data["type"] = exported_type = rule.exported_type
@@ -419,11 +481,27 @@ def build_plan(
         convert = _compose(CONVERTERS[dtype if rule is None else rule.source_dtype], transform)
         columns: list[str] = []
         indexes: list[int] = []
+        named = [part for part in parts if part]
+        coded: dict[str, dict[Any, str] | None] = {}  # the value labels of the item's own column, by language
+        for lang, words in wording.items():
+            if named:
+                words["parts"] = {part: item.kind.part_label(item, part, lang) for part in named}
+            listed = words.get("choices")
+            coded[lang] = (
+                value_labels
+                if value_labels is None or listed is None
+                else {c["code"]: c["label"] for c in listed}
+            )
         for part in parts:
             name = unique(item_id if part == "" else f"{item_id}.{part}")
             part_versions = tuple(info.version for info, member in members if part in member.parts)
             suffix = "" if part == "" else f": {item.kind.part_label(item, part, language)}"
             labels = value_labels if part == "" else item.kind.part_value_labels(item)
+            part_wording = _variable_wording(
+                item,
+                {lang: f": {words['parts'][part]}" if part else "" for lang, words in wording.items()},
+                coded if part == "" else dict.fromkeys(all_languages, labels),
+            )
             variables.append(
                 Variable(
                     name,
@@ -440,6 +518,7 @@ def build_plan(
                     treatment,
                     quasi_identifier=kind == "quasi_identifier",
                     suffix=suffix,
+                    wording=part_wording,
                 )
             )
             columns.append(name)
@@ -463,6 +542,11 @@ def build_plan(
                     "kept",
                     quasi_identifier=kind == "quasi_identifier",
                     suffix=": don't know",
+                    wording=_variable_wording(
+                        item,
+                        dict.fromkeys(all_languages, ": don't know"),
+                        dict.fromkeys(all_languages, {0: "answered", 1: "don't know"}),
+                    ),
                 )
             )
             columns.append(name)
@@ -488,6 +572,11 @@ def build_plan(
                     "none",
                     "kept",
                     suffix=": confidence",
+                    wording=_variable_wording(
+                        item,
+                        dict.fromkeys(all_languages, ": confidence"),
+                        dict.fromkeys(all_languages, {1: "not at all confident", 5: "very confident"}),
+                    ),
                 )
             )
             notes.append(name)
@@ -510,6 +599,11 @@ def build_plan(
                     "free_text",
                     "kept as written (identified export)" if scrub is None else "scrubbed like free text",
                     suffix=": reason",
+                    wording=_variable_wording(
+                        item,
+                        dict.fromkeys(all_languages, ": reason given in a Delphi round"),
+                        dict.fromkeys(all_languages, None),
+                    ),
                 )
             )
             notes.append(name)
@@ -536,6 +630,7 @@ def build_plan(
         qi_indexes=qi_indexes,
         qi_items=qi_items,
         identified=identified,
+        languages=all_languages,
     )
 
 
