@@ -23,6 +23,12 @@ INTERNAL = {
     "elicit.instruments.yamlsource.YamlProblem": "an instrument Problem (file:line) of InstrumentError",
     "elicit.config.BadSetting": "click's NoAppException: the CLI prints it as its one error line",
     "elicit.config.NoSecretKey": "click's NoAppException: the CLI prints it as its one error line",
+    "elicit.instruments.formats.limesurvey._Untranslatable": "a file:line problem of ImportFailed",
+    "elicit.instruments.formats.redcap._LogicError": "a file:row problem of ImportFailed",
+    "elicit.instruments.formats.redcap._Untranslatable": "a file:row problem of ImportFailed",
+    "elicit.instruments.formats.xlsform._Skip": "a file:row problem of ImportFailed (the row is left out)",
+    "elicit.instruments.formats.xpath.XPathError": "a file:row problem of ImportFailed",
+    "elicit.survey.conditions._CannotCompile": "the condition stays for the server to judge (shown without JS)",
     "elicit.analysis.given_weights.WeightsError": (
         "elicit.analysis stands alone (no app module, tests/test_layering.py); `elicit analyze` prints its"
         " file:line lines"

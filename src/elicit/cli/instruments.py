@@ -95,3 +95,48 @@ def _definition_from(ref: str) -> Any:
         with unit_of_work() as session:
             return definition_of(find_version(session, ref))
     return _load_or_fail(ref)
+
+
+@instrument_group.command("import", with_appcontext=False)  # a file conversion needs no app or database
+@click.argument("source")
+@click.option("--out", "out", required=True, help="instruments/ID/VERSION.yaml to write")
+@click.option("--replace", is_flag=True, help="overwrite OUT if it exists")
+def instrument_import(source: str, out: str, replace: bool) -> None:
+    """Convert an XLSForm, a REDCap data dictionary or a LimeSurvey .lss into an instrument file."""
+    from elicit.instruments.formats import ImportFailed, import_file
+    from elicit.instruments.schema import InstrumentError
+
+    try:
+        kind, imported, definition = import_file(source, out, replace=replace)
+    except (ImportFailed, InstrumentError) as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s); nothing was written", err=True)
+        sys.exit(1)
+    click.echo(f"{source}: read as {kind}")
+    for line in imported.mapped:
+        click.echo(f"  mapped: {line}")
+    for problem in imported.lost:
+        click.echo(f"  not carried over: {problem}")
+    items = sum(1 for _ in definition.items())
+    click.echo(
+        f"{out}: wrote {definition.ref} ({len(definition.pages)} pages, {items} items, "
+        f"languages {', '.join(definition.languages)}); it passed `elicit instrument check`"
+    )
+
+
+@instrument_group.command("export")
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["xlsform", "redcap"]), required=True)
+@click.option("--out", "out", default=None, help="file to write (default: ID-VERSION.xlsx or .csv here)")
+@with_appcontext
+def instrument_export(ref: str, fmt: str, out: str | None) -> None:
+    """Write an instrument (a path or a published id@version) as an XLSForm or a REDCap data dictionary."""
+    from elicit.instruments.formats import EXPORT_FORMATS, export_definition
+    from elicit.instruments.formats.common import write_new_bytes
+
+    definition = _definition_from(ref)
+    data = export_definition(definition, fmt)
+    target = out or f"{definition.id}-{definition.version}{EXPORT_FORMATS[fmt]}"
+    write_new_bytes(target, data)
+    click.echo(f"{target}: {definition.ref} as {fmt}")

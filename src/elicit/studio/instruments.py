@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePosixPath
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from elicit.instruments.formats import IMPORT_SUFFIXES, ImportFailed, ImportProblem, convert
+from elicit.instruments.formats.common import dump_yaml
 from elicit.instruments.loading import load_text
-from elicit.instruments.schema import Definition, Item, text_in
+from elicit.instruments.model import Problem
+from elicit.instruments.schema import Definition, InstrumentError, Item, text_in
 from elicit.instruments.versions import Diff, definition_of, diff_definitions
 from elicit.models import Instrument, InstrumentDraft, InstrumentVersion, utcnow
 
@@ -78,6 +82,57 @@ def upload_name(filename: str | None) -> str:
 def check(data: str | bytes, filename: str | None) -> Definition:
     """The same checks as ``elicit instrument check``; raises InstrumentError with every problem."""
     return load_text(data, upload_name(filename))
+
+
+def is_import(filename: str | None) -> bool:
+    """Whether an upload is another tool's questionnaire to convert (XLSForm, REDCap, LimeSurvey), not YAML."""
+    return PurePosixPath(upload_name(filename)).suffix.lower() in IMPORT_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """An upload converted into instrument YAML, checked, with what was mapped and what was not carried over."""
+
+    kind: str  # "XLSForm", "REDCap data dictionary", "LimeSurvey"
+    name: str  # the uploaded file's name
+    filename: str  # the YAML's name, ID-VERSION.yaml
+    text: str
+    definition: Definition
+    mapped: tuple[str, ...]
+    lost: tuple[Problem, ...]
+
+
+class ConversionFailed(InstrumentError):
+    """A conversion or its check failed; ``text`` is the converted YAML when the check (not the reading) refused it."""
+
+    def __init__(self, problems: list[Problem], text: str | None = None) -> None:
+        super().__init__(problems)
+        self.text = text
+
+
+def _as_problem(problem: ImportProblem) -> Problem:
+    return Problem(problem.path, problem.row, problem.message)
+
+
+def convert_upload(data: bytes, filename: str | None, instrument_id: str, version: str) -> Conversion:
+    """Convert an uploaded XLSForm, REDCap dictionary or LimeSurvey file and check the YAML as a YAML upload is.
+
+    The same conversion as ``elicit instrument import``; raises :class:`ConversionFailed` with every problem
+    (the file's as ``file:row``, the converted YAML's as ``ID-VERSION.yaml:line``).
+    """
+    name = upload_name(filename)
+    try:
+        kind, imported = convert(name, data, instrument_id, version)
+    except ImportFailed as exc:
+        raise ConversionFailed([_as_problem(p) for p in exc.problems]) from None
+    target = f"{instrument_id}-{version}.yaml"
+    text = dump_yaml(imported.document, f"Imported in Elicit Studio from {name} ({kind}).")
+    try:
+        definition = load_text(text, target)
+    except InstrumentError as exc:
+        raise ConversionFailed(exc.problems, text) from None
+    lost = tuple(_as_problem(p) for p in imported.lost)
+    return Conversion(kind, name, target, text, definition, tuple(imported.mapped), lost)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from elicit import audit
 from elicit.db import db
 from elicit.i18n import LANGUAGE_NAMES
+from elicit.instruments.formats import MAX_IMPORT_BYTES
 from elicit.instruments.schema import Definition, InstrumentError, text_in
 from elicit.instruments.versions import VersionError, definition_of, publish_version
 from elicit.instruments.yamlsource import MAX_BYTES
@@ -61,22 +62,82 @@ def _publish(definition: Definition) -> WerkzeugResponse:
     return redirect(url_for("studio.instrument_version", key=definition.id, version=definition.version))
 
 
-def _problems_page(form: InstrumentUploadForm, name: str, exc: InstrumentError) -> tuple[str, int]:
+def _problems_page(
+    form: InstrumentUploadForm, name: str, exc: InstrumentError, converted: str | None = None
+) -> tuple[str, int]:
     return render_template(
-        "studio/instrument_upload.html", form=form, max_bytes=MAX_BYTES, problems=exc.problems, name=name
+        "studio/instrument_upload.html",
+        form=form,
+        max_bytes=MAX_BYTES,
+        problems=exc.problems,
+        name=name,
+        converted=converted,
     ), 422
+
+
+def _convert(form: InstrumentUploadForm, name: str) -> View:
+    """An XLSForm, REDCap dictionary or LimeSurvey upload: converted, checked and kept as the draft, with a page
+    saying what was mapped and what was not carried over (never published at once: that page comes first)."""
+    upload = form.file.data
+    try:
+        conversion = catalogue.convert_upload(
+            upload.read(MAX_IMPORT_BYTES + 1), upload.filename, form.instrument_id.data, form.version.data
+        )
+    except catalogue.ConversionFailed as exc:
+        return _problems_page(form, name, exc, exc.text)
+    definition = conversion.definition
+    state = catalogue.upload_state(db.session, definition)
+    page: dict[str, Any] = {
+        "definition": definition,
+        "name": name,
+        "text_in": text_in,
+        "conversion": conversion,
+    }
+    if state.state != "new":
+        return render_template("studio/instrument_checked.html", state=state, **page), (
+            409 if state.state == "conflict" else 200
+        )
+    user = access.current_user()
+    draft, replaced = catalogue.save_draft(
+        db.session, definition, conversion.text, conversion.filename, user.email
+    )
+    audit.record(
+        db.session,
+        "instrument.draft",
+        user.email,
+        target=draft.ref,
+        details={
+            "sha256": draft.sha256,
+            "replaced": replaced,
+            "converted_from": name,
+            "format": conversion.kind,
+        },
+    )
+    return render_template(
+        "studio/instrument_checked.html",
+        state=state,
+        draft=draft,
+        replaced=replaced,
+        publish_asked=bool(form.publish.data),
+        **page,
+    )
 
 
 @bp.post("/instruments/upload")
 @access.role_required(*WRITERS)
 def instrument_check() -> View:
-    """Check an upload; keep it as its instrument's draft (to preview) or, with "Check and publish", publish it."""
+    """Check an upload; keep it as its instrument's draft (to preview) or, with "Check and publish", publish it.
+
+    Another tool's questionnaire (XLSForm, REDCap data dictionary, LimeSurvey .lss) is converted first (``_convert``).
+    """
     form = InstrumentUploadForm()
     if not form.validate_on_submit():
         return render_template("studio/instrument_upload.html", form=form, max_bytes=MAX_BYTES), 422
     upload = form.file.data
-    data = upload.read(MAX_BYTES + 1)
     name = catalogue.upload_name(upload.filename)
+    if catalogue.is_import(upload.filename):
+        return _convert(form, name)
+    data = upload.read(MAX_BYTES + 1)
     try:
         definition = catalogue.check(data, upload.filename)
     except InstrumentError as exc:
@@ -144,7 +205,7 @@ def instrument_draft(key: str) -> View:
         problems=None,
         state=catalogue.upload_state(db.session, definition),
         form=DraftPublishForm(formdata=None, sha256=draft.sha256),
-        upload=InstrumentUploadForm(formdata=None),
+        upload=InstrumentUploadForm(formdata=None, instrument_id=draft.key, version=draft.version),
         language_names=LANGUAGE_NAMES,
         text_in=text_in,
         max_bytes=MAX_BYTES,
