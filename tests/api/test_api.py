@@ -27,7 +27,6 @@ from tests.studio.conftest import (  # the fixtures are used by name
     issue,
     login,
     people,  # noqa: F401
-    quick_argon2,  # noqa: F401
 )
 
 
@@ -213,6 +212,7 @@ def test_export_zip_for_members_identified_for_admins_only(
                 "codebook.html",
                 "codebook.json",
                 "data.csv",
+                "data.R",
                 "data.parquet",
                 "long.csv",
                 "manifest.json",

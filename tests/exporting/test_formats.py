@@ -186,7 +186,15 @@ def test_demo_exports_in_every_format_and_independent_readers_agree(
             "shelf_judgements.csv",
         }
         assert files == sorted(
-            {f"data.{fmt}", "data.csv", "long.csv", "codebook.json", "codebook.html", "manifest.json"}
+            {
+                f"data.{fmt}",
+                "data.csv",
+                "data.R",
+                "long.csv",
+                "codebook.json",
+                "codebook.html",
+                "manifest.json",
+            }
             | interchange
         )
         for name, entry in manifest["files"].items():

@@ -219,8 +219,8 @@ def test_no_identifier_token_or_timestamp_leaves_in_any_format(
         "2025-03-14",
     }
     files = sorted(p for p in exports.rglob("*") if p.is_file())
-    # five folders of 10 files (csv has no second data file; 4 are the EXCALIBUR/anduryl/SHELF files) and two zips
-    assert len(files) == 5 * 10 - 1 + 2
+    # five folders of 11 files (csv has no second data file; 4 are the EXCALIBUR/anduryl/SHELF files) and two zips
+    assert len(files) == 5 * 11 - 1 + 2
     found = []
     for path in files:
         for where, text in _haystacks(str(path.relative_to(exports)), path.read_bytes()):

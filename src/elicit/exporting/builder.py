@@ -31,6 +31,7 @@ from elicit.exporting.discussion import write_discussion
 from elicit.exporting.flow import participant_flow
 from elicit.exporting.interchange import write_interchange
 from elicit.exporting.plan import ExportPlan, PlanError, build_plan, to_int
+from elicit.exporting.rscript import R_LOADER, write_r_loader
 from elicit.exporting.source import StudyInfo, chunk_answers, load_study, response_chunks, snapshot, user_role
 from elicit.exporting.writers import (
     CsvSink,
@@ -430,6 +431,7 @@ def _write_folder(
     )
     _write_json(folder / "codebook.json", document)
     (folder / "codebook.html").write_text(codebook_html(document), encoding="utf-8")
+    write_r_loader(folder / R_LOADER, document)  # from the codebook alone: it holds no answer
     # The quantile judgements for EXCALIBUR, anduryl and SHELF, from data.csv and the codebook just written.
     interchange_files = write_interchange(folder, document)
     discussion_files = write_discussion(conn, info.id, folder, scrubber, k_value)
@@ -445,7 +447,7 @@ def _write_folder(
     files = (
         [f"data.{fmt}"]
         + (["data.csv"] if fmt != "csv" else [])
-        + ["long.csv", "codebook.json", "codebook.html"]
+        + ["long.csv", "codebook.json", "codebook.html", R_LOADER]
         + delphi_files
         + interchange_files
         + discussion_files
