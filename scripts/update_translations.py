@@ -40,7 +40,17 @@ def main() -> int:
     POT.parent.mkdir(exist_ok=True)
     extract(POT)
     subprocess.run(
-        [*PYBABEL, "update", "--no-fuzzy-matching", "-i", str(POT), "-d", str(TRANSLATIONS)], check=True
+        [
+            *PYBABEL,
+            "update",
+            "--no-fuzzy-matching",
+            "--ignore-obsolete",
+            "-i",
+            str(POT),
+            "-d",
+            str(TRANSLATIONS),
+        ],
+        check=True,
     )
     subprocess.run([*PYBABEL, "compile", "-d", str(TRANSLATIONS)], check=True)
     return 0

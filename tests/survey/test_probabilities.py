@@ -159,8 +159,8 @@ def test_dont_know_is_stored_as_such(app: Flask, client: FlaskClient, budgets: S
                 "budget_prob__p4": "100",
             },
             "budget_prob.p1",
-            "Give at least one probability between 0 and 100 %: answers of only 0 and 100 % do not say how"
-            " unsure you are.",
+            "Give at least one probability between 0 and 100 %. With only 0 % and 100 %, your answers do not"
+            " say how unsure you are.",
         ),
     ],
     ids=["missing", "above 100", "not a number", "going down", "only 0 and 100"],
@@ -189,7 +189,10 @@ def test_the_page_errors_and_review_in_urdu(client: FlaskClient, budgets: StudyH
     page = begin(client, token, "ur")
     html = page.text
     assert 'dir="rtl"' in html
-    assert 'اس کا امکان کہ اصل قدر <bdi dir="ltr">2</bdi> % جی ڈی پی یا اس سے کم ہے' in html
+    assert (
+        'اس کا امکان کہ اصل قدر <span class="quantity"><bdi dir="ltr">2</bdi> % جی ڈی پی</span> یا اس سے کم ہے'
+        in html
+    )
     refused = post_page(client, token, page, **{**ANSWER, "budget_prob__p3": "30"})
     assert refused.status_code == 422
     assert (

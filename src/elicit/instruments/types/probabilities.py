@@ -156,8 +156,9 @@ class Probabilities(ItemType):
         if all(p in (0, 100) for p in percents.values()):
             raise FieldError(
                 f"{item.id}.{item.parts[0]}",
-                "Give at least one probability between 0 and 100 %: answers of only 0 and 100 % do not say "
-                "how unsure you are.",
+                # Worded so that no "% d"-like run makes gettext take it for a printf format.
+                "Give at least one probability between 0 and 100 %. With only 0 % and 100 %, your answers "
+                "do not say how unsure you are.",
             )
         return percents
 
