@@ -90,6 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         raise config_module.NoSecretKey(
             "no secret key: the configuration given to create_app has no SECRET_KEY"
         )
+    _trust_proxies(app, int(app.config.get("PROXY_FIX") or 0))
     db.init_app(app)
     _register(app)
     _error_handlers(app)
@@ -103,6 +104,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind ``hops`` reverse proxies (ELICIT_PROXY_FIX), take the client's address from the X-Forwarded-For
+    values they appended, and the scheme and host from the X-Forwarded-Proto/-Host of the proxy nearest the app;
+    with 0 the headers are ignored, so a client cannot spoof its address (the rate limit counts by it)."""
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
 
 def _register(app: Flask) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from elicit.db import private_sqlite_file
 from elicit.errors import ElicitError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -172,6 +173,7 @@ def _backup_sqlite(source_path: Path, target_path: Path) -> None:
     source = sqlite3.connect(source_path, timeout=30)
     try:
         source.execute("PRAGMA busy_timeout=30000")
+        private_sqlite_file(target_path, create=True)  # 0600 from the first page copied, not only once done
         target = sqlite3.connect(target_path)
         try:
             source.backup(target)  # pages=-1: the whole database in one step, i.e. one consistent snapshot
@@ -254,7 +256,8 @@ def _restore_sqlite(source_path: Path, target_path: Path) -> None:
         verdict = source.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
             raise BackupError(f"{source_path} is damaged: {verdict}")
-        target_path.parent.mkdir(parents=True, exist_ok=True)
+        target_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_sqlite_file(target_path, create=True)
         target = sqlite3.connect(target_path, timeout=30)
         try:
             target.execute("PRAGMA busy_timeout=30000")

@@ -22,6 +22,7 @@ from flask.cli import NoAppException
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/elicit.db"
 KEY_FILE_NAME = "secret_key"  # in the instance folder
+MAX_PROXY_HOPS = 5  # ELICIT_PROXY_FIX: more chained proxies than this is a mistake, not a deployment
 
 # Set only while `elicit init` or `elicit demo` makes its app: no other process may create the key file.
 _may_create_key: ContextVar[bool] = ContextVar("elicit_may_create_secret_key", default=False)
@@ -46,6 +47,19 @@ def _number(name: str, default: str, kind: type[int] | type[float], low: float, 
     if not low <= value <= high:
         raise BadSetting(f"{name}={raw!r} must be between {low:g} and {high:g}")
     return value
+
+
+def _proxy_hops() -> int:
+    """ELICIT_PROXY_FIX: how many reverse proxies in front of the app to trust for X-Forwarded-*; 0 (unset) trusts
+    none, so a client cannot choose the address the rate limit counts it under."""
+    raw = os.environ.get("ELICIT_PROXY_FIX", "")
+    text = raw.strip() or "0"
+    if text not in {str(n) for n in range(MAX_PROXY_HOPS + 1)}:
+        raise BadSetting(
+            f"ELICIT_PROXY_FIX={raw!r} must be the number of reverse proxies in front of Elicit that set "
+            f"X-Forwarded-For, from 1 to {MAX_PROXY_HOPS} (0 or unset: none, the headers are ignored)"
+        )
+    return int(text)
 
 
 class NoSecretKey(NoAppException):
@@ -108,7 +122,8 @@ def _secret_key(instance_path: Path) -> tuple[str, Path | None]:
 def _create_key_file(path: Path) -> tuple[str, bool]:
     """Write a new random key to ``path`` (mode 0600), unless another process has just written one: the key
     in the file is returned either way, with whether this call wrote it; an existing file is never replaced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The instance folder is private too: it lists the studies' outbox folders by name.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     fd, staged = tempfile.mkstemp(prefix=".secret_key.", dir=path.parent)  # mode 0600
     try:
@@ -138,6 +153,7 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "SMTP_URL": env.get("ELICIT_SMTP_URL"),
         "REDIS_URL": env.get("ELICIT_REDIS_URL"),
         "SESSION_COOKIE_SECURE": env.get("ELICIT_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
+        "PROXY_FIX": _proxy_hops(),  # trusted reverse proxies (X-Forwarded-*); 0: none
         "K_ANONYMITY": _number("ELICIT_K", "5", int, 1, 1000),
         "MAIL_FROM": env.get("ELICIT_MAIL_FROM"),
         "OUTBOX_PATH": env.get("ELICIT_OUTBOX_PATH"),

@@ -8,7 +8,9 @@ and anything else rolls back, so a failure never leaves half-written data.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +52,29 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(path: Path, *, create: bool = False) -> None:
+    """Make a SQLite file and its companions readable and writable by this account only (mode 0600).
+
+    ``create`` makes a missing file, empty (an empty file is a valid SQLite database), 0600 before SQLite opens
+    it; SQLite then creates the -wal, -shm and -journal files with the database file's mode. Files an older
+    version left 0644 are tightened; one that cannot be changed (another account's) is logged and left.
+    """
+    if create:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for candidate in (path, *(Path(f"{path}{suffix}") for suffix in SQLITE_COMPANIONS)):
+        try:
+            current = stat.S_IMODE(candidate.stat().st_mode)
+            if current & 0o077:
+                os.chmod(candidate, current & 0o700)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # not this account's file, or a read-only file system: open it as it is
+            logging.getLogger("elicit").warning("cannot make %s private (0600): %s", candidate, exc.strerror)
+
+
 def sqlite_file(url: str) -> Path | None:
     """The absolute path of a SQLite URL's file; None for other databases, ``:memory:`` and ``file:`` URIs."""
     parsed = make_url(url)
@@ -73,11 +98,14 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         path = sqlite_file(url)
         options: dict[str, Any] = {"connect_args": {"timeout": 10, "check_same_thread": False}}
         if path is not None and create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_sqlite_file(path, create=True)
         elif path is not None:
             uri = f"{path.as_uri()}?mode=rw"
             options = {"creator": lambda: sqlite3.connect(uri, uri=True, timeout=10, check_same_thread=False)}
         engine = create_engine(url, hide_parameters=True, **options)  # errors never carry the values
+        if path is not None:  # first: the first read makes the -wal and -shm files, with the file's mode
+            event.listen(engine, "connect", lambda _conn, _record: private_sqlite_file(path))
         event.listen(engine, "connect", _sqlite_connect)
         # Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of failing
         # with "database is locked" when a read transaction later tries to write.

@@ -11,8 +11,8 @@ instance behind a load balancer shares them; otherwise in the process's memory (
 ``elicit serve``; each gunicorn worker would count on its own). If Redis becomes unreachable the limiter falls
 back to per-process memory and logs it, instead of failing the experts' requests.
 
-Behind a reverse proxy the source address is the proxy's unless the app trusts its ``X-Forwarded-For``
-(werkzeug's ``ProxyFix``); see README, "Operating Elicit".
+Behind a reverse proxy the source address is the proxy's unless ``ELICIT_PROXY_FIX`` names how many proxies
+to trust (werkzeug's ``ProxyFix``, applied in ``elicit.app``); see README, "Operating Elicit".
 """
 
 from __future__ import annotations

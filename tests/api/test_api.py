@@ -149,9 +149,9 @@ def test_studies_and_status_by_membership(app: Flask, client: FlaskClient, setup
     assert uk["invitations"]["invited"] == 2 and "opened" not in uk["invitations"]
 
     body = _conforms(
-        client, f"/api/v1/studies/{SLUG}", "/studies/{slug}", 403, headers=_auth(setup["outsider"])
+        client, f"/api/v1/studies/{SLUG}", "/studies/{slug}", 404, headers=_auth(setup["outsider"])
     )
-    assert body == {"error": f"you are not a member of study '{SLUG}'"}
+    assert body == {"error": f"no study named '{SLUG}'"}  # issue 19: not 403, which told them it exists
     body = _conforms(client, "/api/v1/studies/nope", "/studies/{slug}", 404, headers=_auth(setup["viewer"]))
     assert body == {"error": "no study named 'nope'"}
     with app.app_context():
@@ -243,7 +243,7 @@ def test_export_zip_for_members_identified_for_admins_only(
         client,
         f"/api/v1/studies/{SLUG}/export",
         "/studies/{slug}/export",
-        403,
+        404,
         headers=_auth(setup["outsider"]),
     )
     _conforms(client, "/api/v1/studies/nope/export", "/studies/{slug}/export", 404, headers=member)
@@ -306,3 +306,28 @@ def test_status_and_dashboard_together_do_not_give_a_hidden_cohort_back(
     assert status["total"]["responses"]["submitted"] == 8
     assert [c["responses"]["submitted"] for c in status["cohorts"]] == [None, None]
     assert status["cohorts"][0]["invitations"] == {"invited": 9, "revoked": 0, "finished": 6}
+
+
+def test_a_non_member_learns_nothing_of_a_study_it_cannot_see(
+    client: FlaskClient, setup: dict[str, str]
+) -> None:
+    """Issue 19: the API answered a non-member 403 ("you are not a member") where the studio answers 404, which
+    told them the study exists. Now the answer is byte for byte the one for a study that does not exist."""
+    outsider = _auth(setup["outsider"])
+    for suffix, template in (("", "/studies/{slug}"), ("/export?format=csv", "/studies/{slug}/export")):
+        hidden = client.get(f"/api/v1/studies/{SLUG}{suffix}", headers=outsider)
+        missing = client.get(f"/api/v1/studies/nope{suffix}", headers=outsider)
+        assert hidden.status_code == missing.status_code == 404, hidden.get_data(as_text=True)
+        assert hidden.data == missing.data.replace(b"'nope'", f"'{SLUG}'".encode())
+        assert hidden.get_json() == {"error": f"no study named '{SLUG}'"}
+        assert dict(hidden.headers) == {**dict(missing.headers), "Content-Length": str(len(hidden.data))}
+        _conforms(client, f"/api/v1/studies/{SLUG}{suffix}", template, 404, headers=outsider)
+    # A member whose role is not enough is still told so (403), as in the studio.
+    body = _conforms(
+        client,
+        f"/api/v1/studies/{SLUG}/export",
+        "/studies/{slug}/export",
+        403,
+        headers=_auth(setup["viewer"]),
+    )
+    assert "viewers cannot export" in body["error"]

@@ -81,11 +81,11 @@ def _user() -> User:
 
 
 def _study(slug: str, user: User) -> Study:
+    """The study ``user`` may see; a study they are not a member of answers exactly as a missing one (404), as
+    the studio does, so its existence is not revealed."""
     study = db.session.scalar(select(Study).where(Study.slug == slug))
-    if study is None:
+    if study is None or not can_see(db.session, user, study):
         raise ApiError(404, f"no study named {slug!r}")
-    if not can_see(db.session, user, study):
-        raise ApiError(403, f"you are not a member of study {slug!r}")
     confirm_finished(db.session, current_app.config["SECRET_KEY"], study)
     return study
 

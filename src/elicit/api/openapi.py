@@ -29,7 +29,8 @@ OPENAPI: dict[str, Any] = {
         "description": (
             "Study status and anonymized exports. Every endpoint except this document needs a per-user token: "
             "`Authorization: Bearer <token>` (make one with `elicit token create EMAIL --name NAME`). Admins see "
-            "every study; researchers and viewers the studies they are members of. Errors are JSON objects "
+            "every study; researchers and viewers the studies they are members of (any other study answers "
+            "404, as a missing one does). Errors are JSON objects "
             '`{"error": "..."}` with status 400, 401, 403, 404 or 405.'
         ),
     },
@@ -83,8 +84,10 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "401": _error("No token, or an unknown or revoked one"),
-                    "403": _error("The user is not a member of this study"),
-                    "404": _error("No such study"),
+                    "404": _error(
+                        "No such study, or one the user is not a member of (the same answer, so a study's "
+                        "existence is not revealed)"
+                    ),
                 },
             }
         },
@@ -150,10 +153,10 @@ OPENAPI: dict[str, Any] = {
                     "409": _error("A k below the study's own k (the study's k is a floor for every export)"),
                     "401": _error("No token, or an unknown or revoked one"),
                     "403": _error(
-                        "Not a member of this study, a viewer (the studio does not give viewers exports either), "
-                        "or an identified export by a non-admin"
+                        "A member who is a viewer (the studio does not give viewers exports either), or an "
+                        "identified export by a non-admin"
                     ),
-                    "404": _error("No such study"),
+                    "404": _error("No such study, or one the user is not a member of (the same answer)"),
                 },
             }
         },

@@ -203,7 +203,7 @@ def restore_command(file: str, force: bool) -> None:
     if path is not None and not path.exists():
         if not Path(file).is_file():
             fail(f"{file}: no such file")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         force = True  # no file, so no data that --force would protect
     try:
         report = restore(url, Path(file), force=force)

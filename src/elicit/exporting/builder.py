@@ -1,7 +1,8 @@
 """Building an export folder (docs/export.md) and its zip: the streamed row pipeline, the manifest, the audit.
 
 The folder is written into a temporary folder next to the target and renamed into place at the end, so there is
-never a half-written export; the temporary folder is private (mode 0700) and so is the result.
+never a half-written export; the temporary folder is private (mode 0700) and so is the result (folders 0700,
+files 0600).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def build_export(
                 "suppress": suppress,
             },
         )
+        _make_private(work)
         if out_dir.exists():
             out_dir.rmdir()
         os.rename(work, out_dir)
@@ -608,6 +610,14 @@ def _software() -> dict[str, str]:
         "pyreadstat": version("pyreadstat"),
         "openpyxl": version("openpyxl"),
     }
+
+
+def _make_private(folder: Path) -> None:
+    """Files 0600 and folders 0700 under ``folder``, whichever library wrote them (pandas, openpyxl, pyreadstat
+    and Arrow use the umask); done while the folder itself is still the private temporary one."""
+    for path in folder.rglob("*"):
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+    os.chmod(folder, 0o700)
 
 
 def _file_entry(path: Path) -> dict[str, Any]:
