@@ -59,6 +59,7 @@ def answer_until_review(
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+@pytest.mark.no_js_on_sqlite_only
 def test_person_completes_the_flagship_in_english_and_urdu(
     browser: Any, live_server: str, study: StudyHandle, javascript: bool
 ) -> None:
@@ -93,6 +94,7 @@ def test_person_completes_the_flagship_in_english_and_urdu(
         context.close()
 
 
+@pytest.mark.rendering
 def test_every_expert_page_type_passes_axe(
     page: Any, live_server: str, study: StudyHandle, axe_source: str
 ) -> None:
