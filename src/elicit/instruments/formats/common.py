@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from elicit.errors import ElicitError
+from elicit.instruments.expressions import FUNCTIONS
 from elicit.instruments.model import Problem
 from elicit.instruments.schema import Definition, InstrumentError
 
@@ -28,9 +29,7 @@ INSTRUMENT_ID_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 MAX_ID = 64
 # Words of the expression language: an item named so could not be referred to in skip logic.
-RESERVED = frozenset(
-    {"and", "or", "not", "in", "true", "false", "null", "answered", "selected", "count_selected"}
-)
+RESERVED = frozenset({"and", "or", "not", "in", "true", "false", "null"}) | FUNCTIONS
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 import defusedxml
 import defusedxml.ElementTree as safe_etree
 
-from elicit.instruments.expressions import FUNCTIONS, ExpressionError, parse
+from elicit.instruments.expressions import ExpressionError, parse
 from elicit.instruments.formats.common import (
     Identifiers,
     Imported,
@@ -40,7 +40,6 @@ __all__ = ["read"]
 
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 #: Words of Elicit's expression language, which an item id must not be (a question coded ``IN`` gets ``in_2``).
-RESERVED = frozenset({"and", "or", "not", "in", "true", "false", "null"}) | FUNCTIONS
 MAX_EQUATION = 2000
 MAX_NESTING = 50
 
@@ -780,7 +779,6 @@ class _Reader:
         self.mapped: list[str] = []
         self.lost: list[ImportProblem] = []
         self.ids = Identifiers()
-        self.ids.taken.update(RESERVED)
         self.vars: dict[str, _Var] = {}
         self.vars_folded: dict[str, _Var] = {}
         self.all_codes: set[str] = set()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from elicit.instruments.formats.common import (
+    RESERVED,
     Identifiers,
     Imported,
     ImportProblem,
@@ -195,9 +196,6 @@ _SURVEY_COLUMNS = frozenset(
         "elicit_note",
         *_MEDIA,
     }
-)
-_RESERVED = frozenset(
-    {"and", "or", "not", "in", "true", "false", "null", "answered", "selected", "count_selected"}
 )
 _QUIET_COLUMNS = frozenset({"note", "comment", "elicit_note"})  # annotations for people, not the form
 _YES = frozenset({"yes", "true", "true()", "1"})
@@ -922,7 +920,7 @@ class _Reader:
                 continue
             entry = _Name(row.number, kind, normalized)
             if kind in ("question", "note", "group"):
-                if safe_identifier(name) in _RESERVED:  # a word of the expression language
+                if safe_identifier(name) in RESERVED:  # a word of the expression language
                     entry.ident = self.ids(f"{name}_item")
                     self.mapped.append(
                         f"renamed '{name}' -> '{entry.ident}' (a word of Elicit's expressions)"
