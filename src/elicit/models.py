@@ -141,7 +141,10 @@ class MailItemState(StrEnum):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_check_in("role", Role), name="role"),)
+    __table_args__ = (
+        CheckConstraint(_check_in("role", Role), name="role"),
+        UniqueConstraint("oidc_issuer", "oidc_subject"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -154,9 +157,36 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Part of every studio session; raised at logout and password change, so copied session cookies die.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Two-factor sign-in (RFC 6238 TOTP): the shared secret as stored by elicit.studio.twofactor, when the
+    # enrolment was confirmed (None: no second factor yet), and the last time step accepted (a code is used once).
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Single sign-on (OpenID Connect): the issuer and subject this account signs in as. A first sign-in that no
+    # claim maps to a role waits for an administrator (approval_pending, and the account is inactive until then).
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+    approval_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     memberships: Mapped[list[StudyMember]] = relationship(back_populates="user", cascade="all, delete-orphan")
     api_tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the second factor when the phone is lost; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")
 
 
 class ApiToken(Base):
@@ -246,6 +276,10 @@ class Study(Base):
     team_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     team_email: Mapped[str] = mapped_column(String(254), default="", server_default="")
     team_contact: Mapped[str] = mapped_column(Text, default="", server_default="")  # more: phone, address
+    # Retention: after this day the roster (names, e-mails, organisations), the links and the outbox are purged
+    # (elicit purge); purged_at says when that happened. None: kept until a researcher sets a date.
+    retain_until: Mapped[date | None] = mapped_column(Date)
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     cohorts: Mapped[list[Cohort]] = relationship(
         back_populates="study", order_by="Cohort.id", cascade="all, delete-orphan"
@@ -496,6 +530,9 @@ class AuditEvent(Base):
     details_json: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # True: ``hash`` is an HMAC under the audit key kept outside the database. Events recorded before 0011 are
+    # plain SHA-256; they may only precede the first keyed event, whose MAC covers their chain.
+    keyed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="0")
 
 
 class LinkSubmission(Base):
