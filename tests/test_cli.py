@@ -270,7 +270,7 @@ def test_audit_verify_detects_an_edited_event(
     publish_flagship(runner, flagship_path)
     run(runner, "study", "create", "dd-2026", "--instrument", "defence-diplomacy@1.0.0", "--cohort", "UK")
     code, out, _ = run(runner, "audit", "verify")
-    assert (code, out.strip()) == (0, "audit log intact: 2 event(s)")
+    assert (code, out.strip()) == (0, "audit log intact: 2 event(s), checked against 0 anchor(s)")
     with app.app_context():
         first = db.session.scalar(select(AuditEvent).order_by(AuditEvent.id))
         assert first is not None

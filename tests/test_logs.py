@@ -59,6 +59,16 @@ SERVER_TIMEOUT = 30.0
         ("/s/{t}/p/x?token={t}&lang=en", "/s/[redacted]/p/x?token=[redacted]&lang=en"),
         ("/studio/x?access_token={t}", "/studio/x?access_token=[redacted]"),
         ("token={t}&lang=en", "token=[redacted]&lang=en"),  # a bare QUERY_STRING
+        # the single sign-on callback: the authorization code and state are bearer secrets for their few minutes
+        (
+            "/studio/login/oidc/callback?code={t}&state={t}",
+            "/studio/login/oidc/callback?code=[redacted]&state=[redacted]",
+        ),
+        (
+            "/cb?state=x1&session_state={t}&code=abc",
+            "/cb?state=[redacted]&session_state=[redacted]&code=[redacted]",
+        ),
+        ("code_verifier={t}", "code_verifier=[redacted]"),
         ('"POST /s/{t}/review HTTP/1.1" 303 -', '"POST /s/[redacted]/review HTTP/1.1" 303 -'),
         ("https://survey.example.org/s/{t}/p/x", "https://survey.example.org/s/[redacted]/p/x"),
         ("/elicit/s/{t}/review", "/elicit/s/[redacted]/review"),  # mounted under a prefix

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from werkzeug.routing import Rule
 
 from tests.conftest import ROOT, StudyHandle, make_test_app
-from tests.studio.conftest import PASSWORD, csrf, csrf_from, make_user, sign_in_directly
+from tests.studio.conftest import PASSWORD, csrf, csrf_from, login, make_user, sign_in_directly
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # The only blueprint without CSRF protection. Its reason: the JSON API authenticates with a bearer token in the
@@ -47,8 +47,13 @@ def _url_values(app: Flask, study: StudyHandle, token: str, page_id: str, admin_
         invitation_id = db.session.scalar(select(Invitation.id).order_by(Invitation.id))
         handle = db.session.scalar(select(Study).where(Study.slug == study.slug))
         job_id = create_job(db.session, handle, MailKind.INVITE, "nothing", "test", []).id
+        from elicit.studies import import_roster, parse_roster
+
+        roster = "name,email,organisation,cohort\nHeader Person,header.person@example.org,,UK\n"
+        entry_id = import_roster(db.session, handle, parse_roster(roster, handle))[0].roster_entry.id
         db.session.commit()
     return {
+        "entry_id": entry_id,
         "job_id": job_id,
         "submission_id": 1,
         "slug": study.slug,
@@ -367,11 +372,7 @@ def test_logout_kills_the_cookie_for_post_requests_too(app: Flask) -> None:
     from elicit.models import User
 
     user_id = make_user(app, "admin@example.org", "admin")
-    client = app.test_client()
-    token = csrf(client)
-    client.post(
-        "/studio/login", data={"email": "admin@example.org", "password": PASSWORD, "csrf_token": token}
-    )
+    client = login(app.test_client(), "admin@example.org")
     page = client.get("/studio/users").get_data(as_text=True)
     copied, form_token = client.get_cookie("session"), csrf_from(page)
     assert copied is not None

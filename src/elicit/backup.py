@@ -10,6 +10,9 @@ A backup is a file in the database's own standard format, so the usual tools rea
 
 A restore refuses to replace a database that holds data unless forced, then reports the Alembic revision, the
 audit chain and row counts, so an operator sees at once whether what came back is whole and usable.
+
+Every backup has its audit head (how many events, the last one's hash, under the audit key's MAC) written beside
+it as ``FILE.anchor``, so a restore can tell a backup whose log was trimmed from an intact one (``elicit.audit``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from elicit import audit_anchor
+from elicit.audit_anchor import Head
 from elicit.db import private_sqlite_file
 from elicit.errors import ElicitError
 
@@ -49,6 +54,7 @@ class BackupResult:
     path: Path
     kind: str  # "sqlite" or "postgresql"
     size: int
+    audit_head: Head | None = None  # written beside the backup (FILE.anchor); None without an audit key
 
 
 @dataclass
@@ -60,6 +66,10 @@ class DatabaseReport:
     audit_events: int | None
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    audit_anchors: int = 0  # anchors the chain was compared with
+    audit_head: Head | None = None
+    audit_ok: bool = False  # the chain and its anchors checked out
 
     @property
     def ok(self) -> bool:
@@ -140,11 +150,14 @@ def describe(database_url: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- backup
-def backup(database_url: str, out: Path) -> BackupResult:
-    """Write a consistent copy of the database at ``database_url`` to ``out`` (replaced atomically)."""
+def backup(database_url: str, out: Path, *, audit_key: str | None = None) -> BackupResult:
+    """Write a consistent copy of the database at ``database_url`` to ``out`` (replaced atomically), and with an
+    ``audit_key`` its audit head beside it."""
     kind = _backend(database_url)
     out = _check_out_path(out)
     tmp = _temporary_beside(out)
+    # pg_dump's snapshot starts after this read, so the dump holds at least these events (the log only grows).
+    before = _live_head(database_url) if kind == "postgresql" and audit_key else None
     try:
         if kind == "sqlite":
             _backup_sqlite(_sqlite_path(database_url), tmp)
@@ -164,7 +177,24 @@ def backup(database_url: str, out: Path) -> BackupResult:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return BackupResult(out, kind, out.stat().st_size)
+    found = audit_anchor.head_of_sqlite_file(out) if kind == "sqlite" and audit_key else before
+    if audit_key is None or found is None:  # a head beside an older backup of this name is not this one's
+        audit_anchor.beside(out).unlink(missing_ok=True)
+    else:
+        audit_anchor.write_beside(out, audit_key, found)
+    return BackupResult(out, kind, out.stat().st_size, found if audit_key else None)
+
+
+def _live_head(database_url: str) -> Head | None:
+    """The audit head of a live database, or None if it has no audit table."""
+    engine = _engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return audit_anchor.head(conn)
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
 
 
 def _backup_sqlite(source_path: Path, target_path: Path) -> None:
@@ -207,11 +237,19 @@ def backup_kind(path: Path) -> str:
     raise BackupError(f"{path} is neither a SQLite database nor a pg_dump custom-format archive")
 
 
-def restore(database_url: str, source: Path, *, force: bool = False) -> DatabaseReport:
+def restore(
+    database_url: str,
+    source: Path,
+    *,
+    force: bool = False,
+    audit_key: str | None = None,
+    anchor_file: str | None = None,
+) -> DatabaseReport:
     """Replace the database at ``database_url`` with the backup ``source`` and report on the result.
 
     Refuses (BackupError) when the backup is of the other kind of database, or when the target holds data and
-    ``force`` is not given. Stop the app before restoring: requests during a restore would see a mixture.
+    ``force`` is not given. Stop the app before restoring: requests during a restore would see a mixture. The
+    audit chain is checked with ``audit_key`` against the head beside the backup and the ``anchor_file``.
     """
     kind = _backend(database_url)
     found = backup_kind(source)
@@ -244,7 +282,7 @@ def restore(database_url: str, source: Path, *, force: bool = False) -> Database
             str(source),
         ]
         _run(command, env, "pg_restore")
-    return inspect_database(database_url)
+    return inspect_database(database_url, audit_key=audit_key, anchor_file=anchor_file, backup=source)
 
 
 def _restore_sqlite(source_path: Path, target_path: Path) -> None:
@@ -298,8 +336,15 @@ def _rows_present(database_url: str) -> list[str]:
         engine.dispose()
 
 
-def inspect_database(database_url: str) -> DatabaseReport:
-    """The Alembic revision against this code's head, the audit chain, and counts of the main rows."""
+def inspect_database(
+    database_url: str,
+    *,
+    audit_key: str | None = None,
+    anchor_file: str | None = None,
+    backup: Path | None = None,
+) -> DatabaseReport:
+    """The Alembic revision against this code's head, the audit chain (checked with ``audit_key`` against the
+    anchor file and, for a restored ``backup``, the head beside it), and counts of the main rows."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -339,10 +384,20 @@ def inspect_database(database_url: str) -> DatabaseReport:
                 "users": session.scalar(select(func.count()).select_from(User)) or 0,
                 "audit events": session.scalar(select(func.count()).select_from(AuditEvent)) or 0,
             }
-            count, problem = audit.verify(session)
-            report.audit_events = count
-            if problem is not None:
-                report.problems.append(f"audit log broken: {problem.message}")
+            result = audit.check(session, audit_key, anchor_file=anchor_file, backup=backup)
+            report.audit_events, report.audit_anchors = result.events, result.anchors
+            report.audit_head = result.head
+            report.warnings += result.warnings
+            report.problems += [
+                f"audit log broken: {p}" if p == result.broken else p for p in result.problems
+            ]
+            if audit_key is None and result.keyed:
+                report.problems.append(
+                    f"cannot check the MACs of {result.keyed} audit event(s): no audit key; put this server's audit "
+                    "key back (ELICIT_AUDIT_KEY or instance/audit_key) before Elicit starts, since events recorded "
+                    "under a new key would not verify with the old one"
+                )
+            report.audit_ok = not result.problems and (audit_key is not None or not result.keyed)
         if revision != head:
             report.problems.append(
                 f"schema revision {revision} is older than this Elicit's {head}: run `elicit init` to upgrade it"

@@ -117,7 +117,8 @@ def ensure_demo(
         + f" ({responses} simulated experts per cohort).",
         f"Studio: {base}/studio/login   password: {password} (for both logins below)",
         f"  researcher (manages the demo study): {DEMO_RESEARCHER}",
-        f"  administrator (also users and the audit log): {DEMO_ADMIN}",
+        f"  administrator (also users and the audit log): {DEMO_ADMIN}"
+        " (administrators must have two-factor sign-in: its first sign-in sets it up with an authenticator app)",
     ]
     if definition.ref != requested:
         lines.append(

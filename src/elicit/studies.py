@@ -290,7 +290,15 @@ def issue_links(session: Session, study: Study, cohort: Cohort, count: int) -> l
 
 
 def import_roster(session: Session, study: Study, rows: Sequence[RosterRow]) -> list[IssuedLink]:
-    """Add roster rows and one invitation each (all or nothing: the caller's transaction)."""
+    """Add roster rows and one invitation each (all or nothing: the caller's transaction).
+
+    Refused for a purged study (whichever way the roster comes: studio, ``elicit invite``, ``elicit mail send``):
+    its retention is over, so it holds no personal data any more."""
+    if study.purged_at is not None:
+        raise StudyError(
+            f"study {study.slug}: its personal data was purged on {study.purged_at.date().isoformat()}: "
+            "it takes no new roster"
+        )
     links = []
     for row in rows:
         cohort = find_cohort(study, row.cohort)

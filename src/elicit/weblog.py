@@ -38,7 +38,12 @@ _SLASH = r"(?:/|%2f)"
 # slash, query, fragment, whitespace, quote or angle bracket. Whatever the token's format, the segment goes.
 _EXPERT_SEGMENT = re.compile(rf"({_SLASH}s{_SLASH}+)[^/?#\s'\"<>]+", re.IGNORECASE)
 # ``token=...``-style query values (token, access_token, link_token, ...), in a URL or a bare QUERY_STRING.
-_TOKEN_PARAMETER = re.compile(r"(?<![^?&;\s])([\w.-]*token[\w.-]*=)[^&;#\s'\"<>]*", re.IGNORECASE)
+# Query parameters that carry a secret: any name with "token" in it, and OpenID Connect's authorization code,
+# state and PKCE verifier (bearer secrets while the sign-in lasts).
+_TOKEN_PARAMETER = re.compile(
+    r"(?<![^?&;\s])([\w.-]*token[\w.-]*=|(?:code|state|session_state|code_verifier)=)[^&;#\s'\"<>]*",
+    re.IGNORECASE,
+)
 # Tokens of the prefixed formats (invitation links, API tokens) anywhere, also cut short; a shorter run after the
 # prefix is left alone, so names such as a database called elicit_test stay readable.
 _PREFIXED_TOKEN = re.compile(

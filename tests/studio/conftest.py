@@ -17,6 +17,9 @@ from sqlalchemy import select
 from tests.conftest import FLAGSHIP
 
 PASSWORD = "correct horse battery"
+# The authenticator app secret of every administrator these fixtures make: administrators must sign in with a
+# second factor, so each has one, and ``login`` enters its code (tests/studio/test_twofactor.py tests the rest).
+ADMIN_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 SLUG = "dd-studio"
 
@@ -47,8 +50,28 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD) -> FlaskCli
     response = client.post(
         "/studio/login", data={"email": email, "password": password, "csrf_token": csrf(client)}
     )
+    html = response.get_data(as_text=True)
+    if response.status_code == 200 and 'action="/studio/login/code"' in html:
+        # An account with a second factor: its second step.
+        code = admin_code(client.application, email)
+        response = client.post("/studio/login/code", data={"code": code, "csrf_token": csrf_from(html)})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     return client
+
+
+def admin_code(app: Flask, email: str) -> str:
+    """The code an ADMIN_TOTP app shows now. Tests sign in often, within one 30-second step, and a code is
+    accepted once: the account's last accepted step is forgotten first, so this step's code works again."""
+    import pyotp
+    from sqlalchemy import update
+
+    from elicit.db import db
+    from elicit.models import User
+
+    with app.app_context():
+        db.session.execute(update(User).where(User.email == email).values(totp_last_step=None))
+        db.session.commit()
+    return pyotp.TOTP(ADMIN_TOTP).now()
 
 
 def sign_in_directly(app: Flask, client: FlaskClient, user_id: int) -> None:
@@ -88,15 +111,30 @@ def password_hash() -> str:
     return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
 
-def make_user(app: Flask, email: str, role: str) -> int:
+def make_user(app: Flask, email: str, role: str, *, second_factor: bool | None = None) -> int:
+    """A user with PASSWORD; administrators (or anyone, with ``second_factor``) have ADMIN_TOTP as a second
+    factor, as an administrator must (``second_factor=False``: an administrator who has not set it up)."""
     from elicit.db import db
     from elicit.models import User
 
     with app.app_context():
         user = User(email=email, role=role, password_hash=password_hash())
         db.session.add(user)
+        db.session.flush()
+        if role == "admin" and second_factor is None or second_factor:
+            give_second_factor(app, user)
         db.session.commit()
         return user.id
+
+
+def give_second_factor(app: Flask, user: object) -> None:
+    """Turn on two-factor sign-in for ``user`` (inside an app context) with the ADMIN_TOTP secret."""
+    from elicit.models import User, utcnow
+    from elicit.studio.twofactor import seal_secret
+
+    assert isinstance(user, User)
+    user.totp_secret = seal_secret(app.config["SECRET_KEY"], user.id, ADMIN_TOTP)
+    user.totp_enabled_at = utcnow()
 
 
 @pytest.fixture

@@ -32,6 +32,18 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.logout", "POST"): (L, OUT, OUT, OUT, OUT),
     ("studio.account", "GET"): EVERYONE_SIGNED_IN,
     ("studio.account_password", "POST"): EVERYONE_SIGNED_IN,
+    # Two-factor sign-in. The second step of signing in needs a right password in this browser first (401 here);
+    # the matrix's admin has a second factor already (setting up again leads to the account page, and an admin
+    # may not turn it off); the others have none (confirming or turning off: 409, nothing to do).
+    ("studio.login_code", "POST"): (401, 401, 401, 401, 401),
+    ("studio.twofactor_setup", "GET"): (L, OK, OK, OK, 302),
+    ("studio.twofactor_start", "POST"): EVERYONE_SIGNED_IN,
+    ("studio.twofactor_confirm", "POST"): EVERYONE_SIGNED_IN,
+    ("studio.twofactor_continue", "POST"): EVERYONE_SIGNED_IN,
+    ("studio.twofactor_recovery_codes", "POST"): EVERYONE_SIGNED_IN,
+    ("studio.twofactor_disable", "POST"): (L, OK, OK, OK, F),
+    ("studio.user_twofactor_reset_confirm", "GET"): ADMIN_ONLY,
+    ("studio.user_twofactor_reset", "POST"): ADMIN_ONLY,
     ("studio.index", "GET"): EVERYONE_SIGNED_IN,
     ("studio.instruments", "GET"): EVERYONE_SIGNED_IN,
     ("studio.instrument_version", "GET"): EVERYONE_SIGNED_IN,
@@ -78,6 +90,13 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.mail_job_record", "GET"): STUDY_READ,
     ("studio.mail_job_send", "POST"): STUDY_MANAGE,
     ("studio.mail_job_links", "POST"): STUDY_MANAGE,
+    # Retention, erasure and subject access (elicit.lifecycle). The matrix's study is open: purging it is refused
+    # (409) to those who may purge, who are told to close it first.
+    ("studio.study_purge_confirm", "GET"): (L, F, N, 409, 409),
+    ("studio.study_purge", "POST"): STUDY_MANAGE,
+    ("studio.roster_erase_confirm", "GET"): STUDY_MANAGE,
+    ("studio.roster_erase", "POST"): STUDY_MANAGE,
+    ("studio.roster_subject_access", "GET"): STUDY_MANAGE,
     ("studio.outbox", "GET"): STUDY_MANAGE,
     ("studio.outbox_message", "GET"): STUDY_MANAGE,
     ("studio.users", "GET"): ADMIN_ONLY,
@@ -163,9 +182,13 @@ def matrix_setup(app: Flask, people: People, flagship_study: str) -> dict[str, o
         assert submission is not None
         submission_id = submission.id
         save_draft(db.session, load_file(FLAGSHIP_DRAFT), FLAGSHIP_DRAFT.read_text(), "draft.yaml", "test")
+        from elicit.studies import import_roster, parse_roster
+
+        roster = "name,email,organisation,cohort\nMatrix Person,matrix.person@example.org,,UK\n"
+        entry_id = import_roster(db.session, study, parse_roster(roster, study))[0].roster_entry.id
         db.session.commit()
     assert invitation_id is not None
-    return _url_values(app, people, name, invitation_id, job_id, submission_id)
+    return {**_url_values(app, people, name, invitation_id, job_id, submission_id), "entry_id": entry_id}
 
 
 def test_every_studio_route_is_in_the_matrix(app: Flask) -> None:

@@ -27,7 +27,7 @@ from werkzeug.test import TestResponse
 from elicit.db import db
 from elicit.models import RosterEntry, Study, User
 from elicit.studio import access, forms
-from tests.studio.conftest import PASSWORD, SLUG, People, count_rows, csrf, csrf_from, login
+from tests.studio.conftest import PASSWORD, SLUG, People, admin_code, count_rows, csrf, csrf_from, login
 
 SETTINGS = f"/studio/studies/{SLUG}/settings"
 SIGNED_OUT = "You were signed out before this was saved"
@@ -115,7 +115,7 @@ def _hidden(html: str, name: str) -> str:
 def _sign_in_again(
     client: FlaskClient, signed_out_page: str, email: str, password: str = PASSWORD, **kw: Any
 ) -> TestResponse:
-    return client.post(
+    response = client.post(
         "/studio/login",
         data={
             "csrf_token": csrf_from(signed_out_page),
@@ -125,6 +125,14 @@ def _sign_in_again(
         },
         **kw,
     )
+    html = response.get_data(as_text=True)
+    if response.status_code == 200 and 'action="/studio/login/code"' in html:
+        # An administrator's second step, which carries the kept form on.
+        data = {"csrf_token": csrf_from(html), "code": admin_code(client.application, email)}
+        if _hidden(html, "pending"):
+            data["pending"] = _hidden(html, "pending")
+        response = client.post("/studio/login/code", data=data, **kw)
+    return response
 
 
 def _kept_form(html: str) -> tuple[str, list[tuple[str, str]]]:

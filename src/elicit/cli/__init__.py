@@ -15,6 +15,7 @@ module                    commands
 :mod:`.rounds`            ``round open``, ``round close``, ``realization``
 :mod:`.export`            ``export``, ``analyze``
 :mod:`.mail`              ``mail send``, ``mail remind``, ``mail resume``, ``mail list``, ``mail show``
+:mod:`.lifecycle`         ``purge``, ``erase``, ``subject-access``
 ========================  ===========================================================================
 
 Importing this package loads no pandas: the commands import the domain when they run.
@@ -26,7 +27,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from elicit.cli import admin, export, instruments, mail, rounds, studies, users
+from elicit.cli import admin, export, instruments, lifecycle, mail, rounds, studies, users
 
 __all__ = ["main", "register_commands"]
 
@@ -39,6 +40,7 @@ MODULE_COMMANDS = (
     rounds.commands,
     export.commands,
     mail.commands,
+    lifecycle.commands,
 )
 
 

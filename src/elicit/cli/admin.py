@@ -42,10 +42,13 @@ def _create_or_upgrade(url: str) -> str:
     from elicit.migrate import KeyMismatch, upgrade
 
     created = current_app.config.pop("SECRET_KEY_CREATED", None)
+    audit_created = current_app.config.pop("AUDIT_KEY_CREATED", None)
     notes: list[str] = []
     try:
         revision = upgrade(url, secret=current_app.config["SECRET_KEY"], notes=notes)
     except KeyMismatch as exc:
+        if audit_created:  # made just now as well: leave things as they were
+            Path(audit_created).unlink(missing_ok=True)
         if (
             created
         ):  # a key made just now for a database that has one: take it back, leave things as they were
@@ -62,6 +65,11 @@ def _create_or_upgrade(url: str) -> str:
         click.echo(
             f"created the secret key {created}: back it up with the database and keep it; anonymous answers "
             "cannot be found again without it"
+        )
+    if audit_created:
+        click.echo(
+            f"created the audit key {audit_created}: back it up apart from the database (your security officer "
+            "may keep a copy); the audit log is checked with it"
         )
     for note in notes:
         click.echo(note)
@@ -133,16 +141,63 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--anchor",
+    "anchor_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="another file of anchor lines: a copy of the anchor file, a syslog file, a backup's FILE.anchor",
+)
+@click.option(
+    "--manifest",
+    "manifests",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="an export's manifest.json, its folder or its zip, whose audit head is compared too",
+)
+@click.option("--no-key", is_flag=True, help="without the audit key, check the structure only (not the MACs)")
 @with_database()
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 at the first edited, deleted or reordered event."""
+def audit_verify(anchor_files: tuple[Path, ...], manifests: tuple[Path, ...], no_key: bool) -> None:
+    """Check the keyed chain and compare it with every anchor (the anchor file, and those given); exit 1 at an
+    edited, inserted, reordered or forged event, or a log trimmed, wiped or rewritten."""
     from elicit import audit
 
+    key = _audit_key()
     with unit_of_work() as session:
-        count, problem = audit.verify(session)
-    if problem is not None:
-        fail(problem.message)
-    click.echo(f"audit log intact: {count} event(s)")
+        result = audit.check(
+            session,
+            key,
+            anchor_file=current_app.config.get("AUDIT_ANCHOR"),
+            files=anchor_files,
+            manifests=manifests,
+        )
+    if key is None and result.needs_key and not no_key:
+        fail(
+            f"cannot check the audit log's MACs: {audit.missing_key()}; put the key back (a security officer "
+            "may hold a copy), or give --no-key for the structural checks only"
+        )
+    for warning in result.warnings:
+        click.echo(f"elicit: warning: {warning}", err=True)
+    for problem in result.problems[:-1]:
+        click.echo(f"elicit: error: {problem}", err=True)
+    if result.problems:
+        fail(result.problems[-1])
+    checked = f"{result.events} event(s), checked against {result.anchors} anchor(s)"
+    if key is None and result.needs_key:
+        click.echo(f"audit log structurally intact: {checked}; MACs not checked (no audit key)")
+    else:
+        click.echo(f"audit log intact: {checked}")
+
+
+def _audit_key() -> str | None:
+    """The audit key (never made here: a new key could only call every event forged), or one line and exit 1
+    when its file cannot be read."""
+    from elicit import audit
+
+    try:
+        return audit.current_key()
+    except audit.AuditKeyError as exc:
+        fail(str(exc))
 
 
 # ---------------------------------------------------------------------------------------------------------- outbox
@@ -176,14 +231,25 @@ def outbox_purge(slug: str) -> None:
 @with_database(migrated=False)
 def backup_command(out: str) -> None:
     """A consistent copy of the database while Elicit runs (SQLite backup API, or pg_dump for PostgreSQL)."""
+    from elicit import audit
+    from elicit.audit_anchor import beside
     from elicit.backup import BackupError, backup, describe
 
     url = current_app.config["DATABASE_URL"]
+    key = _audit_key()
     try:
-        result = backup(url, Path(out))
+        result = backup(url, Path(out), audit_key=key)
     except BackupError as exc:
         fail(str(exc))
     click.echo(f"backup of the {describe(url)} written to {result.path} ({result.size} bytes)")
+    if result.audit_head is not None:
+        click.echo(f"audit head ({result.audit_head.events} event(s)) written to {beside(result.path)}")
+    elif key is None:
+        click.echo(
+            f"elicit: warning: {audit.missing_key()}: the backup carries no audit head, so a restore of it "
+            "cannot tell whether its log was trimmed",
+            err=True,
+        )
 
 
 @commands.command("restore")
@@ -195,6 +261,7 @@ def restore_command(file: str, force: bool) -> None:
 
     Like init, restore may create the database (and its folder) it restores into.
     """
+    from elicit import audit_anchor
     from elicit.backup import BackupError, describe, restore
     from elicit.db import sqlite_file
 
@@ -205,18 +272,30 @@ def restore_command(file: str, force: bool) -> None:
             fail(f"{file}: no such file")
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         force = True  # no file, so no data that --force would protect
+    key = _audit_key()
     try:
-        report = restore(url, Path(file), force=force)
+        anchors = current_app.config.get("AUDIT_ANCHOR")
+        report = restore(url, Path(file), force=force, audit_key=key, anchor_file=anchors)
     except BackupError as exc:
         fail(str(exc))
     click.echo(f"restored {file} into the {describe(url)}")
     if report.revision is not None:
         state = "current" if report.revision == report.head else f"code is at {report.head}"
         click.echo(f"schema revision {report.revision} ({state})")
-    if report.audit_events is not None and not any(p.startswith("audit") for p in report.problems):
-        click.echo(f"audit log intact: {report.audit_events} event(s)")
+    if report.audit_events is not None and report.audit_ok:
+        checked = f"{report.audit_events} event(s), checked against {report.audit_anchors} anchor(s)"
+        click.echo(f"audit log intact: {checked}")
+        if key is not None and report.audit_head is not None and audit_anchor.enabled(current_app.config):
+            # From here the chain goes on from the restored head: the anchors of events the restore gave up
+            # (recorded after the backup) must not count against it.
+            audit_anchor.publish(current_app.config, key, report.audit_head, restored=True)
+    for warning in report.warnings:
+        click.echo(f"elicit: warning: {warning}", err=True)
     if report.counts:
         click.echo("counts: " + ", ".join(f"{name} {count}" for name, count in report.counts.items()))
+    from elicit.cli.lifecycle import after_restore
+
+    after_restore(report.revision, report.head, problems=bool(report.problems))  # purges and erasures since
     for problem in report.problems[:-1]:
         click.echo(f"elicit: error: {problem}", err=True)
     if report.problems:

@@ -39,6 +39,28 @@ def user_add(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"user {user.email} added as {role}")
 
 
+@user_group.command("reset-2fa")
+@click.argument("email")
+@with_database()
+def user_reset_2fa(email: str) -> None:
+    """Remove an account's second factor (a lost phone): its app and recovery codes stop working, its sessions end.
+
+    The account then signs in with its password alone and, if it must have a second factor (administrators, or
+    everyone under ELICIT_REQUIRE_2FA), sets one up before anything else."""
+    from elicit.studio import twofactor
+    from elicit.studio.accounts import find_user
+
+    with unit_of_work() as session:
+        user = find_user(session, email, lock=True)
+        if user is None:
+            fail(f"no user with e-mail {email.strip().lower()}")
+        had = twofactor.reset(session, user, ACTOR_CLI)
+    if had:
+        click.echo(f"the second factor of {user.email} is reset; its sessions are signed out")
+    else:
+        click.echo(f"{user.email} has no second factor; nothing to reset")
+
+
 # ------------------------------------------------------------------------------------------------------ API tokens
 @commands.group("token")
 def token_group() -> None:

@@ -45,6 +45,7 @@ from elicit.exporting.writers import (
 )
 from elicit.formats import FORMATS
 from elicit.instruments.types import REGISTRY
+from elicit.lifecycle import manifest_entries
 from elicit.models import Role, Study
 from elicit.scrubbing import study_token_hashes
 from elicit.tokens import pseudonym
@@ -505,8 +506,12 @@ def _write_folder(
         },
         # invitations by status per cohort and responses by status per round and cohort, for a flow table
         "participant_flow": participant_flow(conn, info, k_value),
+        # the retention purges and erasures done before this export: date, kind and counts, never who
+        "lifecycle": manifest_entries(conn, info.id),
         "anonymization": _anonymization(info, plan, scrubber, k_report, identified),
         "files": {name: _file_entry(folder / name) for name in files},
+        # the audit log's head when the export was read (its own event follows): `elicit audit verify --manifest`
+        "audit": audit.manifest_head(conn),
     }
     _write_json(folder / "manifest.json", manifest)
     return manifest

@@ -24,6 +24,19 @@ def init_app(app: Flask) -> None:
     for key, value in STUDIO_DEFAULTS.items():
         app.config.setdefault(key, value)
     from elicit.studio.blueprint import bp
-    from elicit.studio.views import accounts, admin, delphi, instruments, invitations, studies  # noqa: F401
+    from elicit.studio.views import (  # noqa: F401
+        accounts,
+        admin,
+        delphi,
+        instruments,
+        invitations,
+        lifecycle,
+        studies,
+        twofactor,
+    )
 
     app.register_blueprint(bp)
+
+    from elicit.studio.views import oidc
+
+    oidc.init_app(app)  # the single sign-on pages, when ELICIT_OIDC_* configure it

@@ -41,7 +41,9 @@ from werkzeug.exceptions import HTTPException
 from elicit.db import db
 from elicit.models import Role, Study, StudyMember, User
 from elicit.responding.unlinking import confirm_finished
+from elicit.studio import twofactor
 from elicit.studio.forms import LoginForm
+from elicit.studio.oidc import UNUSABLE_PASSWORD
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,7 +55,7 @@ ENDED = "studio_session_ended"  # on ``g``: the user id of a session this reques
 # A form posted after its session ended is kept, signed, on the sign-in page; never the CSRF token or a password
 # (every PasswordField of studio/forms.py is named here: tests/studio/test_session_expiry.py checks it), and never
 # a file (a browser cannot post a file it was sent back; the researcher chooses it again).
-NEVER_KEPT = frozenset({"csrf_token", "password", "current", "confirm", "pending"})
+NEVER_KEPT = frozenset({"csrf_token", "password", "current", "confirm", "pending", "code"})
 PENDING_SALT = "elicit.studio.pending-form"
 PENDING_MAX_BYTES = 64 * 1024  # of kept text; a larger form is not kept (the sign-in page says so)
 PENDING_MAX_AGE = 8 * 3600  # seconds a kept form stays valid
@@ -110,6 +112,48 @@ def load_user() -> User | None:
         session[SEEN] = int(now)
     g.studio_user = user
     return user
+
+
+# Where an account that must set up a second factor first may go meanwhile: setting it up, and signing out.
+ENROLMENT_ENDPOINTS = frozenset(
+    {
+        "studio.twofactor_setup",
+        "studio.twofactor_start",
+        "studio.twofactor_confirm",
+        "studio.twofactor_continue",
+        "studio.login",
+        "studio.login_post",
+        "studio.login_code",
+        "studio.logout",
+    }
+)
+
+
+def signs_on_elsewhere(user: User) -> bool:
+    """An account with no usable password signs in through single sign-on, whose provider does the second factor."""
+    return user.password_hash == UNUSABLE_PASSWORD
+
+
+def second_factor_due(user: User) -> bool:
+    """Whether ``user`` must set up a second factor before anything else: an administrator (or anyone, under
+    ELICIT_REQUIRE_2FA) without one, unless the account signs in through single sign-on."""
+    if signs_on_elsewhere(user) or twofactor.is_on(user):
+        return False
+    return twofactor.required(user, current_app.config)
+
+
+def hold_for_enrolment() -> Any | None:
+    """Before every studio request: an account that must set up a second factor reaches only that page (and
+    signing out). Checked on every request, not once at sign-in, so that a session begun before the rule, or a
+    researcher made administrator meanwhile, is held too. What such a request asked for is not done."""
+    user = g.get("studio_user")
+    if user is None or request.endpoint in ENROLMENT_ENDPOINTS or not second_factor_due(user):
+        return None
+    target = request.full_path if request.method == "GET" else ""
+    if target.endswith("?"):
+        target = target[:-1]
+    code = 302 if request.method == "GET" else 303
+    return redirect(url_for("studio.twofactor_setup", next=target or None), code)
 
 
 def current_user() -> User:
@@ -237,7 +281,7 @@ def keep_form_without_session() -> Any | None:
         return None
     if request.endpoint == "studio.logout":
         return None
-    if request.endpoint == "studio.login_post":
+    if request.endpoint in {"studio.login_post", "studio.login_code"}:
         pending = request.form.get("pending", "")
         if not pending:
             return None

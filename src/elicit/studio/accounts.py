@@ -32,6 +32,7 @@ class Outcome(StrEnum):
     INACTIVE = "inactive"  # right password, but an administrator deactivated the account
     LOCKED = "locked"  # the account is locked after repeated failures
     THROTTLED = "throttled"  # the source address has failed too often
+    SECOND_FACTOR = "second factor"  # right password; the second factor is asked next (twofactor.py)
 
 
 @dataclass(frozen=True)
@@ -107,21 +108,13 @@ def sign_in(
     source = (source or "unknown")[:64]
     target = normalize_email(email)[:254] if EMAIL_RE.match(normalize_email(email)) else "(not an e-mail)"
 
-    window_start = now - timedelta(minutes=policy.source_window_minutes)
-    recent = session.execute(
-        select(func.count(), func.min(LoginFailure.at)).where(
-            LoginFailure.source == source, LoginFailure.at >= window_start
-        )
-    ).one()
-    if recent[0] >= policy.source_failures:
-        # Not audited and not counted again: a flood from one source must not flood the audit chain.
-        until = aware(recent[1]) + timedelta(minutes=policy.source_window_minutes)
+    until = throttled_until(session, source, policy, now)
+    if until is not None:
         return LoginResult(Outcome.THROTTLED, until=until)
 
     user = find_user(session, email, lock=True)
     if user is not None and user.locked_until is not None and aware(user.locked_until) > now:
-        _failed(session, source, now, target, user, "locked")
-        return LoginResult(Outcome.LOCKED, user, aware(user.locked_until))
+        return refused_while_locked(session, user, source, now)
 
     if user is None:
         check_password(User(password_hash=_dummy_hash()), password)
@@ -129,23 +122,56 @@ def sign_in(
         return LoginResult(Outcome.WRONG)
 
     if not check_password(user, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins % policy.max_failures == 0:
-            user.locked_until = now + policy.lock_period(user.failed_logins)
-            _failed(session, source, now, target, user, "wrong password; account locked")
-            return LoginResult(Outcome.LOCKED, user, user.locked_until)
-        _failed(session, source, now, target, user, "wrong password")
-        return LoginResult(Outcome.WRONG, user)
+        return wrong_secret(session, user, source, policy, now, "wrong password")
 
     if not user.is_active:
         _failed(session, source, now, target, user, "account deactivated")
         return LoginResult(Outcome.INACTIVE, user)
+
+    if user.totp_enabled_at is not None:
+        # Not signed in yet, and nothing reset: the failure count stays until the second factor is right too, so
+        # that knowing the password does not buy fresh guesses at the code.
+        return LoginResult(Outcome.SECOND_FACTOR, user)
 
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     audit.record(session, "login", user.email, target=user.email, details={"source": source})
     return LoginResult(Outcome.OK, user)
+
+
+def throttled_until(session: Session, source: str, policy: LoginPolicy, now: datetime) -> datetime | None:
+    """When ``source`` may try again, if it has failed ``source_failures`` times within the window; else None."""
+    window_start = now - timedelta(minutes=policy.source_window_minutes)
+    recent = session.execute(
+        select(func.count(), func.min(LoginFailure.at)).where(
+            LoginFailure.source == source, LoginFailure.at >= window_start
+        )
+    ).one()
+    if recent[0] < policy.source_failures:
+        return None
+    # Not audited and not counted again: a flood from one source must not flood the audit chain.
+    return aware(recent[1]) + timedelta(minutes=policy.source_window_minutes)
+
+
+def refused_while_locked(session: Session, user: User, source: str, now: datetime) -> LoginResult:
+    """An attempt on a locked account: refused whatever it sent, counted against the source and audited."""
+    _failed(session, source, now, user.email, user, "locked")
+    return LoginResult(Outcome.LOCKED, user, aware(user.locked_until) if user.locked_until else None)
+
+
+def wrong_secret(
+    session: Session, user: User, source: str, policy: LoginPolicy, now: datetime, reason: str
+) -> LoginResult:
+    """A wrong password or second factor (``reason`` says which) for a known account: counted on the account
+    (every ``max_failures``-th failure locks it) and against the source, and audited, never with the secret."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins % policy.max_failures == 0:
+        user.locked_until = now + policy.lock_period(user.failed_logins)
+        _failed(session, source, now, user.email, user, f"{reason}; account locked")
+        return LoginResult(Outcome.LOCKED, user, user.locked_until)
+    _failed(session, source, now, user.email, user, reason)
+    return LoginResult(Outcome.WRONG, user)
 
 
 def _failed(

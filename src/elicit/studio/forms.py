@@ -50,6 +50,7 @@ from elicit.models import Role, StudyStatus
 from elicit.studies import CONTROL_RE, MAX_INVITATIONS, StudyError, check_title
 from elicit.studio import letters
 from elicit.studio.mail import MailError, address
+from elicit.studio.twofactor import Code, TwoFactorError, parse_code
 from elicit.users import EMAIL_RE, MIN_PASSWORD
 
 
@@ -471,3 +472,89 @@ def first_errors(form: StudioForm) -> list[tuple[str, str]]:
         for message in errors or ():
             result.append((field.id, str(message)))
     return result
+
+
+class CarryForm(StudioForm):
+    """A step of signing in or of a required enrolment: where to go once it is done (``safe_next`` checks it then).
+
+    A form kept from an ended session rides along as the raw field ``pending``, as on the sign-in page."""
+
+    next = HiddenField()
+
+
+# A code field that takes recovery codes too: letters, so no numeric keyboard, and no automatic capitals.
+ANY_CODE_INPUT = {
+    "autocomplete": "one-time-code",
+    "autocapitalize": "none",
+    "spellcheck": "false",
+    "size": 22,
+}
+
+
+class SecondFactorForm(CarryForm):
+    """The second step of signing in: a code from the authenticator app, or one of the recovery codes."""
+
+    recovery = True
+    code = StringField(
+        _l("Code"),
+        description=_l("The 6 digits your authenticator app shows now, or one of your recovery codes."),
+        render_kw=ANY_CODE_INPUT,
+    )
+    parsed: Code | None = None
+
+    def validate_code(self, field: StringField) -> None:
+        try:
+            self.parsed = parse_code(field.data or "", recovery=self.recovery)
+        except TwoFactorError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class EnrolmentCodeForm(SecondFactorForm):
+    """The first code from the app, which turns two-factor sign-in on, and the password: whoever finds the studio
+    open in someone's browser must not tie the account to their own phone."""
+
+    recovery = False
+    code = StringField(
+        _l("Code from the app"),
+        description=_l("Once the account is added, the app shows a 6-digit code that changes every 30 s."),
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 10},
+    )
+    current = PasswordField(
+        _l("Your password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=1000)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class CurrentCodeForm(SecondFactorForm):
+    """A code from the app now, to make new recovery codes (a stolen session alone cannot)."""
+
+    recovery = False
+    code = StringField(
+        _l("Current code from the app"),
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 10},
+    )
+
+
+class TurnOffForm(SecondFactorForm):
+    """A code from the app or a recovery code, to turn two-factor sign-in off."""
+
+    code = StringField(
+        _l("Current code from the app, or a recovery code"),
+        render_kw=ANY_CODE_INPUT,
+    )
+
+
+class RetentionForm(StudioForm):
+    """A study's retention date: after it (UTC) the personal data is purged (``elicit.lifecycle``)."""
+
+    retain_until = DateField(
+        _l("Keep personal data until"),
+        validators=[Optional()],
+        description=_l(
+            "After this day (UTC) the roster, the links and the outbox are purged automatically. It may not be "
+            "before the study closes. Leave it empty to keep them until a date is set."
+        ),
+    )
+    save = SubmitField(_l("Save the retention date"))
+    clear = SubmitField(_l("Remove the date"))

@@ -15,6 +15,7 @@ from elicit.studio import access
 from elicit.studio.accounts import LoginPolicy, Outcome, aware, sign_in
 from elicit.studio.blueprint import bp
 from elicit.studio.forms import ActionForm, LoginForm, PasswordChangeForm
+from elicit.studio.oidc import password_allowed
 from elicit.users import check_password, hash_password
 
 View = str | tuple[str, int] | WerkzeugResponse
@@ -63,6 +64,9 @@ def _login_page(form: LoginForm, status: int, **context: str) -> tuple[str, int]
 @bp.post("/login")
 def login_post() -> View:
     form = LoginForm()
+    if not password_allowed(current_app.config):  # single sign-on only (ELICIT_OIDC_ALLOW_PASSWORD=0)
+        message = _("Signing in with a password is turned off on this server; use the single sign-on button.")
+        return _login_page(form, 403, login_error=message)
     if not form.validate_on_submit():
         return _login_page(form, 422)
     result = sign_in(
@@ -77,6 +81,10 @@ def login_post() -> View:
         # it recorded must stay, so this one view commits them itself.
         db.session.commit()
         return _login_page(form, 429, refusal=_wait_message(result.until, result.outcome))
+    if result.outcome is Outcome.SECOND_FACTOR and result.user is not None:
+        from elicit.studio.views import twofactor  # (that module builds on this one)
+
+        return twofactor.second_step(result.user, form.next.data or "", request.form.get("pending", ""))
     if not result.ok or result.user is None:
         if result.outcome is Outcome.INACTIVE:
             error = _("This account has been deactivated. Ask an administrator.")
@@ -85,6 +93,10 @@ def login_post() -> View:
         return _login_page(form, 200, login_error=error)
     access.begin_session(result.user)
     flash(_("Signed in as %(email)s.", email=result.user.email), "success")
+    if access.second_factor_due(result.user):
+        from elicit.studio.views import twofactor
+
+        return twofactor.enrolment_required(form.next.data or "", request.form.get("pending", ""))
     kept = access.read_pending(request.form.get("pending", ""), result.user.id)
     if kept is not None:
         # Posted after the session ended: shown back, to be saved (with a fresh CSRF token) or discarded.

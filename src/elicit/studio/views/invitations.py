@@ -27,6 +27,7 @@ from elicit.studio import access, confirming, held, mail, mailjobs
 from elicit.studio import invitations as service
 from elicit.studio.blueprint import bp
 from elicit.studio.forms import ActionForm, GenerateForm, ReissueForm, RemindForm, RosterForm, options
+from elicit.studio.views.lifecycle import roster_closed
 
 View = str | tuple[str, int] | WerkzeugResponse
 PER_PAGE = 200
@@ -179,6 +180,9 @@ def _roster_page(study: Study, form: Any, problems: list[tuple[int, str]] | None
 def roster_upload(study: Study) -> View:
     form = _roster_form(study)
     problems = None
+    purged = roster_closed(study)
+    if purged is not None:
+        return _roster_page(study, form, [(1, purged)]), 422
     if form.validate_on_submit():
         nonce = f"roster:{form.nonce.data}" if form.nonce.data else None
         if nonce and service.find_submission(db.session, study, nonce) is not None:

@@ -23,12 +23,14 @@ from elicit.studio.blueprint import bp
 from elicit.studio.forms import (
     CohortForm,
     ExportForm,
+    RetentionForm,
     StudyForm,
     StudySettingsForm,
     WordingForm,
     options,
     wording_form,
 )
+from elicit.studio.views import lifecycle as lifecycle_views
 
 View = str | tuple[str, int] | WerkzeugResponse
 WORDING_FORM = "wording"  # the settings page's e-mail wording form posts this as ``form``
@@ -159,6 +161,7 @@ def _settings_page(
     status: int = 200,
     wording: WordingForm | None = None,
     previewing: bool = False,
+    retention: RetentionForm | None = None,
 ) -> tuple[str, int]:
     """The settings page; ``wording`` is the e-mail wording form as posted (else the study's own, filled in), and
     the previews show what it would send (``previewing``: the posted wording, not saved yet)."""
@@ -193,6 +196,7 @@ def _settings_page(
         placeholders=letters.PLACEHOLDERS,
         sender=mail.sender(current_app.config),
         direction=direction,
+        **lifecycle_views.retention_context(study, retention),
     ), status
 
 
@@ -277,6 +281,12 @@ def study_settings_post(study: Study) -> View:
     """Save the settings, or (the page's e-mail form, ``form=wording``) preview or save the e-mail wording."""
     if request.form.get("form") == WORDING_FORM:
         return _wording_post(study)
+    if lifecycle_views.is_retention_post():
+        saved = lifecycle_views.save_retention(study)
+        if isinstance(saved, RetentionForm):
+            settings = StudySettingsForm(formdata=None, obj=study)
+            return _settings_page(study, settings, CohortForm(), 422, retention=saved)
+        return saved
     form = StudySettingsForm()
     if not form.validate_on_submit():
         return _settings_page(study, form, CohortForm(), 422)
