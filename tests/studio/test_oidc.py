@@ -734,6 +734,7 @@ def test_the_sign_on_pages_at_360_and_1280_px(
     import dataclasses
     import threading
 
+    from playwright.sync_api import expect
     from werkzeug.serving import make_server
 
     from tests.conftest import axe_violations
@@ -794,7 +795,8 @@ def test_the_sign_on_pages_at_360_and_1280_px(
         look(desk, "approve")
         desk.get_by_label("Researcher — manages the studies they are a member of").check()
         desk.get_by_role("button", name="Approve bob@example.org").click()
-        assert "is approved as researcher" in desk.content()
+        # wait for the page the button leads to: reading content() at once can catch the navigation mid-way
+        expect(desk.get_by_text("is approved as researcher")).to_be_visible()
 
         provider.reset(Person(subject="bob-1", email="bob@example.org", groups=[]))
         tab.goto(base + "/studio/login")
