@@ -759,6 +759,12 @@ def test_the_sign_on_pages_at_360_and_1280_px(
                 problems.extend(f"{name} @{width}: {v['id']}" for v in axe_violations(tab, axe_source))
             tab.screenshot(path=str(ARTIFACTS / f"studio-sso-{name}-{width}-{suffix}.png"), full_page=True)
 
+    def follow(tab: Any, target: Any) -> None:
+        """Click a link or button and wait for the page it leads to: reading the page at once can catch the
+        navigation mid-way (no document yet, or the old one)."""
+        with tab.expect_navigation():
+            target.click()
+
     def browser_tab() -> Any:
         context = browser.new_context(
             viewport={"width": 1280, "height": 900}, java_script_enabled=javascript, bypass_csp=True
@@ -773,34 +779,33 @@ def test_the_sign_on_pages_at_360_and_1280_px(
         tab.goto(base + "/studio/login")
         look(tab, "login")
         provider.reset(Person(subject="bob-1", email="bob@elsewhere.example", groups=["elicit-view"]))
-        tab.get_by_role("link", name=button).click()
+        follow(tab, tab.get_by_role("link", name=button))
         assert "may not sign in to this studio" in tab.content()
         look(tab, "refused")
         provider.reset(Person(subject="bob-1", email="bob@example.org", groups=[]))
-        tab.get_by_role("link", name=button).click()
+        follow(tab, tab.get_by_role("link", name=button))
         assert "Waiting for an administrator" in tab.content()
         look(tab, "waiting")
 
         desk = browser_tab()
         provider.reset(Person(subject="admin-1", email="admin@example.org", groups=["elicit-admins"]))
         desk.goto(base + "/studio/login")
-        desk.get_by_role("link", name=button).click()
+        follow(desk, desk.get_by_role("link", name=button))
         desk.wait_for_url(base + "/studio/")
         desk.goto(base + "/studio/users")
         look(desk, "users-waiting")
-        desk.get_by_role("link", name="Refuse bob@example.org").click()
+        follow(desk, desk.get_by_role("link", name="Refuse bob@example.org"))
         look(desk, "refuse")
-        desk.get_by_role("link", name="Cancel").click()
-        desk.get_by_role("link", name="Approve bob@example.org").click()
+        follow(desk, desk.get_by_role("link", name="Cancel"))
+        follow(desk, desk.get_by_role("link", name="Approve bob@example.org"))
         look(desk, "approve")
         desk.get_by_label("Researcher — manages the studies they are a member of").check()
-        desk.get_by_role("button", name="Approve bob@example.org").click()
-        # wait for the page the button leads to: reading content() at once can catch the navigation mid-way
+        follow(desk, desk.get_by_role("button", name="Approve bob@example.org"))
         expect(desk.get_by_text("is approved as researcher")).to_be_visible()
 
         provider.reset(Person(subject="bob-1", email="bob@example.org", groups=[]))
         tab.goto(base + "/studio/login")
-        tab.get_by_role("link", name=button).click()
+        follow(tab, tab.get_by_role("link", name=button))
         tab.wait_for_url(base + "/studio/")
         assert "bob@example.org" in tab.content()
 
