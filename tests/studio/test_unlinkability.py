@@ -95,6 +95,17 @@ def test_no_transaction_id_ties_a_response_to_fewer_than_k_invitations(
             )
         ).all()
         assert joined == []
+    ties = _transaction_ties(app)
+    assert len(ties) == K + 1
+    for response_id, near in ties.items():
+        assert not near or len(near) >= K, f"response {response_id} ties to invitations {sorted(near)}"
+
+
+def _transaction_ties(app: Flask) -> dict[str, set[int]]:
+    """Per response, the invitations whose row carries a transaction id at, or next to, one of the response's
+    (its row's ``xmin``/``xmax``, its answers' ``xmin``): what a DBA would pair them by."""
+    with app.app_context():
+        conn = db.session.connection()
         responses = conn.execute(
             text("SELECT id, xmin::text::bigint, xmax::text::bigint FROM responses")
         ).all()
@@ -102,19 +113,41 @@ def test_no_transaction_id_ties_a_response_to_fewer_than_k_invitations(
         invitations = conn.execute(
             text("SELECT id, xmin::text::bigint, xmax::text::bigint FROM invitations")
         ).all()
-    assert len(responses) == K + 1
     by_xid: dict[int, set[int]] = {}
     for invitation_id, xmin, xmax in invitations:
         for xid in (xmin, xmax):
             if xid:
                 by_xid.setdefault(xid, set()).add(invitation_id)
+    ties = {}
     for response_id, xmin, xmax in responses:
         xids = {xmin, xmax} | {x for rid, x in answers if rid == response_id}
-        near = set()
+        near: set[int] = set()
         for xid in xids - {0}:
             for neighbour in (xid - 1, xid, xid + 1):
                 near |= by_xid.get(neighbour, set())
-        assert not near or len(near) >= K, f"response {response_id} ties to invitations {sorted(near)}"
+        ties[response_id] = near
+    return ties
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_expert_who_answers_the_moment_they_are_invited_is_not_tied_to_their_invitation(
+    app: Flask, researcher: FlaskClient
+) -> None:
+    """A researcher invites one person alone and the DBA watches nothing: the expert opens the link at once, so
+    their first save is the cluster's next transaction after the one that wrote their invitation. Read later,
+    in progress or submitted, the response must still hide among the cohort's unconfirmed invitations."""
+    issue(app, SLUG, "UK", K + 1)
+    [alone] = issue(app, SLUG, "UK", 1)
+    client = _expert(app)
+    consented(client, alone)  # the first page is saved by the transaction that starts the response
+    for moment in ("in progress", "submitted"):
+        [(response_id, near)] = _transaction_ties(app).items()
+        assert not near or len(near) >= K, (
+            f"{moment}: response {response_id} ties to invitations {sorted(near)}"
+        )
+        if moment == "in progress":
+            complete(client, alone, "en", "UK")
+            follow(client, submit(client, alone))
 
 
 def test_a_dump_taken_mid_response_joins_nothing_after_submission(
@@ -224,3 +257,30 @@ def test_two_exports_around_one_submission_name_nobody(app: Flask, researcher: F
     final = _studio_look(researcher)
     changed = {i for i in final if final[i] != after_status.get(i)}
     assert len(changed) >= K and all(final[i] == "finished" for i in changed)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_studio_transactions_on_one_cohort_neither_wait_nor_deadlock(
+    app: Flask, flagship_study: str, database_url: str
+) -> None:
+    """The rewrite at commit skips rows another transaction holds: two transactions that each changed one
+    invitation of the cohort commit one after the other without either waiting (waiting on each other's row would
+    be a deadlock, one of them refused)."""
+    from sqlalchemy import create_engine
+
+    issue(app, SLUG, "UK", 4)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            first.execute(text("SET lock_timeout = '2s'"))
+            second.execute(text("SET lock_timeout = '2s'"))
+            ids = [row[0] for row in first.execute(text("SELECT id FROM invitations ORDER BY id"))]
+            first.rollback()
+            first.execute(text("UPDATE invitations SET reminded_at = now() WHERE id = :id"), {"id": ids[0]})
+            second.execute(text("UPDATE invitations SET reminded_at = now() WHERE id = :id"), {"id": ids[1]})
+            second.commit()  # its rewrite skips the row the first holds (a wait would end in lock_timeout)
+            first.commit()
+            stamps = dict(first.execute(text("SELECT id, xmin::text FROM invitations")).all())
+    finally:
+        engine.dispose()
+    assert len(set(stamps.values())) == 1  # the later commit reached every row
