@@ -125,6 +125,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)
     weblog.install(app)  # no invitation token reaches a log, whichever server runs the app
 
+    from elicit import compression
+
+    compression.install(app)  # gzip for clients that accept it (a proxy that compresses finds it done)
+
     from elicit.cli import register_commands
 
     register_commands(app)
