@@ -291,4 +291,5 @@ def test_documented_gunicorn_command_logs_no_token(tmp_path: Path, sqlite_study:
         attack(server, [t for _, t in sqlite_study.pairs()])
     log = server.log_text()
     assert_no_token(log, [t for _, t in sqlite_study.pairs()])
-    assert '"POST /s/[redacted]/review HTTP/1.1" 303' in log, "no access log:\n" + log[-3000:]
+    # The last page's post submits the response (the scripted expert does not stop at the review page).
+    assert '"POST /s/[redacted]/p/reasoning HTTP/1.1" 303' in log, "no access log:\n" + log[-3000:]

@@ -1,8 +1,9 @@
 """A scripted expert over real HTTP (httpx, its own cookies, keep-alive), for load, fault and benchmark runs.
 
 It knows only the page contract (DESIGN.md, "Expert pages") and the instrument file, through
-``tests.survey.contract``: it opens its link, picks a language, fills each page's single POST form, presses
-``nav=next`` until the review page and then ``nav=submit``. With ``retry`` it behaves like a browser whose user
+``tests.survey.contract``: it opens its link (its language comes from its ``Accept-Language``; the landing is the
+first questionnaire page), fills each page's single POST form and presses ``nav=next``, and on the last page
+``nav=submit`` (a review page, when one is shown, is submitted with ``nav=submit`` too). With ``retry`` it behaves like a browser whose user
 presses reload: on a connection error or a 502/503/504 it sends the *same* request again (the same POST body,
 the same CSRF token), which the server must absorb without losing or duplicating anything.
 """
@@ -25,6 +26,8 @@ from elicit.instruments.schema import Definition
 from tests.survey.contract import answers_for_page, parse_forms
 
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: Hidden fields a browser sends back with the form: the CSRF token, and the language the landing page was shown in.
+SENT_HIDDEN = frozenset({"csrf_token", "language"})
 DONE_MARKER = 'role="status"'  # the thank-you page (survey/done.html): no form, a status panel
 
 
@@ -48,7 +51,8 @@ class Outcome:
     transport_errors: int = 0
     server_errors: list[tuple[str, str, int, str]] = field(default_factory=list)  # method, path, status, body
     timings: list[tuple[str, str, float]] = field(default_factory=list)  # method, kind, seconds
-    page_bytes: list[int] = field(default_factory=list)  # sizes of the pages received (GET 200)
+    page_bytes: list[int] = field(default_factory=list)  # sizes of the pages received (GET 200), decoded
+    wire_bytes: int = 0  # every response's status line, headers and body as received (compressed if it was)
     failure: str | None = None
 
 
@@ -88,7 +92,9 @@ class Respondent:
         self.abort = abort or threading.Event()
         self._server = 0
         self._requests = 0
-        self.client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.client = httpx.Client(
+            timeout=timeout, follow_redirects=False, headers={"Accept-Language": language}
+        )
 
     # ---------------------------------------------------------------------------------------------- transport
     def _base(self) -> str:
@@ -121,6 +127,7 @@ class Respondent:
                 continue
             self.outcome.timings.append((method, kind, time.perf_counter() - started))
             self.outcome.statuses[response.status_code] += 1
+            self.outcome.wire_bytes += wire_size(response)
             if method == "GET" and response.status_code == 200:
                 self.outcome.page_bytes.append(len(response.content))
             if response.status_code >= 500:
@@ -168,31 +175,46 @@ class Respondent:
             if len(forms) != 1:
                 raise RespondentFailed(f"{len(forms)} post forms on {page.request.url.path}")
             form = forms[0]
-            csrf = [f["value"] for f in form["fields"] if f["name"] == "csrf_token"]
             action = _path_of(form["action"]) or page.request.url.path
-            if action == landing_path:  # the landing page: choose the language
-                data = {"csrf_token": csrf, "language": [self.language]}
+            hidden = {
+                f["name"]: [f["value"]]
+                for f in form["fields"]
+                if f["type"] == "hidden" and f["name"] in SENT_HIDDEN
+            }
+            buttons = {f["value"] for f in form["fields"] if f["name"] == "nav" and f["type"] == "submit"}
+            if action == landing_path:  # an older landing page: choose the language to start
+                data = {**hidden, "language": [self.language]}
                 kind = "start"
             elif action.endswith("/review"):
                 if self.before_submit is not None:
                     self.before_submit(self)
-                data = {"csrf_token": csrf, "nav": ["submit"]}
+                data = {**hidden, "nav": ["submit"]}
                 kind = "submit"
             else:
                 data = answers_for_page(self.definition, form, self.rng, self.outcome.cohort)
                 self.outcome.sent.update(data)
                 self.outcome.sent_by_page[action.rsplit("/", 1)[-1]] = data
-                data = {**data, "csrf_token": csrf, "nav": ["next"]}
-                kind = "save"
+                last = "submit" in buttons  # the last page submits the response as it saves
+                if last and self.before_submit is not None:
+                    self.before_submit(self)
+                data = {**data, **hidden, "nav": ["submit" if last else "next"]}
+                kind = "save+submit" if last else "save"
             response = self._send("POST", action, kind, data)
             if response.status_code != 303:
                 raise RespondentFailed(f"POST {action}: {response.status_code} {response.text[:300]!r}")
-            if kind == "save":
+            if kind.startswith("save"):
                 self.outcome.acknowledged_pages.append(action.rsplit("/", 1)[-1])
-            elif kind == "submit":
+            if kind.endswith("submit"):
                 self.outcome.submit_acknowledged_at = time.monotonic()
             page = self._get(_path_of(response.headers["Location"]))
         raise RespondentFailed("more than 40 pages")
+
+
+def wire_size(response: httpx.Response) -> int:
+    """Bytes of a response as they came over the connection: status line, headers, body (before decoding)."""
+    head = len(f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n") + 2
+    head += sum(len(name) + len(value) + 4 for name, value in response.headers.raw)
+    return head + response.num_bytes_downloaded
 
 
 def _path_of(url: str) -> str:

@@ -1,7 +1,9 @@
 """A scripted expert that knows only the page contract (DESIGN.md, "Expert pages") and the instrument file.
 
 It reads each page's single form, fills the fields named after item ids (``item.code`` for parts) with answers it
-derives from the instrument, and presses ``nav=next`` until the review page, then ``nav=submit``.
+derives from the instrument, and presses ``nav=next``; the last page offers ``nav=submit`` (save and submit) and
+``nav=next`` ("Check your answers", the review page, whose form submits with ``nav=submit``). The link's own address
+shows the first page in the negotiated language (``choose_language`` switches it in a browser).
 """
 
 from __future__ import annotations
@@ -152,3 +154,12 @@ def summary_link(html: str, message: str) -> str | None:
         html,
     )
     return found.group(1) if found else None
+
+
+def choose_language(tab: Any, language: str) -> None:
+    """On a landing page in a browser (Playwright): the first page comes in the negotiated language (Chromium
+    here asks for English); press the visible switch when ``language`` is another, and wait for the page."""
+    if tab.locator("html").get_attribute("lang") != language:
+        tab.locator(f'.language-offer button[name="switch_language"][value="{language}"]').click()
+        tab.wait_for_load_state()
+    assert tab.locator("html").get_attribute("lang") == language

@@ -9,7 +9,7 @@ import pytest
 
 from elicit.instruments.loading import load_file
 from tests.conftest import ARTIFACTS, FLAGSHIP, StudyHandle, axe_violations
-from tests.survey.contract import answer_for
+from tests.survey.contract import answer_for, choose_language
 
 DEFINITION = load_file(FLAGSHIP)
 pytestmark = pytest.mark.browser
@@ -41,14 +41,19 @@ def next_page(tab: Any) -> None:
 
 
 def answer_until_review(
-    tab: Any, cohort: str, shots: str | None = None, stop_after: int | None = None
+    tab: Any, cohort: str, shots: str | None = None, stop_after: int | None = None, *, review: bool = True
 ) -> int:
+    """Fill and save pages: to the review page ("Check your answers" on the last page), or with ``review``
+    False up to the last page, filled but not sent (its forward button submits)."""
     rng = random.Random(11)
     pages = 0
-    while tab.locator('button[name="nav"][value="submit"]').count() == 0:
+    while not tab.url.endswith("/review"):
+        last = tab.locator('button[name="nav"][value="submit"]').count() > 0
         fill_page(tab, rng, cohort)
         if shots:
             tab.screenshot(path=str(ARTIFACTS / f"{shots}-page{pages + 1}.png"), full_page=True)
+        if last and not review:
+            return pages + 1
         next_page(tab)
         pages += 1
         assert tab.locator(".error-summary").count() == 0, tab.inner_text(".error-summary")
@@ -69,7 +74,7 @@ def test_person_completes_the_flagship_in_english_and_urdu(
         context = browser.new_context(java_script_enabled=javascript, viewport={"width": 390, "height": 844})
         tab = context.new_page()
         tab.goto(f"{live_server}/s/{token}")
-        tab.locator(f'button[name="language"][value="{language}"]').click()
+        choose_language(tab, language)
         tab.wait_for_load_state()
         assert tab.locator("html").get_attribute("lang") == language
         if language == "ur":
@@ -82,8 +87,10 @@ def test_person_completes_the_flagship_in_english_and_urdu(
         tab.goto(f"{live_server}/s/{token}")  # ... and comes back later in a new one
         assert "/p/lev_strategic" in tab.url
         shots = f"survey-{language}-{'js' if javascript else 'nojs'}"
-        answer_until_review(tab, cohort, shots=shots)
-        tab.screenshot(path=str(ARTIFACTS / f"{shots}-review.png"), full_page=True)
+        # In English the expert checks the answers on the review page; in Urdu submits from the last page.
+        answer_until_review(tab, cohort, shots=shots, review=language == "en")
+        if language == "en":
+            tab.screenshot(path=str(ARTIFACTS / f"{shots}-review.png"), full_page=True)
         tab.locator('button[name="nav"][value="submit"]').click()
         tab.wait_for_load_state()
         heading = tab.locator("h1").inner_text()
@@ -108,7 +115,7 @@ def test_every_expert_page_type_passes_axe(
 
     page.goto(f"{live_server}/s/{token}")
     audit("landing")
-    page.locator('button[name="language"][value="ur"]').click()
+    choose_language(page, "ur")
     page.wait_for_load_state()
     audit("consent page (ur)")
     page.locator('[name="consent"][value="yes"]').check()
@@ -121,7 +128,7 @@ def test_every_expert_page_type_passes_axe(
     page.wait_for_load_state()
     rng = random.Random(2)
     for index in range(10):
-        if page.locator('button[name="nav"][value="submit"]').count():
+        if page.url.endswith("/review"):
             break
         audit(f"questionnaire page {index + 2}")
         fill_page(page, rng, "UK")
@@ -139,12 +146,23 @@ def test_keyboard_only_expert_reaches_and_answers_the_consent(
     page: Any, live_server: str, study: StudyHandle
 ) -> None:
     (token,) = study.invite("UK")
-    page.goto(f"{live_server}/s/{token}")
+    page.goto(f"{live_server}/s/{token}")  # the landing page: the consent page in the browser's language
     page.keyboard.press("Tab")  # skip link
-    page.keyboard.press("Tab")  # first language button
-    assert page.evaluate("document.activeElement.value") == "en"
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
-    page.locator("#consent-yes").focus()
+    page.keyboard.press("Tab")  # the language switch, first after it
+    assert page.evaluate("[document.activeElement.name, document.activeElement.value]") == [
+        "switch_language",
+        "ur",
+    ]
+    for _ in range(20):  # on through the page to the consent, by keyboard alone
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "consent-yes":
+            break
     page.keyboard.press("Space")
     assert page.locator("#consent-yes").is_checked()
+    for _ in range(10):  # on to "Save and continue", and press it
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.value") == "next":
+            break
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/p/background")

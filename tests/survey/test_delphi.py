@@ -44,10 +44,8 @@ def answer_all(
 ) -> None:
     """Complete the current round; the affordability answer is set explicitly, everything else from the contract."""
     rng = random.Random(seed)
-    page = follow(client, client.get(f"/s/{token}"))
-    if 'name="language"' in page.text:
-        page = begin(client, token)
-    while 'value="submit"' not in page.text:
+    page = follow(client, client.get(f"/s/{token}"))  # the landing page, or where the round resumes
+    while not page.request.path.endswith("/review"):
         form = questionnaire_form(page.text)
         data = answers_for_page(DEFINITION_CACHE["d"], form, rng, cohort)
         names = {f["name"] for f in form["fields"]}

@@ -80,8 +80,8 @@ def idea(app: Flask) -> StudyHandle:
 
 def answer(client: FlaskClient, token: str, estimate: tuple[int, int, int, int], budget: str = "2") -> None:
     """Answer the one page and submit."""
-    page = begin(client, token)
-    assert f"/p/{PAGE}" in page.request.path, page.text[:300]
+    page = begin(client, token)  # the landing page is the one page
+    assert f'action="/s/{token}/p/{PAGE}"' in page.text, page.text[:300]
     low, best, high, confidence = estimate
     data = {
         "csrf_token": csrf_of(page.text),
@@ -270,7 +270,7 @@ def test_round_two_ends_the_discussion_and_its_feedback_carries_the_posts(
         assert db.session.get(Discussion, find_study(db.session, SLUG).rounds[0].id).closed_at is not None
     revising = app.test_client()
     round2 = begin(revising, uk[2])
-    assert f"/p/{PAGE}" in round2.request.path
+    assert f'action="/s/{uk[2]}/p/{PAGE}"' in round2.text
     assert "Results of round 1" in round2.text and "Exercises resume." in round2.text
 
 

@@ -42,14 +42,18 @@ def follow(client: FlaskClient, response: Any) -> Any:
 
 
 def begin(client: FlaskClient, token: str, language: str = "en") -> Any:
-    """Start a response from the landing page (or, if it was started already, go back to where it was)."""
-    landing = client.get(f"/s/{token}")
+    """Open the link as a browser asking for ``language``: the landing page (the first page, in that language;
+    posting it starts the response), or, if the response was started already, the page where it was."""
+    landing = client.get(f"/s/{token}", headers={"Accept-Language": language})
     if landing.status_code == 302:
         return follow(client, landing)
     assert landing.status_code == 200
-    return follow(
-        client, client.post(f"/s/{token}", data={"csrf_token": csrf_of(landing.text), "language": language})
-    )
+    if f'<html lang="{language}"' not in landing.text:  # this browser chose another language before: switch
+        form = questionnaire_form(landing.text)
+        switch = {"csrf_token": csrf_of(landing.text), "switch_language": language}
+        landing = follow(client, client.post(form["action"], data=switch))
+    assert f'<html lang="{language}"' in landing.text
+    return landing
 
 
 def consented(client: FlaskClient, token: str) -> Any:
@@ -62,16 +66,15 @@ def consented(client: FlaskClient, token: str) -> Any:
 def complete(
     client: FlaskClient, token: str, language: str, cohort: str, seed: int = 1
 ) -> dict[str, list[str]]:
-    """Answer every page through the contract; return all fields sent (stops at the review page)."""
+    """Answer every page through the contract, the last with "Check your answers" (``nav=next``); return all
+    fields sent (stops at the review page)."""
     rng = random.Random(seed)
     page = begin(client, token, language)
     sent: dict[str, list[str]] = {}
     for _ in range(30):
-        if "/review" in (page.request.path if hasattr(page, "request") else ""):
+        if page.request.path.endswith("/review"):
             break
         assert page.status_code == 200, page.text[:500]
-        if 'name="nav" value="submit"' in page.text:
-            break
         form = questionnaire_form(page.text)
         data = answers_for_page(DEFINITION, form, rng, cohort)
         sent.update(data)
@@ -295,8 +298,8 @@ def test_declining_consent_records_only_declined(app: Flask, client: FlaskClient
     asked = client.post(f"/s/{token}/p/welcome", data=refusal)
     assert asked.status_code == 200 and "Do you want to stop here?" in asked.text
     assert 'name="confirm_decline" value="yes"' in asked.text
-    with app.app_context():
-        assert db.session.scalars(select(Response.status)).all() == [ResponseStatus.IN_PROGRESS.value]
+    with app.app_context():  # the landing page asked: the response has not even started
+        assert db.session.scalars(select(Response.status)).all() == []
     done = follow(client, client.post(f"/s/{token}/p/welcome", data={**refusal, "confirm_decline": "yes"}))
     assert "You have chosen not to take part" in done.text
     assert "You have chosen not to take part" in client.get(f"/s/{token}").text  # and stays so
@@ -334,10 +337,15 @@ def test_unknown_revoked_and_closed_links_get_clear_pages(
 
 def test_pages_cannot_be_skipped_by_url(client: FlaskClient, study: StudyHandle) -> None:
     (token,) = study.invite("UK")
-    begin(client, token)
+    begin(client, token)  # not started yet: every page sends the expert to the landing page
     jump = client.get(f"/s/{token}/p/outlook")
-    assert jump.status_code == 302 and jump.headers["Location"].endswith("/p/welcome")
+    assert jump.status_code == 302 and jump.headers["Location"].endswith(f"/s/{token}")
     assert client.get(f"/s/{token}/review").status_code == 302
+    consented(client, token)
+    jump = client.get(f"/s/{token}/p/outlook")
+    assert jump.status_code == 302 and jump.headers["Location"].endswith("/p/background")
+    submit = client.post(f"/s/{token}/p/background", data={"nav": "submit"})  # no CSRF token: refused
+    assert submit.status_code == 400
 
 
 def test_every_page_carries_the_security_headers(client: FlaskClient, study: StudyHandle) -> None:

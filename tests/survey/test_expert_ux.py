@@ -16,6 +16,7 @@ from elicit.instruments.loading import load_text
 from elicit.instruments.versions import publish_version
 from elicit.studies import create_study
 from tests.conftest import StudyHandle
+from tests.survey.contract import choose_language
 from tests.survey.test_expert_flow import begin, csrf_of, follow
 
 SLUG = "ux-study"
@@ -266,9 +267,7 @@ def test_the_round_two_chart_in_urdu_keeps_its_labels_and_counts_inside(
         )
         tab = context.new_page()
         tab.goto(f"{live_server}/s/{tokens[0]}")
-        if tab.locator('button[name="language"]').count():  # round 2 starts here; a second visit resumes
-            tab.locator('button[name="language"][value="ur"]').click()
-            tab.wait_for_load_state()
+        choose_language(tab, "ur")  # round 2's landing page: in Urdu already, the expert's earlier choice
         charts = tab.locator("svg.distribution")
         assert charts.count() == 2  # the expert's group and all experts
         for index in range(charts.count()):
@@ -317,7 +316,7 @@ def test_errors_name_their_questions_on_a_phone_and_a_desktop(
         )
         tab = context.new_page()
         tab.goto(f"{live_server}/s/{token}")
-        tab.locator(f'button[name="language"][value="{language}"]').click()
+        choose_language(tab, language)
         tab.wait_for_load_state()
         tab.locator('button[name="nav"][value="next"]').click()
         tab.wait_for_load_state()
@@ -357,7 +356,7 @@ def test_the_decline_question_on_a_phone_without_javascript(
     context = browser.new_context(java_script_enabled=False, viewport={"width": 360, "height": 900})  # type: ignore[attr-defined]
     tab = context.new_page()
     tab.goto(f"{live_server}/s/{token}")
-    tab.locator(f'button[name="language"][value="{language}"]').click()
+    choose_language(tab, language)
     tab.locator('input[name="consent"][value="no"]').check()
     tab.locator('button[name="nav"][value="next"]').click()
     assert tab.locator(".confirm-decline").count() == 1

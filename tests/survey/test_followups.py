@@ -28,6 +28,7 @@ from elicit.models import Answer
 from elicit.responding import flow
 from elicit.studies import create_study
 from tests.conftest import ARTIFACTS, ROOT, StudyHandle, axe_violations
+from tests.survey.contract import choose_language
 from tests.survey.test_expert_flow import begin, consented, csrf_of, follow, stored
 
 FLAGSHIP_1_1 = ROOT / "instruments" / "defence-diplomacy" / "1.1.0.yaml"
@@ -105,8 +106,9 @@ def follow_study(app: Flask) -> StudyHandle:
 
 
 def post(client: FlaskClient, token: str, page_id: str, **fields: Any) -> Any:
-    """Post a questionnaire page from its current form (CSRF and version taken from a fresh GET)."""
-    shown = client.get(f"/s/{token}/p/{page_id}")
+    """Post a questionnaire page from its current form (CSRF and version taken from a fresh GET; before the
+    response exists, the first page is the landing page)."""
+    shown = follow(client, client.get(f"/s/{token}/p/{page_id}"))
     data: dict[str, Any] = {"csrf_token": csrf_of(shown.text), "nav": "next", **fields}
     return client.post(f"/s/{token}/p/{page_id}", data=data)
 
@@ -380,7 +382,7 @@ def test_the_browser_judges_conditions_as_the_server_does(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.goto(f"{live_server}/s/{token}")
-    tab.locator('button[name="language"][value="en"]').click()
+    choose_language(tab, "en")
     tab.wait_for_load_state()
 
     def shown() -> set[str]:

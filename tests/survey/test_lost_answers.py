@@ -118,16 +118,28 @@ def test_a_csrf_refusal_on_the_review_page_submits_nothing_and_says_what_to_do(
     assert response_status(app) == [ResponseStatus.SUBMITTED.value]
 
 
-def test_a_csrf_refusal_on_the_landing_page_asks_for_the_language_again(
+def test_a_csrf_refusal_on_the_landing_page_shows_it_again_and_starts_nothing(
     app: Flask, client: FlaskClient, study: StudyHandle
 ) -> None:
     (token,) = study.invite("UK")
-    refused = client.post(f"/s/{token}", data={"language": "ur"})
+    landing = client.get(f"/s/{token}", headers={"Accept-Language": "ur"})
+    sent = {**current_values(questionnaire_form(landing.text)), "consent": ["yes"], "nav": ["next"]}
+    fresh = app.test_client()  # a browser without the session: the CSRF token is not its own
+    refused = fresh.post(f"/s/{token}/p/welcome", data=sent)
     assert refused.status_code == 400
-    assert SESSION_EXPIRED in refused.text and 'name="language"' in refused.text
-    assert response_status(app) == []
-    started = client.post(f"/s/{token}", data={"language": "ur", "csrf_token": csrf_of(refused.text)})
-    assert started.status_code == 303
+    assert "آپ کے سیشن کی میعاد ختم ہو گئی تھی" in refused.text  # in the language the page was shown in
+    form = questionnaire_form(refused.text)
+    assert current_values(form)["consent"] == ["yes"] and current_values(form)["language"] == ["ur"]
+    assert response_status(app) == []  # nothing started
+    started = resend(fresh, f"/s/{token}/p/welcome", refused.text)
+    assert started.status_code == 303 and started.headers["Location"].endswith("/p/background")
+    assert response_status(app) == [ResponseStatus.IN_PROGRESS.value]
+    # An earlier landing page's language choice (a tab left open) with an expired session: the landing page
+    # again, saying so, and nothing started.
+    (other,) = study.invite("UK")
+    again = app.test_client().post(f"/s/{other}", data={"language": "ur"})
+    assert again.status_code == 400 and SESSION_EXPIRED in again.text
+    assert f'action="/s/{other}/p/welcome"' in again.text
     assert response_status(app) == [ResponseStatus.IN_PROGRESS.value]
 
 

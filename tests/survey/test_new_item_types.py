@@ -18,7 +18,7 @@ from elicit.instruments.versions import publish_version
 from elicit.models import Answer
 from elicit.studies import create_study
 from tests.conftest import ARTIFACTS, StudyHandle, axe_violations
-from tests.survey.contract import current_values, questionnaire_form, summary_link
+from tests.survey.contract import choose_language, current_values, questionnaire_form, summary_link
 from tests.survey.test_expert_flow import begin, csrf_of, follow
 
 SLUG = "new-types"
@@ -315,15 +315,14 @@ def test_the_studio_preview_shows_the_new_types(
 
 
 def open_page(browser: Any, live_server: str, token: str, language: str, javascript: bool, width: int) -> Any:
-    """A fresh context on the estimates page in ``language``."""
+    """A fresh context on the estimates page in ``language`` (the landing page: the instrument's first page)."""
     context = browser.new_context(
         java_script_enabled=javascript, viewport={"width": width, "height": 900}, bypass_csp=True
     )  # lets axe be injected
     tab = context.new_page()
     tab.goto(f"{live_server}/s/{token}")
-    tab.locator(f'button[name="language"][value="{language}"]').click()
-    tab.wait_for_load_state()
-    assert f"/p/{PAGE}" in tab.url
+    choose_language(tab, language)
+    assert tab.locator(f'form#questionnaire[action$="/p/{PAGE}"]').count() == 1
     return tab
 
 

@@ -142,18 +142,24 @@ def test_every_expert_request_makes_one_call_into_responding(
     client: FlaskClient, one_call: StudyHandle, calls: list[str]
 ) -> None:
     (token,) = one_call.invite("UK")
-    landing = client.get(f"/s/{token}")
+    landing = client.get(f"/s/{token}")  # the first page, before the response exists
     _asked(calls, landing, 200, "show_landing")
-    started = client.post(f"/s/{token}", data={"csrf_token": csrf_of(landing.text), "language": "en"})
-    _asked(calls, started, 303, "begin")
-    assert started.headers["Location"].endswith(f"/s/{token}/p/welcome")
-
+    assert (
+        'action="/s/' + token + '/p/welcome"' in landing.text and 'name="language" value="en"' in landing.text
+    )
+    csrf = csrf_of(landing.text)
+    saved = client.post(
+        f"/s/{token}/p/welcome", data={"csrf_token": csrf, "language": "en", "consent": "yes", "nav": "next"}
+    )
+    _asked(calls, saved, 303, "post_page")  # started and saved at once
+    assert saved.headers["Location"].endswith("/p/estimates")
     welcome = client.get(f"/s/{token}/p/welcome")
     _asked(calls, welcome, 200, "show_page")
-    csrf = csrf_of(welcome.text)
-    saved = client.post(f"/s/{token}/p/welcome", data={"csrf_token": csrf, "consent": "yes", "nav": "next"})
-    _asked(calls, saved, 303, "post_page")
-    assert saved.headers["Location"].endswith("/p/estimates")
+    again = client.post(
+        f"/s/{token}", data={"csrf_token": csrf, "language": "en"}
+    )  # an earlier landing's form
+    _asked(calls, again, 303, "begin")
+    assert again.headers["Location"].endswith("/p/estimates")
 
     skipped = client.get(f"/s/{token}/p/last")
     _asked(calls, skipped, 302, "show_page")
@@ -210,7 +216,9 @@ def test_the_request_api_decides_navigation_fields_and_language(app: Flask, one_
     (token,) = one_call.invite("PK")
     with app.app_context():
         link = _open(app, token)
-        assert pages.show_landing(link) == pages.Landing("open")
+        landing = pages.show_landing(link, db.session)
+        assert isinstance(landing, pages.PageShown) and landing.landing and landing.page.id == "welcome"
+        assert link.response is None  # showing the landing page starts nothing
         began = pages.begin(db.session, link, "en")
         assert link.response is not None
         assert began == pages.Redirect("welcome", language="en", response_id=link.response.id)
@@ -270,7 +278,7 @@ def test_the_request_api_decides_navigation_fields_and_language(app: Flask, one_
         stale = pages.post_review(db.session, link, {"nav": ["submit"], "answers-version": ["0" * 32]})
         assert isinstance(stale, pages.ReviewShown) and stale.stale and stale.version == review.version
         assert pages.post_review(db.session, link, {"nav": ["submit"]}) == pages.Redirect(pages.LANDING)
-        assert pages.show_landing(link) == pages.Landing("submitted")
+        assert pages.show_landing(link, db.session) == pages.Landing("submitted")
         assert pages.show_page(db.session, link, "estimates") == pages.Redirect(pages.LANDING)
 
 
@@ -282,7 +290,7 @@ def test_a_consent_refusal_goes_to_the_thank_you_page(app: Flask, one_call: Stud
         assert pages.post_page(
             db.session, link, "welcome", {"consent": ["no"], "confirm_decline": ["yes"]}
         ) == pages.Redirect(pages.LANDING)
-        assert pages.show_landing(link) == pages.Landing("declined")
+        assert pages.show_landing(link, db.session) == pages.Landing("declined")
 
 
 def test_a_page_is_shown_again_without_the_database() -> None:
@@ -312,3 +320,44 @@ def test_a_page_is_shown_again_without_the_database() -> None:
         ("estimates", ["share", "since", "country", "view_1"]),
         ("last", ["remarks"]),
     ]
+
+
+def test_the_landing_page_starts_the_response_and_the_last_page_submits(
+    app: Flask, one_call: StudyHandle
+) -> None:
+    """Fewer requests: posting the landing page starts the response and saves it; ``nav=submit`` on the last page
+    saves it and submits; a switch or an error on the landing starts nothing."""
+    (token,) = one_call.invite("PK")
+    with app.app_context():
+        link = _open(app, token)
+        link.negotiated = "en"
+        assert pages.post_page(db.session, link, "welcome", {"switch_language": ["ur"]}) == pages.Redirect(
+            pages.LANDING, language="ur"
+        )
+        typed = pages.post_page(db.session, link, "welcome", {"consent": ["yes"], "switch_language": ["ur"]})
+        assert isinstance(typed, pages.PageShown) and typed.landing and typed.language == "ur"
+        assert typed.values == {"consent": ["yes"], "switch_language": ["ur"]}
+        missing = pages.post_page(db.session, link, "welcome", {"nav": ["next"]})
+        assert isinstance(missing, pages.PageShown) and set(missing.errors) == {"consent"}
+        assert pages.post_page(db.session, link, "estimates", {"nav": ["next"]}) == pages.Redirect(
+            pages.LANDING
+        )
+        assert link.response is None  # nothing of that started the response
+
+        started = pages.post_page(db.session, link, "welcome", {"consent": ["yes"], "language": ["ur"]})
+        assert link.response is not None and link.response.language == "ur"
+        assert started == pages.Redirect("estimates", language="ur", response_id=link.response.id)
+        assert pages.post_page(db.session, link, "estimates", {**ESTIMATES, "nav": ["submit"]}) == (
+            pages.Redirect("last")  # not the last page: it saves and goes on, nothing is submitted
+        )
+        assert not link.submitted
+        last = pages.show_page(db.session, link, "last")
+        assert isinstance(last, pages.PageShown) and last.last
+        done = pages.post_page(db.session, link, "last", {"remarks": ["none"], "nav": ["submit"]})
+        assert done == pages.Redirect(pages.LANDING) and link.submitted
+        replay = pages.post_page(db.session, link, "last", {"remarks": ["none"], "nav": ["submit"]})
+        assert replay == pages.Redirect(pages.LANDING)
+        db.session.commit()
+        link = _open(app, token)
+        assert link.response is not None and link.response.status == "submitted"
+        assert link.answers["remarks"] == "none" and link.answers["country"] == "PK"

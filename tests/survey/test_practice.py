@@ -19,6 +19,7 @@ from elicit.models import Answer, PracticeAnswer, PracticeRecord, Response
 from elicit.responding import flow, pages
 from elicit.studies import create_study
 from tests.conftest import ARTIFACTS, StudyHandle, axe_violations
+from tests.survey.contract import choose_language
 from tests.survey.test_expert_flow import csrf_of, follow
 from tests.survey.test_new_item_types import assert_fits
 from tests.survey.test_one_call import calls  # noqa: F401  # the fixture that records the calls
@@ -404,7 +405,7 @@ def open_practice(
     )
     tab = context.new_page()
     tab.goto(f"{live_server}/s/{token}")
-    tab.locator(f'button[name="language"][value="{language}"]').click()
+    choose_language(tab, language)
     tab.wait_for_load_state()
     tab.locator('input[name="consent"][value="yes"]').check()
     tab.locator('button[name="nav"][value="next"]').click()

@@ -29,6 +29,7 @@ from elicit.studies import create_study
 from elicit.survey.plots import density_svg, nice_ticks, number_text
 from elicit.survey.rendering import quantity
 from tests.conftest import ARTIFACTS, StudyHandle, axe_violations
+from tests.survey.contract import choose_language
 from tests.survey.test_expert_flow import csrf_of
 from tests.survey.test_one_call import calls as recorded_calls
 
@@ -139,7 +140,9 @@ def test_showing_the_distribution_draws_it_and_saves_nothing(
     assert "is closer to your high value than to your low value" in text
     assert "fits your values best" in text
     assert '<bdi dir="ltr">3 %</bdi>' in html and '<bdi dir="ltr">90</bdi>' in html
-    assert 'formaction="#exports_change-distribution"' in html  # no JavaScript: the page opens at the drawing
+    # No JavaScript: the page posts to itself and opens at the drawing (the page's own address: on the landing
+    # page the browser's address is the link's, not the page's).
+    assert f'formaction="/s/{token}/p/outlook#exports_change-distribution"' in html
     assert 'id="exports_change-distribution-result" aria-live="polite"' in html
     assert _stored(app, token) == before  # nothing saved: no answers, the page not marked done
     assert ITEM not in before["answers"] and "outlook" not in (before["pages"] or "")
@@ -327,7 +330,7 @@ def test_a_person_shows_their_distribution_in_english_and_urdu(
         )
         tab = context.new_page()
         tab.goto(f"{live_server}/s/{token}")
-        tab.locator(f'button[name="language"][value="{language}"]').click()
+        choose_language(tab, language)
         tab.locator('input[name="consent"][value="yes"]').check()
         tab.locator('button[name="nav"][value="next"]').click()
         tab.wait_for_load_state()
@@ -443,7 +446,7 @@ def test_a_person_pressing_enter_saves_rather_than_showing_or_switching_language
     context = browser.new_context(java_script_enabled=javascript, viewport={"width": 360, "height": 900})
     tab = context.new_page()
     tab.goto(f"{live_server}/s/{token}")
-    tab.locator('button[name="language"][value="en"]').click()
+    choose_language(tab, "en")
     tab.locator('input[name="consent"][value="yes"]').check()
     tab.locator('button[name="nav"][value="next"]').click()
     tab.wait_for_load_state()

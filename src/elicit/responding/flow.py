@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,7 @@ from elicit.models import (
     utcnow,
 )
 from elicit.responding import unlinking
+from elicit.responding.compiled import VERSIONS, CompiledVersion
 from elicit.responding.values import (
     DONT_KNOW,
     FieldError,
@@ -118,6 +119,10 @@ class ExpertLink:
     secret: str = ""
     #: Whether the expert scored or skipped the practice page (read only when the instrument has one).
     practice_status: PracticeStatus | None = None
+    #: The language this request's pages are in before the response exists (negotiated by the view).
+    negotiated: str | None = None
+    #: What the definition's pages accept, made once per version (None on a link made by hand).
+    compiled: CompiledVersion | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -167,15 +172,54 @@ class ExpertLink:
         accepted: Callable[[Sequence[str]], str | None] | None = None,
     ) -> str:
         """The language pages are shown in: the response's once started; before that ``preferred`` (chosen in
-        this browser), else the expert's choice in an earlier round (with ``session``), else the best of the
-        browser's languages (``accepted`` picks among the instrument's), else the instrument's first language."""
+        this browser, or ``negotiated`` for this request), else the expert's choice in an earlier round (with
+        ``session``), else the best of the browser's languages (``accepted`` picks among the instrument's), else the
+        instrument's first language."""
         languages = self.definition.languages
-        language = self.response.language if self.response is not None else preferred
+        language = self.response.language if self.response is not None else preferred or self.negotiated
         if language is None and session is not None:
             language = _earlier_language(session, self)
         if language is None and accepted is not None:
             language = accepted(languages)
         return language if language in languages else languages[0]
+
+
+# The statements every expert request runs, built once with bound parameters: building a statement and its cache
+# key anew costs more CPU than SQLAlchemy's execution of a cached one (about 150 µs a statement).
+_OPEN = (
+    select(Invitation, Study, Round, InstrumentVersion.sha256)
+    .join(Study, Study.id == Invitation.study_id)
+    .outerjoin(Round, and_(Round.study_id == Study.id, Round.status == RoundStatus.OPEN))
+    .outerjoin(InstrumentVersion, InstrumentVersion.id == Round.instrument_version_id)
+    .where(Invitation.token_hash == bindparam("token_hash"))
+)
+_LOCK_INVITATION = select(Invitation.id).where(Invitation.id == bindparam("invitation")).with_for_update()
+_RESPONSE_BY_KEY = select(Response).where(Response.lookup_key == bindparam("key"))
+_RESPONSE_BY_INVITATION = select(Response).where(
+    Response.invitation_id == bindparam("invitation"), Response.round_id == bindparam("round")
+)
+# The same under the row lock, re-read from the row (not from the identity map).
+_RESPONSE_BY_KEY_LOCKED = _RESPONSE_BY_KEY.with_for_update().execution_options(populate_existing=True)
+_RESPONSE_BY_INVITATION_LOCKED = _RESPONSE_BY_INVITATION.with_for_update().execution_options(
+    populate_existing=True
+)
+_ANSWERS = select(Answer.item_id, Answer.part, Answer.value_num, Answer.value_text, Answer.dont_know).where(
+    Answer.response_id == bindparam("response")
+)
+_NOTES = select(AnswerNote.item_id, AnswerNote.confidence, AnswerNote.rationale).where(
+    AnswerNote.response_id == bindparam("response")
+)
+_PRACTICE_STATUS = select(PracticeRecord.status).where(PracticeRecord.response_id == bindparam("response"))
+_VERSION_SHA = select(InstrumentVersion.sha256).where(InstrumentVersion.id == bindparam("version"))
+_DELETE_ANSWERS = delete(Answer).where(
+    Answer.response_id == bindparam("response"), Answer.item_id.in_(bindparam("items", expanding=True))
+)
+_DELETE_NOTES = delete(AnswerNote).where(
+    AnswerNote.response_id == bindparam("response"),
+    AnswerNote.item_id.in_(bindparam("items", expanding=True)),
+)
+_INSERT_ANSWERS = insert(Answer)
+_INSERT_NOTES = insert(AnswerNote)
 
 
 def _earlier_language(session: Session, link: ExpertLink) -> str | None:
@@ -200,14 +244,7 @@ def open_by_token(session: Session, token: str, *, secret: str, lock: bool = Fal
     """
     if not TOKEN_RE.match(token or ""):
         raise LinkError(404, "unknown")
-    query = (
-        select(Invitation, Study, Round, InstrumentVersion.sha256)
-        .join(Study, Study.id == Invitation.study_id)
-        .outerjoin(Round, and_(Round.study_id == Study.id, Round.status == RoundStatus.OPEN))
-        .outerjoin(InstrumentVersion, InstrumentVersion.id == Round.instrument_version_id)
-        .where(Invitation.token_hash == token_hash(token))
-    )
-    row = session.execute(query).first()
+    row = session.execute(_OPEN, {"token_hash": token_hash(token)}).first()
     if row is None:
         raise LinkError(404, "unknown")
     invitation, study, rnd, version_sha = row
@@ -224,7 +261,7 @@ def open_by_token(session: Session, token: str, *, secret: str, lock: bool = Fal
         raise LinkError(410, "not_open")
     link = ExpertLink(invitation, study, rnd, None, None, secret=secret)  # type: ignore[arg-type]
     if lock and not link.anonymous:
-        session.execute(select(Invitation.id).where(Invitation.id == invitation.id).with_for_update())
+        session.execute(_LOCK_INVITATION, {"invitation": invitation.id})
         session.refresh(invitation)
     response = _find_response(session, link, lock=lock)
     link.locked = lock
@@ -235,7 +272,8 @@ def open_by_token(session: Session, token: str, *, secret: str, lock: bool = Fal
     if response is not None and response.instrument_version_id != rnd.instrument_version_id:
         sha = None
     definition_id = response.instrument_version_id if response else rnd.instrument_version_id
-    link.definition = definition_by_id(session, definition_id, sha)
+    link.compiled = compiled_version(session, definition_id, sha)
+    link.definition = link.compiled.definition
     if response is not None:
         link.answers, link.held = split_held(
             link.definition, load_answers(session, response, link.definition)
@@ -248,47 +286,42 @@ def practice_status(session: Session, response: Response, definition: Definition
     """Whether the response's practice page was scored or skipped (no query when the instrument has none)."""
     if definition.practice is None:
         return None
-    return session.scalar(select(PracticeRecord.status).where(PracticeRecord.response_id == response.id))
+    return session.scalar(_PRACTICE_STATUS, {"response": response.id})
 
 
 def _find_response(session: Session, link: ExpertLink, *, lock: bool) -> Response | None:
     """The expert's response in the link's round: by keyed hash (anonymous) or by invitation (pseudonymous)."""
     if link.anonymous:
-        query = select(Response).where(Response.lookup_key == link.response_key)
+        query = _RESPONSE_BY_KEY_LOCKED if lock else _RESPONSE_BY_KEY
+        params: dict[str, Any] = {"key": link.response_key}
     else:
-        query = select(Response).where(
-            Response.invitation_id == link.invitation.id, Response.round_id == link.round.id
-        )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    response = session.scalar(query)
+        query = _RESPONSE_BY_INVITATION_LOCKED if lock else _RESPONSE_BY_INVITATION
+        params = {"invitation": link.invitation.id, "round": link.round.id}
+    response = session.scalar(query, params)
     link.response = response
     return response
 
 
-_DEFINITIONS: dict[tuple[int, str], Definition] = {}
-
-
 def definition_by_id(session: Session, version_id: int, sha: str | None = None) -> Definition:
-    """The definition of a published version, parsed once per process (versions never change).
+    """The definition of a published version, parsed once per process (versions never change)."""
+    return compiled_version(session, version_id, sha).definition
 
-    Keyed by id and sha256, so two databases whose version 1 differ never share an entry; only the hash is read
-    on a hit (or given by the caller), not the whole canonical document.
-    """
+
+def compiled_version(session: Session, version_id: int, sha: str | None = None) -> CompiledVersion:
+    """A published version compiled once per process (``elicit.responding.compiled``): keyed by id and sha256, so
+    a new version, or two databases whose version 1 differ, never share an entry; only the hash is read on a hit
+    (or given by the caller), not the whole canonical document."""
     if sha is None:
-        sha = session.scalar(select(InstrumentVersion.sha256).where(InstrumentVersion.id == version_id))
+        sha = session.scalar(_VERSION_SHA, {"version": version_id})
     if sha is None:
         raise LinkError(404, "unknown")
-    key = (version_id, sha)
-    cached = _DEFINITIONS.get(key)
-    if cached is None:
+
+    def parse() -> Definition:
         version = session.get(InstrumentVersion, version_id)
         assert version is not None  # nosec B101  # narrows the type: the foreign key guarantees the version; not a security check
-        cached = definition_of(version)
-        if len(_DEFINITIONS) > 256:
-            _DEFINITIONS.clear()
-        _DEFINITIONS[key] = cached
-    return cached
+        return definition_of(version)
+
+    return VERSIONS.get(version_id, sha, parse)
 
 
 def _past(day: date | None) -> bool:
@@ -302,10 +335,9 @@ def _last_round(session: Session, study: Study) -> Round | None:
 def load_answers(session: Session, response: Response, definition: Definition) -> dict[str, Any]:
     """The stored answers of a response as values by item id."""
     rows: dict[str, list[StoredValue]] = defaultdict(list)
-    query = select(Answer.item_id, Answer.part, Answer.value_num, Answer.value_text, Answer.dont_know).where(
-        Answer.response_id == response.id
-    )
-    for item_id, part, value_num, value_text, dont_know in session.execute(query):
+    for item_id, part, value_num, value_text, dont_know in session.execute(
+        _ANSWERS, {"response": response.id}
+    ):
         rows[item_id].append(StoredValue(part, value_num, value_text, dont_know))
     answers: dict[str, Any] = {}
     for item_id, item_rows in rows.items():
@@ -327,7 +359,15 @@ def page_visible(page: Page, answers: Mapping[str, Any]) -> bool:
 
 
 def visible_pages(definition: Definition, answers: Mapping[str, Any]) -> list[Page]:
-    return [page for page in definition.pages if page_visible(page, answers)]
+    values: dict[str, Any] | None = None  # the answers as expressions see them, made once, only if asked
+    visible = []
+    for page in definition.pages:
+        if page.relevant is not None:
+            values = expression_values(answers) if values is None else values
+            if not page.relevant.truthy(values):
+                continue
+        visible.append(page)
+    return visible
 
 
 def items_on(page: Page) -> Iterator[tuple[Item, Item | None]]:
@@ -340,6 +380,8 @@ def items_on(page: Page) -> Iterator[tuple[Item, Item | None]]:
 
 
 def item_visible(item: Item, answers: Mapping[str, Any], matrix: Item | None = None) -> bool:
+    if item.relevant is None and (matrix is None or matrix.relevant is None):
+        return True  # most items: nothing to evaluate
     values = expression_values(answers)
     if matrix is not None and matrix.relevant is not None and not matrix.relevant.truthy(values):
         return False
@@ -363,12 +405,13 @@ def shown_on_page(item: Item, page: Page, answers: Mapping[str, Any], matrix: It
 
 def progress_pages(definition: Definition, answers: Mapping[str, Any]) -> list[Page]:
     """Pages that are shown or may still be shown (their relevance names an unanswered item), for "page k of n"."""
+    visible = {page.id for page in visible_pages(definition, answers)}
     result = []
     for page in definition.pages:
         undecided = page.relevant is not None and any(
             answers.get(ref) is None for ref in page.relevant.references()
         )
-        if undecided or page_visible(page, answers):
+        if undecided or page.id in visible:
             result.append(page)
     return result
 
@@ -435,9 +478,9 @@ def start(session: Session, link: ExpertLink, language: str) -> Response:
     stamp = unlinking.coarse_now() if anonymous else utcnow()
     values["started_at"] = values["updated_at"] = stamp
     dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Response).values(**values)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Response).values(**values)
     target = ["lookup_key"] if anonymous else ["invitation_id", "round_id"]
-    session.execute(insert.on_conflict_do_nothing(index_elements=target))
+    session.execute(statement.on_conflict_do_nothing(index_elements=target))
     response = _find_response(session, link, lock=True)
     assert response is not None  # nosec B101  # narrows the type: the row was inserted or existed; not a security check
     if not anonymous and link.invitation.status == InvitationStatus.NOT_OPENED:
@@ -457,7 +500,7 @@ def _lock(session: Session, link: ExpertLink) -> ExpertLink:
         return link
     link.locked = True
     if not link.anonymous:
-        session.execute(select(Invitation.id).where(Invitation.id == link.invitation.id).with_for_update())
+        session.execute(_LOCK_INVITATION, {"invitation": link.invitation.id})
         session.refresh(link.invitation)
     response = _find_response(session, link, lock=True)
     stored = load_answers(session, response, link.definition) if response else {}
@@ -581,11 +624,7 @@ def previous_response(session: Session, link: ExpertLink) -> Response | None:
 
 
 def load_notes(session: Session, response: Response) -> dict[str, tuple[int | None, str | None]]:
-    rows = session.execute(
-        select(AnswerNote.item_id, AnswerNote.confidence, AnswerNote.rationale).where(
-            AnswerNote.response_id == response.id
-        )
-    ).all()
+    rows = session.execute(_NOTES, {"response": response.id}).all()
     return {item_id: (confidence, rationale) for item_id, confidence, rationale in rows}
 
 
@@ -625,32 +664,33 @@ def save_page(
         decline(session, link)
         result.declined = True
         return result
-    changed = set(result.values) | set(result.held)
+    # The page's rows are replaced with Core statements (one DELETE, one multi-row INSERT per table): no ORM
+    # object per answer row, which was most of a save's ORM work.
+    changed = sorted(set(result.values) | set(result.held))
+    answer_rows = [
+        {
+            "response_id": response.id,
+            "item_id": item_id,
+            "part": row.part,
+            "value_num": row.value_num,
+            "value_text": row.value_text,
+            "dont_know": row.dont_know,
+        }
+        for item_id in changed
+        for row in to_rows(link.definition.item(item_id), stored.get(item_id))
+    ]
+    note_rows = [
+        {"response_id": response.id, "item_id": item_id, "confidence": confidence, "rationale": rationale}
+        for item_id, (confidence, rationale) in result.notes.items()
+        if stored.get(item_id) is not None
+    ]
     if changed:
-        session.execute(delete(Answer).where(Answer.response_id == response.id, Answer.item_id.in_(changed)))
-    for item_id in changed:
-        item = link.definition.item(item_id)
-        for row in to_rows(item, stored.get(item_id)):
-            session.add(
-                Answer(
-                    response_id=response.id,
-                    item_id=item_id,
-                    part=row.part,
-                    value_num=row.value_num,
-                    value_text=row.value_text,
-                    dont_know=row.dont_know,
-                )
-            )
-    session.execute(
-        delete(AnswerNote).where(AnswerNote.response_id == response.id, AnswerNote.item_id.in_(changed))
-    )
-    for item_id, (confidence, rationale) in result.notes.items():
-        if stored.get(item_id) is not None:
-            session.add(
-                AnswerNote(
-                    response_id=response.id, item_id=item_id, confidence=confidence, rationale=rationale
-                )
-            )
+        session.execute(_DELETE_ANSWERS, {"response": response.id, "items": changed})
+        session.execute(_DELETE_NOTES, {"response": response.id, "items": changed})
+    if answer_rows:
+        session.execute(_INSERT_ANSWERS, answer_rows)
+    if note_rows:
+        session.execute(_INSERT_NOTES, note_rows)
     done = [p for p in (response.pages_done or "").split() if p != page.id] + [page.id]
     response.pages_done = " ".join(done)
     response.updated_at = unlinking.coarse_now() if link.anonymous else utcnow()

@@ -3,7 +3,14 @@
 A survey view opens the link, parses the request, makes one call here and renders or redirects what comes back:
 a ``PageShown`` or ``ReviewShown`` (the values to show, the errors, the answers version and, when another window
 changed the answers, what changed), a ``Landing``, or a ``Redirect`` to a page, the review or the link's own
-address. The rules live here, not in the view: which page may be opened and which comes next, which fields a page
+address.
+
+Few requests per response: the link's own address shows the first page before the response exists (in the
+negotiated language, with the language switch), and posting it starts the response and saves the page at once; the
+last page's forward button submits as it saves (``nav=submit``), while its "Check your answers" button leads to
+the review page, which submits too. Every step stays a POST answered by a redirect, and works without JavaScript.
+
+The rules live here, not in the view: which page may be opened and which comes next, which fields a page
 accepts (its items' types say, ``values.form_names``), the language switch, the Delphi rationale items, and what a
 page shows when it opens. A post that no page of the link could have sent raises ``RefusedPost``; a post to a page
 the instrument does not have raises ``UnknownPage``. Nothing here imports Flask.
@@ -11,8 +18,8 @@ the instrument does not have raises ``UnknownPage``. Nothing here imports Flask.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +30,7 @@ from elicit.instruments.schema import Definition, Item, Page, Practice
 from elicit.models import Discussion, PracticeStatus, RoundStatus
 from elicit.responding import flow
 from elicit.responding import practice as training
+from elicit.responding.compiled import CompiledVersion
 from elicit.responding.feedback import feedback_for
 from elicit.responding.values import (
     DONT_KNOW,
@@ -127,10 +135,16 @@ class PageShown:
     changed: tuple[tuple[Item, Any], ...] = ()
     distribution: DistributionShown | None = None
     confirm_decline: bool = False  # the expert refused consent: the page asks them to confirm (nothing saved)
+    landing: bool = False  # the first page shown before the response exists: posting it starts the response
 
     @property
     def stale(self) -> bool:
         return bool(self.changed)
+
+    @property
+    def last(self) -> bool:
+        """The last page that may be shown: its forward button submits (``nav=submit``) as it saves."""
+        return self.number == self.total
 
 
 @dataclass(frozen=True)
@@ -188,24 +202,32 @@ class PracticeShown:
 # ------------------------------------------------------------------------------------------ one call per request
 
 
-def show_landing(link: flow.ExpertLink, session: Session | None = None) -> Landing | Redirect:
+def show_landing(link: flow.ExpertLink, session: Session) -> Landing | Redirect | PageShown:
     """Opening the link: the thank-you page once finished (IDEA's ``discussion`` page while the finished round is
-    discussed, with ``session``), where the expert was once started, else the landing."""
+    discussed), where the expert was once started, else the first page (``PageShown.landing``: posting it starts
+    the response) in the negotiated language."""
     if link.declined:
         return Landing("declined")
     if link.submitted:
-        if session is not None and link.round.status == RoundStatus.CLOSED:
+        if link.round.status == RoundStatus.CLOSED:
             discussion = session.get(Discussion, link.round.id)
             if discussion is not None and discussion.is_open:
                 return Landing("discussion")
         return Landing("submitted")
     if link.response is not None:
         return Redirect(_onward(link, flow.resume_page(link)))
-    return Landing("open")
+    return _page_shown(session, link, _landing_page(link.definition), _stored_fields(session, link))
+
+
+def _landing_page(definition: Definition) -> Page:
+    """The page the link's own address shows before the response exists: the first page shown without answers."""
+    visible = flow.visible_pages(definition, {})
+    return visible[0] if visible else definition.pages[0]
 
 
 def begin(session: Session, link: flow.ExpertLink, language: str) -> Redirect:
-    """Start (or rejoin) the response in the language chosen on the landing page, and go where it continues."""
+    """Start (or rejoin) the response in ``language`` and go where it continues: the POST an earlier landing page
+    (a language choice) sent, still answered for a page left open in a tab or an outside client."""
     if link.submitted or link.declined:
         return Redirect(LANDING)
     chosen = language if language in link.definition.languages else None
@@ -228,42 +250,51 @@ def show_page(session: Session, link: flow.ExpertLink, page_id: str) -> PageShow
     return _page_shown(session, link, page, _stored_fields(session, link))
 
 
-def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form) -> PageShown | Redirect:
-    """Save a posted page and move forward or back, or switch the language, keeping everything typed.
+def post_page(
+    session: Session,
+    link: flow.ExpertLink,
+    page_id: str,
+    form: Form,
+    *,
+    started: datetime | None = None,
+) -> PageShown | ReviewShown | Redirect:
+    """Save a posted page and move forward or back, submit (the last page), or switch the language, keeping
+    everything typed.
 
     The page comes back with what was sent when it has errors (going forward), when only the language changed,
     or when another window changed its answers since it was shown (``PageShown.changed``); otherwise the answer
-    is where to go next. "Show my distribution" (``show`` = an item id) saves nothing: the page comes back with
-    what was sent and that item's judgement fitted (``PageShown.distribution``), or its errors. Raises
-    UnknownPage or RefusedPost for a post this page could not have sent.
+    is where to go next. ``nav=submit`` saves the page and submits the response (``started`` as for
+    ``post_review``) once every page is saved, or goes to the page still to answer; the review comes back when
+    required answers are missing. The landing page (before the response exists) starts the response as it
+    saves. "Show my distribution" (``show`` = an item id) saves nothing: the page comes back with what was sent
+    and that item's judgement fitted (``PageShown.distribution``), or its errors. Raises UnknownPage or
+    RefusedPost for a post this page could not have sent.
     """
-    if link.submitted or link.declined or link.response is None:
+    if link.submitted or link.declined:
         return Redirect(LANDING)
     page = _page(link.definition, page_id)
     if page is None:
         raise UnknownPage(page_id)
-    problem = _field_problem(form, page, link.rationale_items)
+    problem = _field_problem(form, page, link.rationale_items, link.compiled)
     if problem is not None:
         raise RefusedPost(problem)
+    if link.response is None:
+        return _post_landing(session, link, page, form, started)
+    return _post_started(session, link, page, form, started)
+
+
+def _post_started(
+    session: Session, link: flow.ExpertLink, page: Page, form: Form, started: datetime | None
+) -> PageShown | ReviewShown | Redirect:
+    """``post_page`` once the response exists."""
+    page_id = page.id
     if not flow.reachable(link, page_id):
         return Redirect(_onward(link, flow.resume_page(link)))
     shown_item = _first(form, SHOW_FIELD, None)
     if shown_item is not None:
         return _distribution_page(session, link, page, form, shown_item)
-    nav = _first(form, "nav", "next")
-    if nav == ENTER_KEY:  # the page's hidden default button: Enter in a text box saves and continues
-        nav = "next"
-    switch = _first(form, "switch_language", None)
-    if switch is not None and switch not in link.definition.languages:
-        raise RefusedPost(UNKNOWN_LANGUAGE)
-    if nav not in {"next", "back"} and not switch:
-        raise RefusedPost(UNKNOWN_NAVIGATION)
-    if (
-        nav == "next"
-        and not switch
-        and _declines(page, form)
-        and _first(form, CONFIRM_DECLINE, None) != "yes"
-    ):
+    nav, switch = _navigation(link, form)
+    if nav in {"next", "submit"} and not switch and _declines(page, form) and not _confirmed(form):
         return _page_shown(session, link, page, form, confirm_decline=True)
     try:
         result = flow.save_page(session, link, page, form, _first(form, VERSION_FIELD, None) or None)
@@ -286,7 +317,87 @@ def post_page(session: Session, link: flow.ExpertLink, page_id: str, form: Form)
         if nav == "back":
             return Redirect(flow.neighbour(link, page_id, -1))
         return _page_shown(session, link, page, form, errors=result.errors)
+    if nav == "submit":
+        return _submit_after_save(session, link, started)
     return Redirect(_onward(link, flow.neighbour(link, page_id, -1 if nav == "back" else 1)))
+
+
+def _navigation(link: flow.ExpertLink, form: Form) -> tuple[str, str | None]:
+    """The button a page post was sent with: ``nav`` (``next``, ``back`` or ``submit``; Enter is ``next``) and
+    the language switched to, if any. Raises RefusedPost for a button no page has."""
+    nav = _first(form, "nav", "next") or "next"
+    if nav == ENTER_KEY:  # the page's hidden default button: Enter in a text box saves and continues
+        nav = "next"
+    switch = _first(form, "switch_language", None)
+    if switch is not None and switch not in link.definition.languages:
+        raise RefusedPost(UNKNOWN_LANGUAGE)
+    if nav not in {"next", "back", "submit"} and not switch:
+        raise RefusedPost(UNKNOWN_NAVIGATION)
+    return nav, switch
+
+
+def _confirmed(form: Form) -> bool:
+    """Whether the expert confirmed refusing consent ("Yes, I do not take part")."""
+    return _first(form, CONFIRM_DECLINE, None) == "yes"
+
+
+def _shown_in(link: flow.ExpertLink, form: Form) -> None:
+    """A posted landing page carries the language it was shown in (``language``): it is shown again, and the
+    response starts, in that language."""
+    language = _first(form, "language", None)
+    if language in link.definition.languages:
+        link.negotiated = language
+
+
+def _submit_after_save(
+    session: Session, link: flow.ExpertLink, started: datetime | None
+) -> ReviewShown | Redirect:
+    """Submit once the last page is saved: the thank-you page; a page still to answer (a later page the saved
+    answers made visible, or the practice) first; the review with what is missing when required answers are."""
+    resume = flow.resume_page(link)
+    if resume != REVIEW or training.due(link, REVIEW):
+        return Redirect(_onward(link, resume))
+    try:
+        flow.submit(session, link, started=started)
+    except flow.IncompleteResponse:
+        return _review_shown(session, link, missing=True, incomplete=True)
+    return Redirect(LANDING)
+
+
+def _post_landing(
+    session: Session, link: flow.ExpertLink, page: Page, form: Form, started: datetime | None
+) -> PageShown | ReviewShown | Redirect:
+    """The landing page posted (the response does not exist yet): a language switch shows it again in the new
+    language (nothing is stored); a valid page starts the response in the language it was shown in (the form's
+    ``language``) and is saved at once; a page with errors comes back and starts nothing."""
+    if page.id != _landing_page(link.definition).id:
+        return Redirect(LANDING)
+    _shown_in(link, form)
+    shown_item = _first(form, SHOW_FIELD, None)
+    if shown_item is not None:
+        return _distribution_page(session, link, page, form, shown_item)
+    nav, switch = _navigation(link, form)
+    if switch:
+        link.negotiated = switch
+        if any(name not in CONTROL_FIELDS for name in form):  # something typed: shown again with it
+            return _page_shown(session, link, page, form)
+        return Redirect(LANDING, language=switch)
+    if nav == "back":
+        return Redirect(LANDING)
+    checked = flow.validate_page(link.definition, page, form, {}, link.rationale_items)
+    if not checked.ok:
+        return _page_shown(session, link, page, form, errors=checked.errors)
+    if _declines(page, form) and not _confirmed(form):
+        return _page_shown(session, link, page, form, confirm_decline=True)
+    language = link.page_language()
+    try:
+        response = flow.start(session, link, language)
+    except flow.AlreadySubmitted:
+        return Redirect(LANDING, language=language)
+    went = _post_started(session, link, page, form, started)
+    if isinstance(went, Redirect):
+        return replace(went, language=went.language or language, response_id=response.id)
+    return went
 
 
 def show_review(session: Session, link: flow.ExpertLink) -> ReviewShown | Redirect:
@@ -403,15 +514,18 @@ def post_practice(session: Session, link: flow.ExpertLink, form: Form) -> Practi
 def show_page_again(session: Session, link: flow.ExpertLink, page_id: str, form: Form) -> PageShown | None:
     """A page post refused before it was read (no valid CSRF token): the page again with what was sent.
 
-    None when this link could not have sent it (not started, a page not open, a field the page has not).
+    None when this link could not have sent it (a page not open, a field the page has not). Before the response
+    exists, only the landing page.
     """
     page = _page(link.definition, page_id)
-    if (
-        link.response is None
-        or page is None
-        or not flow.reachable(link, page_id)
-        or _field_problem(form, page, link.rationale_items) is not None
-    ):
+    if page is None or _field_problem(form, page, link.rationale_items) is not None:
+        return None
+    if link.response is None:
+        if page.id != _landing_page(link.definition).id:
+            return None
+        _shown_in(link, form)
+        return _page_shown(session, link, page, form)
+    if not flow.reachable(link, page_id):
         return None
     return _page_shown(session, link, page, form, version=_first(form, VERSION_FIELD, None) or None)
 
@@ -487,11 +601,18 @@ def _page(definition: Definition, page_id: str) -> Page | None:
     return next((p for p in definition.pages if p.id == page_id), None)
 
 
-def _field_problem(form: Form, page: Page, asks_rationale: frozenset[str]) -> Message | None:
-    """Why a post does not fit a page, or None when every field belongs to it (its items' types name them)."""
-    allowed = set(CONTROL_FIELDS)
-    for item in page.answerable_items():
-        allowed |= form_names(item, item.id in asks_rationale)
+def _field_problem(
+    form: Form, page: Page, asks_rationale: frozenset[str], compiled: CompiledVersion | None = None
+) -> Message | None:
+    """Why a post does not fit a page, or None when every field belongs to it (its items' types name them; with
+    ``compiled``, the set made once per version)."""
+    if compiled is not None:
+        allowed: Set[str] = compiled.fields(page, asks_rationale, CONTROL_FIELDS)
+    else:
+        names = set(CONTROL_FIELDS)
+        for item in page.answerable_items():
+            names |= form_names(item, item.id in asks_rationale)
+        allowed = names
     if len(form) > MAX_FIELDS or any(key not in allowed for key in form):
         return FOREIGN_FIELDS
     if _sent_twice(form):
@@ -556,9 +677,10 @@ def _stored_fields(session: Session, link: flow.ExpertLink) -> dict[str, list[st
     """The fields that show the stored answers and notes, and what is held in questions that do not apply (a
     follow-up shows it again once its condition holds); in a later Delphi round, the expert's answers of the
     previous round fill the pages not saved yet in this one."""
-    assert link.response is not None  # nosec B101  # narrows the type: callers return early without a response
     asks_notes = link.rationale_items or any(item.confidence for item in link.definition.items())
-    notes = flow.load_notes(session, link.response) if asks_notes else {}  # no query on plain surveys
+    notes = (  # no query on plain surveys, nor before the response exists
+        flow.load_notes(session, link.response) if asks_notes and link.response is not None else {}
+    )
     shown = _fields_of(link.definition, link.stored, notes)
     if link.round.number > 1:
         earlier = flow.previous_response(session, link)
@@ -620,6 +742,7 @@ def _page_shown(
         changed=changed,
         distribution=distribution,
         confirm_decline=confirm_decline,
+        landing=link.response is None,
     )
 
 

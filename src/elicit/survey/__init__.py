@@ -2,7 +2,9 @@
 
 Contract (docs and DESIGN.md, "Expert pages"): each questionnaire page is one ``<form method="post">``; field
 names are item ids, composite parts ``item.code``; the forward button is ``name="nav" value="next"`` (``submit``
-on the review page), back is ``value="back"``. Everything works without JavaScript.
+on the last page and on the review page), back is ``value="back"``. The link's own address shows the first page
+in the negotiated language until the response exists; posting that page starts it. Everything works without
+JavaScript.
 
 Each view opens the link, parses the request, makes one call into ``elicit.responding.pages`` (which decides what
 to show or where to go: navigation, accepted fields, the language switch) and renders or redirects its answer;
@@ -33,7 +35,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, refresh
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -64,6 +66,9 @@ FRAGMENT_HEADER = "Elicit-Fragment"
 DISTRIBUTION_FRAGMENT = "distribution"
 
 WELCOME_BACK = N_("Welcome back. You can continue where you left off: your earlier answers are saved.")
+#: When this browser first saw the landing page (kept until the response starts: an anonymous one's duration).
+OPENED_KEY = "opened"
+OPENED_WITHIN = 24 * 3600  # an older landing visit is not the start of this response
 
 LINK_MESSAGES = {
     "unknown": (
@@ -100,14 +105,14 @@ def init_app(app: Flask) -> None:
 def _open(token: str, *, lock: bool = False) -> flow.ExpertLink:
     """The expert's link, with the page language set (a LinkError is rendered by ``_link_error``)."""
     link = flow.open_by_token(db.session, token, secret=current_app.config["SECRET_KEY"], lock=lock)
-    g.language = link.page_language(
-        session.get("language") or request.args.get("lang"),
+    g.language = link.negotiated = link.page_language(
+        request.args.get("lang") or session.get("language"),
         session=db.session,
         accepted=lambda languages: request.accept_languages.best_match(languages),
     )
     if link.response is not None:
         # Remembered in this browser so the thank-you page keeps the language after an anonymous submit.
-        session["language"] = g.language
+        _remember_language(g.language)
     recovery.remember(link, g.language)
     g.team = team_contact(link.study)  # kept as plain values: an error page shows it without the database
     return link
@@ -167,29 +172,28 @@ def _unknown_page(exc: answering.UnknownPage) -> Any:
 
 @bp.get("/<token>")
 def landing(token: str) -> Any:
-    """Open (or resume) a response: landing with language choice, or straight back to where the expert was."""
+    """Open (or resume) a response: the first page in the negotiated language (with the language switch; posting
+    it starts the response), or straight back to where the expert was, or the thank-you page."""
     link = _open(token)
     shown = answering.show_landing(link, db.session)
     if isinstance(shown, answering.Redirect):
         if link.response is not None and not (link.submitted or link.declined):
             flash(gettext(WELCOME_BACK), "info")  # opening the link again resumes where the expert was
         return _go(token, shown)
+    if isinstance(shown, answering.PageShown):
+        if OPENED_KEY not in session:
+            session[OPENED_KEY] = _now()
+        return _answer(token, shown)
     if shown.state == "discussion":  # IDEA: the step between two rounds
         return redirect(url_for("survey.discussion", token=token))
-    if shown.state == "open":
-        return render_template("survey/landing.html", link=link, token=token, definition=link.definition)
     return render_template("survey/done.html", link=link, state=shown.state)
 
 
 @bp.post("/<token>")
 def start(token: str) -> Any:
-    """The language chosen on the landing page starts the response."""
+    """A language chosen on an earlier landing page (a page left open, an outside client) starts the response."""
     link = _open(token, lock=True)
-    went = answering.begin(db.session, link, request.form.get("language", ""))
-    if went.response_id is not None and session.get("started", {}).get("response") != went.response_id:
-        # Anonymous responses store no exact time; this browser remembers when it started, for the duration.
-        session["started"] = {"response": went.response_id, "at": int(datetime.now(UTC).timestamp())}
-    return _go(token, went, code=303)
+    return _go(token, answering.begin(db.session, link, request.form.get("language", "")), code=303)
 
 
 @bp.get("/<token>/p/<page_id>")
@@ -207,7 +211,7 @@ def save(token: str, page_id: str) -> Any:
     """
     link = _open(token, lock=True)
     form = recovery.posted_fields()
-    outcome = answering.post_page(db.session, link, page_id, form)
+    outcome = answering.post_page(db.session, link, page_id, form, started=_started_here(link))
     if (
         request.headers.get(FRAGMENT_HEADER) == DISTRIBUTION_FRAGMENT
         and isinstance(outcome, answering.PageShown)
@@ -243,13 +247,26 @@ def _started_here(link: flow.ExpertLink) -> datetime | None:
         return None
 
 
+def _now() -> int:
+    return int(datetime.now(UTC).timestamp())
+
+
+def _remember_language(language: str) -> None:
+    """Keep the page language in this browser's session (written only when it changes: no cookie to re-sign)."""
+    if g.get("language") != language:
+        g.language = language
+        refresh()  # the interface strings follow (Flask-Babel keeps the first locale of a request)
+    if session.get("language") != language:
+        session["language"] = language
+
+
 def _answer(
     token: str, outcome: answering.PageShown | answering.ReviewShown | answering.Redirect, code: int = 302
 ) -> Any:
     """Show what ``responding`` decided (in the language it chose), or go where it said (``code`` after a POST)."""
     if isinstance(outcome, answering.Redirect):
         return _go(token, outcome, code)
-    g.language = session["language"] = outcome.language
+    _remember_language(outcome.language)
     if isinstance(outcome, answering.PageShown):
         refusal = None
         if outcome.stale:
@@ -267,7 +284,14 @@ def _answer(
 
 def _go(token: str, outcome: answering.Redirect, code: int = 302) -> Any:
     if outcome.language is not None:
-        g.language = session["language"] = outcome.language
+        _remember_language(outcome.language)
+    if outcome.response_id is not None and session.get("started", {}).get("response") != outcome.response_id:
+        # Anonymous responses store no exact time; this browser remembers when it started (when it first saw the
+        # landing page), for the duration.
+        now = _now()
+        opened = session.pop(OPENED_KEY, None)
+        at = opened if isinstance(opened, int) and 0 <= now - opened <= OPENED_WITHIN else now
+        session["started"] = {"response": outcome.response_id, "at": at}
     return redirect(_url(token, outcome.target), code=code)
 
 
@@ -283,22 +307,35 @@ def _url(token: str, target: str) -> str:
 
 
 def _page_html(shown: answering.PageShown, token: str, refusal: Notice | None) -> str:
-    view = _page_view(shown)
-    return render_template("survey/page.html", view=view, token=token, notice=refusal, version=shown.version)
+    view = _page_view(shown, token)
+    return render_template(
+        "survey/page.html",
+        view=view,
+        token=token,
+        notice=refusal,
+        version=shown.version,
+        description=_link_description(shown) if shown.landing else None,
+    )
+
+
+def _link_description(shown: answering.PageShown) -> str:
+    """The instrument's description, which the landing page shows above its first page."""
+    return text_in(shown.definition.description, shown.language) if shown.definition.description else ""
 
 
 def _distribution_html(shown: answering.PageShown) -> Any:
     """Only the drawn judgement of a page (what the page's script puts in place), in the page language."""
     assert shown.distribution is not None  # nosec B101  # narrows the type: the caller checked it
-    g.language = session["language"] = shown.language
+    _remember_language(shown.language)
     result = get_template_attribute("survey/items/_parts.html", "distribution_result")
-    html = result(_page_view(shown), shown.distribution.item)
+    html = result(_page_view(shown, str((request.view_args or {}).get("token", ""))), shown.distribution.item)
     return html, 200, {FRAGMENT_HEADER: DISTRIBUTION_FRAGMENT, "Vary": FRAGMENT_HEADER}
 
 
-def _page_view(shown: answering.PageShown) -> PageView:
+def _page_view(shown: answering.PageShown, token: str) -> PageView:
     """What the page template needs to show a page the request API decided on."""
     return PageView(
+        action=url_for("survey.save", token=token, page_id=shown.page.id),
         definition=shown.definition,
         page=shown.page,
         language=shown.language,
@@ -315,6 +352,8 @@ def _page_view(shown: answering.PageShown) -> PageView:
             distribution_view(shown.distribution, shown.language) if shown.distribution is not None else None
         ),
         confirm_decline=shown.confirm_decline,
+        landing=shown.landing,
+        last=shown.last,
     )
 
 
@@ -386,17 +425,20 @@ def _csrf_refused(exc: CSRFError) -> Any:
         request.endpoint == "survey.score_practice"
     ):  # what was typed, listed, with a button that sends it again
         return recovery.unsaved_page(notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_PAGE), status)
-    if request.endpoint == "survey.start":
-        refusal = notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_LANDING)
-        page = render_template(
-            "survey/landing.html", link=link, token=token, definition=link.definition, notice=refusal
-        )
-        return page, status
+    if (
+        request.endpoint == "survey.start"
+    ):  # an earlier landing page's language choice: the landing page again
+        first = answering.show_landing(link, db.session)
+        if isinstance(first, answering.PageShown):
+            _remember_language(first.language)
+            return _page_html(first, token, notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_PAGE)), status
+        return _error_page(status, gettext(recovery.EXPIRED_TITLE), gettext(recovery.EXPIRED_LINK))
     form = recovery.posted_fields()
     if request.endpoint == "survey.save":
         page_id = str((request.view_args or {}).get("page_id", ""))
         again = answering.show_page_again(db.session, link, page_id, form)
         if again is not None:
+            _remember_language(again.language)
             refusal = notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_PAGE)
             return _page_html(again, token, refusal), status
     if request.endpoint == "survey.submit":

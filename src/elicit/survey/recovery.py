@@ -42,7 +42,6 @@ EXPIRED_REVIEW = N_(
     "Your session had expired, so your answers are not submitted yet. Check them and press “Submit my answers” "
     "again."
 )
-EXPIRED_LANDING = N_("Your session had expired. Please choose your language again.")
 EXPIRED_LINK = N_("Your session had expired. Please open the link from your invitation again.")
 DOWN_PAGE = N_(
     "The service cannot reach its database at the moment, so this page is not saved yet. Your answers are still "

@@ -171,7 +171,13 @@ class PageView(ExpertTexts):
     )  # items shown whatever their relevance (they hold typed values)
     distribution: DistributionView | None = None  # the judgement "Show my distribution" drew (nothing saved)
     confirm_decline: bool = False  # consent refused: the page asks for a second press before anything ends
+    landing: bool = False  # the link's first page before the response exists (posting it starts the response)
+    last: bool = False  # the last page: its forward button submits the response as it saves
+    #: Where the page posts ("" in the studio preview): buttons that post to their own fragment (``formaction``)
+    #: need it, since the landing page's own address is the link's, not the page's.
+    action: str = ""
     _follow_ups: dict[str, FollowUp | None] = field(default_factory=dict, repr=False)
+    _required: Markup | None = field(default=None, repr=False)
 
     def distribution_for(self, item: Item) -> DistributionView | None:
         """The drawn judgement of ``item``, when the expert just asked to see it."""
@@ -189,7 +195,9 @@ class PageView(ExpertTexts):
         return self.errors.get(name)
 
     def item_errors(self, item: Item) -> list[tuple[str, str]]:
-        """Errors of an item and its parts, with the field each points to."""
+        """Errors of an item and its parts, with the field each points to (none to look for on most pages)."""
+        if not self.errors:
+            return []
         names = [*item.kind.form_names(item), *(item.id + suffix for suffix in NOTE_SUFFIXES)]
         seen: list[tuple[str, str]] = []
         for name in names:
@@ -293,9 +301,11 @@ class PageView(ExpertTexts):
     def describe_required(self, item: Item) -> Markup:
         if not item.required:
             return Markup("")
-        return Markup(
-            '<span class="required-mark" aria-hidden="true">*</span><span class="visually-hidden">{}</span>'
-        ).format(gettext("(required)"))
+        if self._required is None:  # the same mark for every required question of the page
+            self._required = Markup(
+                '<span class="required-mark" aria-hidden="true">*</span><span class="visually-hidden">{}</span>'
+            ).format(gettext("(required)"))
+        return self._required
 
 
 @dataclass(frozen=True)
