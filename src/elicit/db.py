@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Response, abort, g, has_request_context, request
 from flask_babel import gettext
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -50,6 +50,25 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Deleted content is overwritten, so a row deleted (or a page freed) leaves nothing to read in the file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+# Requests that only read: an expert's GET of their pages (tests/survey/test_reads_take_no_lock.py holds them to it).
+READ_ONLY_BLUEPRINTS = frozenset({"survey"})
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """Take SQLite's write lock at BEGIN, so concurrent writers queue on busy_timeout instead of failing with
+    "database is locked" when a read transaction later tries to write; except for a request that only reads.
+
+    An expert's GET reads from its WAL snapshot with a plain BEGIN and never waits: it no longer queues behind
+    another expert's save (before, every page view waited for the write lock).
+    """
+    reads_only = (
+        has_request_context()
+        and request.method in ("GET", "HEAD")
+        and request.blueprint in READ_ONLY_BLUEPRINTS
+    )
+    conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
@@ -107,9 +126,7 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         if path is not None:  # first: the first read makes the -wal and -shm files, with the file's mode
             event.listen(engine, "connect", lambda _conn, _record: private_sqlite_file(path))
         event.listen(engine, "connect", _sqlite_connect)
-        # Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of failing
-        # with "database is locked" when a read transaction later tries to write.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
