@@ -302,11 +302,6 @@ def _find_response(session: Session, link: ExpertLink, *, lock: bool) -> Respons
     return response
 
 
-def definition_by_id(session: Session, version_id: int, sha: str | None = None) -> Definition:
-    """The definition of a published version, parsed once per process (versions never change)."""
-    return compiled_version(session, version_id, sha).definition
-
-
 def compiled_version(session: Session, version_id: int, sha: str | None = None) -> CompiledVersion:
     """A published version compiled once per process (``elicit.responding.compiled``): keyed by id and sha256, so
     a new version, or two databases whose version 1 differ, never share an entry; only the hash is read on a hit
