@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -160,3 +161,31 @@ def test_the_web_app_refuses_to_start_without_a_key(workdir: Path) -> None:
         create_app()
     assert str(refused.value) == no_key_line(workdir).removeprefix("elicit: error: ")
     assert everything_under(workdir) == []
+
+
+@pytest.mark.parametrize("name", [config.KEY_FILE_NAME, config.AUDIT_KEY_FILE_NAME])
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: path.mkdir(), "Is a directory"),
+        (lambda path: path.write_bytes(b"\xff\xfe not ascii"), "not an ASCII text file"),
+    ],
+    ids=["a-folder", "not-ascii"],
+)
+def test_an_unreadable_key_file_is_refused_with_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, make: Any, reason: str
+) -> None:
+    """The secret key's and the audit key's files are read alike: one line that names the file and says why."""
+    monkeypatch.delenv("ELICIT_SECRET_KEY", raising=False)
+    monkeypatch.delenv("ELICIT_AUDIT_KEY", raising=False)
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    if name != config.KEY_FILE_NAME:
+        (instance / config.KEY_FILE_NAME).write_text("k" * 64, encoding="ascii")
+    make(instance / name)
+    with pytest.raises((config.NoSecretKey, config.BadSetting)) as refused:
+        config.from_environment(instance)
+    assert f"cannot read the {'secret' if name == config.KEY_FILE_NAME else 'audit'} key file" in str(
+        refused.value
+    )
+    assert reason in str(refused.value) and str(instance / name) in str(refused.value)

@@ -110,27 +110,39 @@ def _secret_key(instance_path: Path) -> tuple[str, Path | None]:
         return key, None
     path = instance_path / KEY_FILE_NAME
     try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
+        text = _read_key_file(path)
+    except OSError as exc:
+        raise NoSecretKey(
+            f"cannot read the secret key file {path}: {exc.strerror}; fix it, or set ELICIT_SECRET_KEY"
+        ) from None
+    if text is None:
         if not _may_create_key.get():
             raise NoSecretKey(
                 f"no secret key: ELICIT_SECRET_KEY is not set and there is no {path}; set ELICIT_SECRET_KEY, or "
                 f"run elicit init in {instance_path.parent} to create the key (if this server had a key, "
                 "restore it instead: anonymous answers are found with it)"
-            ) from None
+            )
         key, created = _create_key_file(path)
         return key, path if created else None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not an ASCII text file"
-        raise NoSecretKey(
-            f"cannot read the secret key file {path}: {reason}; fix it, or set ELICIT_SECRET_KEY"
-        ) from None
     if not text:
         raise NoSecretKey(
             f"the secret key file {path} is empty; restore the key this server had, or set ELICIT_SECRET_KEY "
             "(a new key makes the anonymous answers in progress unreachable)"
         )
     return text, None
+
+
+def _read_key_file(path: Path) -> str | None:
+    """The key kept in ``path`` (stripped; empty if the file is), None when there is no such file; an unreadable
+    file raises OSError with a ``strerror`` that says why."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise OSError(0, "not an ASCII text file") from None
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or "unreadable") from None
 
 
 def _create_key_file(path: Path) -> tuple[str, bool]:
@@ -168,17 +180,16 @@ def audit_key(instance_path: Path, *, create: bool = False) -> tuple[str | None,
         return key, None
     path = instance_path / AUDIT_KEY_FILE_NAME
     try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
+        text = _read_key_file(path)
+    except OSError as exc:
+        raise BadSetting(
+            f"cannot read the audit key file {path}: {exc.strerror}; fix it, or set ELICIT_AUDIT_KEY"
+        ) from None
+    if text is None:
         if not create:
             return None, None
         key, created = _create_key_file(path)
         return key, path if created else None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not an ASCII text file"
-        raise BadSetting(
-            f"cannot read the audit key file {path}: {reason}; fix it, or set ELICIT_AUDIT_KEY"
-        ) from None
     if not text:
         raise BadSetting(
             f"the audit key file {path} is empty; put back the audit key this server had (your security officer "

@@ -1,8 +1,7 @@
 """What a page request derives from a published instrument version alone, made once per version per process.
 
 A published version never changes: its sha256 names its canonical content. Its parsed definition and what follows
-from the definition alone (the form fields each page accepts, its pages by id) are made on
-first use and kept in a bounded LRU keyed by the version's id *and* sha256, so a new version, or another database
+from the definition alone (the form fields each page accepts) are made on first use and kept in a bounded LRU keyed by the version's id *and* sha256, so a new version, or another database
 whose version of the same id differs, never meets another version's entry. Nothing here depends on an expert, a
 response or a request: process memory holds published data only, never state.
 """
@@ -27,12 +26,8 @@ class CompiledVersion:
     def __init__(self, definition: Definition, sha256: str) -> None:
         self.definition = definition
         self.sha256 = sha256
-        self._pages = {page.id: page for page in definition.pages}
         self._fields: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
         self._lock = threading.Lock()
-
-    def page(self, page_id: str) -> Page | None:
-        return self._pages.get(page_id)
 
     def fields(self, page: Page, asks_rationale: frozenset[str], control: frozenset[str]) -> frozenset[str]:
         """Every field name a post of ``page`` may carry: ``control`` fields and its items' own (with a rationale
@@ -41,13 +36,18 @@ class CompiledVersion:
         key = (page.id, rationale)
         found = self._fields.get(key)
         if found is None:
-            allowed = set(control)
-            for item in page.answerable_items():
-                allowed |= form_names(item, item.id in rationale)
-            found = frozenset(allowed)
+            found = page_fields(page, rationale, control)
             with self._lock:
                 self._fields[key] = found
         return found
+
+
+def page_fields(page: Page, asks_rationale: frozenset[str], control: frozenset[str]) -> frozenset[str]:
+    """Every field name a post of ``page`` may carry, computed (``CompiledVersion.fields`` keeps it)."""
+    allowed = set(control)
+    for item in page.answerable_items():
+        allowed |= form_names(item, item.id in asks_rationale)
+    return frozenset(allowed)
 
 
 class VersionCache:

@@ -18,7 +18,7 @@ the instrument does not have raises ``UnknownPage``. Nothing here imports Flask.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from elicit.instruments.schema import Definition, Item, Page, Practice
 from elicit.models import Discussion, PracticeStatus, RoundStatus
 from elicit.responding import flow
 from elicit.responding import practice as training
-from elicit.responding.compiled import CompiledVersion
+from elicit.responding.compiled import CompiledVersion, page_fields
 from elicit.responding.feedback import feedback_for
 from elicit.responding.values import (
     DONT_KNOW,
@@ -518,7 +518,7 @@ def show_page_again(session: Session, link: flow.ExpertLink, page_id: str, form:
     exists, only the landing page.
     """
     page = _page(link.definition, page_id)
-    if page is None or _field_problem(form, page, link.rationale_items) is not None:
+    if page is None or _field_problem(form, page, link.rationale_items, link.compiled) is not None:
         return None
     if link.response is None:
         if page.id != _landing_page(link.definition).id:
@@ -606,13 +606,11 @@ def _field_problem(
 ) -> Message | None:
     """Why a post does not fit a page, or None when every field belongs to it (its items' types name them; with
     ``compiled``, the set made once per version)."""
-    if compiled is not None:
-        allowed: Set[str] = compiled.fields(page, asks_rationale, CONTROL_FIELDS)
-    else:
-        names = set(CONTROL_FIELDS)
-        for item in page.answerable_items():
-            names |= form_names(item, item.id in asks_rationale)
-        allowed = names
+    allowed = (
+        compiled.fields(page, asks_rationale, CONTROL_FIELDS)
+        if compiled is not None
+        else page_fields(page, asks_rationale, CONTROL_FIELDS)
+    )
     if len(form) > MAX_FIELDS or any(key not in allowed for key in form):
         return FOREIGN_FIELDS
     if _sent_twice(form):

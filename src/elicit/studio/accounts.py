@@ -62,11 +62,10 @@ class LoginPolicy:
         return timedelta(minutes=minutes)
 
 
-@dataclass(frozen=True)
-class LoginResult:
+class Decided:
+    """What a sign-in step answers, read from its ``outcome`` (a password here, a second factor in twofactor)."""
+
     outcome: Outcome
-    user: User | None = None
-    until: datetime | None = None  # when a lock or throttle ends
 
     @property
     def ok(self) -> bool:
@@ -76,6 +75,13 @@ class LoginResult:
     def refused(self) -> bool:
         """Locked or throttled: the answer is 429."""
         return self.outcome in {Outcome.LOCKED, Outcome.THROTTLED}
+
+
+@dataclass(frozen=True)
+class LoginResult(Decided):
+    outcome: Outcome
+    user: User | None = None
+    until: datetime | None = None  # when a lock or throttle ends
 
 
 def aware(moment: datetime) -> datetime:

@@ -41,6 +41,7 @@ from elicit import audit
 from elicit.errors import ElicitError
 from elicit.models import RecoveryCode, Role, User, utcnow
 from elicit.studio.accounts import (
+    Decided,
     LoginPolicy,
     Outcome,
     aware,
@@ -314,21 +315,13 @@ class Problem(StrEnum):
 
 
 @dataclass(frozen=True)
-class Checked:
+class Checked(Decided):
     """The answer to a second factor: how it went, the factor used, and until when a lock or throttle lasts."""
 
     outcome: Outcome
     factor: Factor | None = None
     problem: Problem | None = None
     until: datetime | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
-
-    @property
-    def refused(self) -> bool:
-        return self.outcome in {Outcome.LOCKED, Outcome.THROTTLED}
 
 
 def _matches(session: Session, user: User, secret_key: str, code: Code, now: float) -> Problem | None:

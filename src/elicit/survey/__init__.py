@@ -425,9 +425,8 @@ def _csrf_refused(exc: CSRFError) -> Any:
         request.endpoint == "survey.score_practice"
     ):  # what was typed, listed, with a button that sends it again
         return recovery.unsaved_page(notice(recovery.EXPIRED_TITLE, recovery.EXPIRED_PAGE), status)
-    if (
-        request.endpoint == "survey.start"
-    ):  # an earlier landing page's language choice: the landing page again
+    if request.endpoint == "survey.start":
+        # an earlier landing page's language choice: the landing page again
         first = answering.show_landing(link, db.session)
         if isinstance(first, answering.PageShown):
             _remember_language(first.language)

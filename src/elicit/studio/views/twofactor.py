@@ -228,10 +228,18 @@ def _setup_page(
     return render_template("studio/twofactor_setup.html", **context), status
 
 
-def _refuse_single_sign_on(user: User) -> View | None:
-    if not access.signs_on_elsewhere(user):
+def _nothing_to_set_up(user: User) -> View | None:
+    """Back to the account page when the user has a second factor already, or signs in through single sign-on
+    (their identity provider asks for the second factor); None when setting one up may go on."""
+    if twofactor.is_on(user):
+        flash(_("Two-factor sign-in is on already."), "info")
+    elif access.signs_on_elsewhere(user):
+        flash(
+            _("You sign in through single sign-on; your identity provider asks for the second factor."),
+            "info",
+        )
+    else:
         return None
-    flash(_("You sign in through single sign-on; your identity provider asks for the second factor."), "info")
     return redirect(url_for("studio.account"))
 
 
@@ -239,12 +247,9 @@ def _refuse_single_sign_on(user: User) -> View | None:
 @access.login_required
 def twofactor_setup() -> View:
     user = access.current_user()
-    if twofactor.is_on(user):
-        flash(_("Two-factor sign-in is on already."), "info")
-        return redirect(url_for("studio.account"))
-    refused = _refuse_single_sign_on(user)
-    if refused is not None:
-        return refused
+    done = _nothing_to_set_up(user)
+    if done is not None:
+        return done
     return _setup_page(request.args.get("next", ""), "", twofactor.pending_secret(user, _key()))
 
 
@@ -256,12 +261,9 @@ def twofactor_start() -> View:
     pending = request.form.get("pending", "")
     if not form.validate_on_submit():
         return _setup_page(form.next.data or "", pending, None, status=422)
-    if twofactor.is_on(user):
-        flash(_("Two-factor sign-in is on already."), "info")
-        return redirect(url_for("studio.account"))
-    refused = _refuse_single_sign_on(user)
-    if refused is not None:
-        return refused
+    done = _nothing_to_set_up(user)
+    if done is not None:
+        return done
     secret = twofactor.begin_enrolment(user, _key(), anew=request.form.get("anew") == "1")
     return _setup_page(form.next.data or "", pending, secret)
 
