@@ -56,6 +56,7 @@ def _url_values(app: Flask, study: StudyHandle, token: str, page_id: str, admin_
         "entry_id": entry_id,
         "job_id": job_id,
         "submission_id": 1,
+        "passkey_id": 1,  # none exists: its pages answer 404, with the headers all the same
         "slug": study.slug,
         "token": token,
         "page_id": page_id,

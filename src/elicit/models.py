@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -162,6 +163,9 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(Text)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # The one passkey challenge this account may answer now (elicit.studio.passkeys: purpose, when, SHA-256),
+    # cleared when it is answered, so no answer is accepted twice.
+    passkey_challenge: Mapped[str | None] = mapped_column(String(120))
     # Single sign-on (OpenID Connect): the issuer and subject this account signs in as. A first sign-in that no
     # claim maps to a role waits for an administrator (approval_pending, and the account is inactive until then).
     oidc_issuer: Mapped[str | None] = mapped_column(String(500))
@@ -173,6 +177,7 @@ class User(Base):
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+    passkeys: Mapped[list[Passkey]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
 class RecoveryCode(Base):
@@ -187,6 +192,24 @@ class RecoveryCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="recovery_codes")
+
+
+class Passkey(Base):
+    """A WebAuthn credential that stands beside the authenticator app as a second factor: its public key only."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # The authenticator's signature counter at its last use; one that does not grow may be a copied key.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)  # 32 bits unsigned
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(back_populates="passkeys")
 
 
 class ApiToken(Base):

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import FLAGSHIP
+from tests.conftest import ARTIFACTS, FLAGSHIP, axe_violations
 
 PASSWORD = "correct horse battery"
 # The authenticator app secret of every administrator these fixtures make: administrators must sign in with a
@@ -229,3 +230,32 @@ def count_rows(app: Flask, model: type, *where: object) -> int:
 
 
 Helper = Callable[..., object]
+
+
+def browser_tab(browser: Any, javascript: bool) -> tuple[Any, Any]:
+    """A new context (1280 x 900, JavaScript on or off, CSP bypassed so that axe can be injected) and its tab."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=javascript, bypass_csp=True
+    )
+    return context, context.new_page()
+
+
+def shooter(
+    tab: Any, axe_source: str, name: str, *, javascript: bool, database_url: str
+) -> Callable[[str], None]:
+    """``shoot(label)``: with JavaScript, no serious axe violation on the page in ``tab``; on SQLite (how a page
+    looks does not depend on the database), screenshots ``NAME-LABEL-{360,1280}.png`` in the artifacts."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    on_sqlite = not database_url.startswith("postgresql")
+
+    def shoot(label: str) -> None:
+        if javascript:
+            assert axe_violations(tab, axe_source) == [], label
+        if not on_sqlite:
+            return
+        for width in (360, 1280):
+            tab.set_viewport_size({"width": width, "height": 900})
+            tab.screenshot(path=str(ARTIFACTS / f"{name}-{label}-{width}.png"), full_page=True)
+        tab.set_viewport_size({"width": 1280, "height": 900})
+
+    return shoot

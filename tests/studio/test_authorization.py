@@ -44,6 +44,14 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("studio.twofactor_disable", "POST"): (L, OK, OK, OK, F),
     ("studio.user_twofactor_reset_confirm", "GET"): ADMIN_ONLY,
     ("studio.user_twofactor_reset", "POST"): ADMIN_ONLY,
+    # Passkeys. Adding one is the account's own business (an account without the app is sent back to its
+    # account page); the matrix's passkey is the member's, so only the member may remove it (404 for the rest).
+    ("studio.login_passkey", "POST"): (401, 401, 401, 401, 401),
+    ("studio.passkey_new_again", "GET"): (L, 302, 302, 302, 302),
+    ("studio.passkey_new", "POST"): EVERYONE_SIGNED_IN,
+    ("studio.passkey_add", "POST"): EVERYONE_SIGNED_IN,
+    ("studio.passkey_remove_confirm", "GET"): (L, N, N, OK, N),
+    ("studio.passkey_remove", "POST"): (L, N, N, OK, N),
     ("studio.index", "GET"): EVERYONE_SIGNED_IN,
     ("studio.instruments", "GET"): EVERYONE_SIGNED_IN,
     ("studio.instrument_version", "GET"): EVERYONE_SIGNED_IN,
@@ -186,9 +194,17 @@ def matrix_setup(app: Flask, people: People, flagship_study: str) -> dict[str, o
 
         roster = "name,email,organisation,cohort\nMatrix Person,matrix.person@example.org,,UK\n"
         entry_id = import_roster(db.session, study, parse_roster(roster, study))[0].roster_entry.id
+        from elicit.models import Passkey
+
+        passkey = Passkey(
+            user_id=people.researcher, credential_id=b"matrix", public_key=b"key", name="Matrix"
+        )
+        db.session.add(passkey)
         db.session.commit()
+        passkey_id = passkey.id
     assert invitation_id is not None
-    return {**_url_values(app, people, name, invitation_id, job_id, submission_id), "entry_id": entry_id}
+    values = _url_values(app, people, name, invitation_id, job_id, submission_id)
+    return {**values, "entry_id": entry_id, "passkey_id": passkey_id}
 
 
 def test_every_studio_route_is_in_the_matrix(app: Flask) -> None:

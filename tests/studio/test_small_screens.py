@@ -63,7 +63,7 @@ def _seed(app: Flask, people: People) -> dict[str, object]:
     from elicit import audit
     from elicit.db import db
     from elicit.instruments.loading import load_file
-    from elicit.models import MailKind
+    from elicit.models import MailKind, Passkey
     from elicit.studies import find_study, import_roster, parse_roster
     from elicit.studio.instruments import save_draft
     from elicit.studio.invitations import claim_submission
@@ -95,6 +95,8 @@ def _seed(app: Flask, people: People) -> dict[str, object]:
             target=SLUG,
             details={"title": "Defence diplomacy: a survey of UK and Pakistani practitioners " * 3},
         )
+        passkey = Passkey(user_id=people.admin, credential_id=b"small", public_key=b"key", name="Work laptop")
+        db.session.add(passkey)
         db.session.flush()
         invitation_id = links[0].invitation.id
         db.session.commit()
@@ -109,6 +111,7 @@ def _seed(app: Flask, people: People) -> dict[str, object]:
             "job_id": job.id,
             "submission_id": submission.id,
             "entry_id": links[0].roster_entry.id if links[0].roster_entry else 0,
+            "passkey_id": passkey.id,
         }
     return values
 

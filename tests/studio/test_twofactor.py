@@ -24,15 +24,16 @@ from werkzeug.test import TestResponse
 from elicit.db import db
 from elicit.models import AuditEvent, LoginFailure, RecoveryCode, User
 from elicit.studio import twofactor
-from tests.conftest import ARTIFACTS, axe_violations
 from tests.studio.conftest import (
     PASSWORD,
     People,
+    browser_tab,
     csrf,
     csrf_from,
     login,
     make_user,
     post,
+    shooter,
     sign_in_directly,
 )
 
@@ -708,23 +709,10 @@ def test_enrolment_and_sign_in_in_a_browser(
 ) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, java_script_enabled=javascript, bypass_csp=True
-    )  # (bypass_csp lets axe be injected)
-    tab = context.new_page()
+    context, tab = browser_tab(browser, javascript)
     kind = "postgresql" if database_url.startswith("postgresql") else "sqlite"
     name = f"twofactor-{'js' if javascript else 'nojs'}-{kind}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-
-    def shoot(label: str) -> None:
-        if javascript:
-            assert axe_violations(tab, axe_source) == [], label
-        if kind != "sqlite":  # how a page looks does not depend on the database
-            return
-        for width in (360, 1280):
-            tab.set_viewport_size({"width": width, "height": 900})
-            tab.screenshot(path=str(ARTIFACTS / f"{name}-{label}-{width}.png"), full_page=True)
-        tab.set_viewport_size({"width": 1280, "height": 900})
+    shoot = shooter(tab, axe_source, name, javascript=javascript, database_url=database_url)
 
     new_admin = make_user(app, "new-admin@example.org", "admin", second_factor=False)
     try:

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
         instruments,
         invitations,
         lifecycle,
+        passkeys,
         studies,
         twofactor,
     )

@@ -124,6 +124,7 @@ ENROLMENT_ENDPOINTS = frozenset(
         "studio.login",
         "studio.login_post",
         "studio.login_code",
+        "studio.login_passkey",
         "studio.logout",
     }
 )
@@ -281,7 +282,7 @@ def keep_form_without_session() -> Any | None:
         return None
     if request.endpoint == "studio.logout":
         return None
-    if request.endpoint in {"studio.login_post", "studio.login_code"}:
+    if request.endpoint in {"studio.login_post", "studio.login_code", "studio.login_passkey"}:
         pending = request.form.get("pending", "")
         if not pending:
             return None

@@ -545,6 +545,33 @@ class TurnOffForm(SecondFactorForm):
     )
 
 
+class PasskeySignInForm(CarryForm):
+    """The second step of signing in with a passkey: the browser's answer, put there by passkeys.js."""
+
+    credential = HiddenField()
+
+
+class PasskeyAddForm(StudioForm):
+    """Adding a passkey: a name to tell it apart, the password (as for setting up the app), and the browser's
+    answer, put there by passkeys.js."""
+
+    name = StringField(
+        _l("Name of the passkey"),
+        validators=[
+            DataRequired(_l("Give the passkey a name, such as the device it is on.")),
+            Length(max=80),
+        ],
+        description=_l("To tell your passkeys apart, such as “Work laptop” or “Security key”."),
+        render_kw={"autocomplete": "off", "maxlength": 80},
+    )
+    current = PasswordField(
+        _l("Your password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=1000)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    credential = HiddenField()
+
+
 class RetentionForm(StudioForm):
     """A study's retention date: after it (UTC) the personal data is purged (``elicit.lifecycle``)."""
 

@@ -22,7 +22,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from elicit import audit
 from elicit.errors import ElicitError
-from elicit.models import RecoveryCode, Role, User, utcnow
+from elicit.models import Passkey, RecoveryCode, Role, User, utcnow
 from elicit.studio.accounts import (
     Decided,
     LoginPolicy,
@@ -76,6 +76,7 @@ class TwoFactorError(ElicitError, ValueError):
 class Factor(StrEnum):
     TOTP = "totp"
     RECOVERY = "recovery"
+    PASSKEY = "passkey"  # beside the app, in a browser with JavaScript (elicit.studio.passkeys)
 
 
 @dataclass(frozen=True)
@@ -288,11 +289,13 @@ def recovery_codes_left(session: Session, user: User) -> int:
 
 
 def turn_off(session: Session, user: User) -> None:
-    """Remove the second factor and every recovery code (the account signs in with its password alone)."""
+    """Remove the second factor, every recovery code and every passkey (the password alone signs in again)."""
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_step = None
+    user.passkey_challenge = None
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    session.execute(delete(Passkey).where(Passkey.user_id == user.id))
 
 
 def reset(session: Session, user: User, actor: str) -> bool:
@@ -312,6 +315,7 @@ class Problem(StrEnum):
     WRONG = "wrong"
     USED = "used"  # the right code of a step that was used already
     UNREADABLE = "unreadable"  # the stored secret does not open with this key
+    STALE = "stale"  # a passkey's answer to a challenge that was answered already, replaced or too old
 
 
 @dataclass(frozen=True)
@@ -361,10 +365,29 @@ def check(
     *,
     recovery: bool = True,
 ) -> Checked:
-    """Check a second factor with the sign-in rules: throttled per source, refused while the account is locked,
-    a wrong code counted and audited like a wrong password. A right code is used up; nothing else is changed
-    (:func:`finish_sign_in` completes a sign-in)."""
-    now = clock() if now is None else now
+    """Check a typed code with the sign-in rules of :func:`decide`. A right code is used up; nothing else is
+    changed (:func:`finish_sign_in` completes a sign-in)."""
+    moment = clock() if now is None else now
+
+    def match() -> Problem | None:
+        if code.kind is Factor.RECOVERY and not recovery:
+            return Problem.WRONG
+        return _matches(session, user, secret_key, code, moment)
+
+    return decide(session, user, source, policy, code.kind, match)
+
+
+def decide(
+    session: Session,
+    user: User,
+    source: str,
+    policy: LoginPolicy,
+    factor: Factor,
+    match: Callable[[], Problem | None],
+) -> Checked:
+    """The sign-in rules around checking one second factor (``match``: None when right, else what was wrong),
+    for codes and passkeys alike: throttled per source, refused while the account is locked, a wrong answer
+    counted and audited like a wrong password."""
     moment = utcnow()
     source = (source or "unknown")[:64]
     until = throttled_until(session, source, policy, moment)
@@ -375,17 +398,15 @@ def check(
         return Checked(Outcome.LOCKED, until=refused_while_locked(session, user, source, moment).until)
     if not is_on(user):
         return Checked(Outcome.WRONG, problem=Problem.WRONG)
-    if code.kind is Factor.RECOVERY and not recovery:
-        problem: Problem | None = Problem.WRONG
-    else:
-        problem = _matches(session, user, secret_key, code, now)
-    if problem is Problem.UNREADABLE:
-        # Not the person's mistake, so not counted: no code can be right until an administrator resets it.
+    problem = match()
+    if problem in (Problem.UNREADABLE, Problem.STALE):
+        # Not a guess, so not counted: an unreadable secret cannot be right until an administrator resets it,
+        # and a stale challenge cannot be right at all (the page offers a new one).
         return Checked(Outcome.WRONG, problem=problem)
     if problem is not None:
         result = wrong_secret(session, user, source, policy, moment, "wrong second factor")
         return Checked(result.outcome, problem=problem, until=result.until)
-    return Checked(Outcome.OK, factor=code.kind)
+    return Checked(Outcome.OK, factor=factor)
 
 
 def finish_sign_in(session: Session, user: User, factor: Factor, source: str) -> None:

@@ -18,8 +18,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from elicit import audit
 from elicit.db import db
-from elicit.models import Role, User, utcnow
-from elicit.studio import access, confirming, twofactor
+from elicit.models import Passkey, Role, User, utcnow
+from elicit.studio import access, confirming, passkeys, twofactor
 from elicit.studio.accounts import LoginPolicy, wrong_secret
 from elicit.studio.blueprint import bp
 from elicit.studio.forms import (
@@ -28,6 +28,7 @@ from elicit.studio.forms import (
     CurrentCodeForm,
     EnrolmentCodeForm,
     LoginForm,
+    PasskeySignInForm,
     PasswordChangeForm,
     SecondFactorForm,
     StudioForm,
@@ -54,6 +55,7 @@ class TwoFactorState:
     single_sign_on: bool
     regenerate: StudioForm
     turn_off: StudioForm
+    add_passkey: StudioForm
 
     @property
     def on(self) -> bool:
@@ -68,6 +70,15 @@ class TwoFactorState:
         return twofactor.recovery_codes_left(db.session, self.user)
 
     @property
+    def passkeys(self) -> list[Passkey]:
+        return passkeys.of(db.session, self.user)
+
+    @property
+    def passkeys_possible(self) -> bool:
+        """Whether passkeys can be added here (not when the studio is reached at an IP address)."""
+        return relying_party() is not None
+
+    @property
     def resettable(self) -> bool:
         return self.user.totp_secret is not None or self.on
 
@@ -79,6 +90,7 @@ def _state(user: User, regenerate: Any = None, turn_off: Any = None) -> TwoFacto
         single_sign_on=access.signs_on_elsewhere(user),
         regenerate=regenerate if isinstance(regenerate, StudioForm) else CurrentCodeForm(formdata=None),
         turn_off=turn_off if isinstance(turn_off, StudioForm) else TurnOffForm(formdata=None),
+        add_passkey=ActionForm(formdata=None),
     )
 
 
@@ -98,16 +110,22 @@ def _account_page(status: int, **forms: Any) -> tuple[str, int]:
     ), status
 
 
-def _source() -> str:
+def client_source() -> str:
+    """The address a sign-in attempt is counted against."""
     return request.remote_addr or "unknown"
 
 
-def _policy() -> LoginPolicy:
+def login_policy() -> LoginPolicy:
     return LoginPolicy.from_config(current_app.config)
 
 
 def _key() -> str:
     return str(current_app.config["SECRET_KEY"])
+
+
+def relying_party() -> passkeys.RelyingParty | None:
+    """Where passkeys work: the address this request reached the studio at (None on an IP address)."""
+    return passkeys.relying_party(request.host_url)
 
 
 def _site() -> str:
@@ -135,14 +153,30 @@ def second_step(user: User, next_path: str, pending: str) -> tuple[str, int]:
     session.clear()  # nothing from before (a planted session, an old CSRF token) is carried into the sign-in
     session[HALF] = [user.id, user.session_version, int(twofactor.clock())]
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-    return _code_page(SecondFactorForm(formdata=None, next=next_path), pending, 200)
+    return code_page(user, SecondFactorForm(formdata=None, next=next_path), pending, 200)
 
 
-def _code_page(form: SecondFactorForm, pending: str, status: int, **context: str) -> tuple[str, int]:
-    return render_template("studio/twofactor_code.html", form=form, pending=pending, **context), status
+def code_page(
+    user: User, form: SecondFactorForm, pending: str, status: int, **context: str
+) -> tuple[str, int]:
+    """The second step's page: the code field and, when the account has passkeys, the passkey button (with a
+    new challenge, kept whatever the status: an error answer would roll it back)."""
+    rp = relying_party()
+    options = passkeys.sign_in_options(db.session, user, rp) if rp is not None else None
+    if options is not None:
+        db.session.commit()
+    passkey_form = PasskeySignInForm(formdata=None, next=form.next.data) if options is not None else None
+    return render_template(
+        "studio/twofactor_code.html",
+        form=form,
+        pending=pending,
+        passkey_options=options,
+        passkey_form=passkey_form,
+        **context,
+    ), status
 
 
-def _half_signed_in() -> User | None:
+def half_signed_in() -> User | None:
     """The account whose password was right less than five minutes ago, in this browser; else None."""
     state = session.get(HALF)
     if not (isinstance(state, list) and len(state) == 3 and all(isinstance(part, int) for part in state)):
@@ -156,33 +190,49 @@ def _half_signed_in() -> User | None:
     return user
 
 
+def sign_in_again(next_path: str, pending: str) -> tuple[str, int]:
+    """The sign-in page, when a second step comes without a right password in this browser before it."""
+    session.pop(HALF, None)
+    message = _(
+        "Sign in again: more than five minutes passed since your password was entered, or this browser "
+        "did not enter it."
+    )
+    login_form = LoginForm(formdata=None, next=next_path)
+    return render_template("studio/login.html", form=login_form, pending=pending, login_error=message), 401
+
+
 @bp.post("/login/code")
 def login_code() -> View:
     form = SecondFactorForm()
     pending = request.form.get("pending", "")
-    user = _half_signed_in()
+    user = half_signed_in()
     if user is None:
-        session.pop(HALF, None)
-        message = _(
-            "Sign in again: more than five minutes passed since your password was entered, or this browser "
-            "did not enter it."
-        )
-        login_form = LoginForm(formdata=None, next=form.next.data or "")
-        html = render_template("studio/login.html", form=login_form, pending=pending, login_error=message)
-        return html, 401
+        return sign_in_again(form.next.data or "", pending)
     if not form.validate_on_submit() or form.parsed is None:
-        return _code_page(form, pending, 422)
-    checked = twofactor.check(db.session, user, form.parsed, _source(), _policy(), _key())
+        return code_page(user, form, pending, 422)
+    checked = twofactor.check(db.session, user, form.parsed, client_source(), login_policy(), _key())
     if checked.refused:
-        db.session.commit()  # an error answer rolls back; the counters and the audit event must stay
-        return _code_page(form, pending, 429, refusal=_wait_message(checked.until, checked.outcome))
+        return refused_page(user, form, pending, checked)
     if not checked.ok or checked.factor is None:
         form.code.errors = [_problem_message(checked)]
-        return _code_page(form, pending, 200)
-    twofactor.finish_sign_in(db.session, user, checked.factor, _source())
+        return code_page(user, form, pending, 200)
+    return signed_in(user, checked.factor, pending, form.next.data)
+
+
+def refused_page(
+    user: User, form: SecondFactorForm, pending: str, checked: twofactor.Checked
+) -> tuple[str, int]:
+    """The second step's page when the account is locked or the source throttled (429)."""
+    db.session.commit()  # an error answer rolls back; the counters and the audit event must stay
+    return code_page(user, form, pending, 429, refusal=_wait_message(checked.until, checked.outcome))
+
+
+def signed_in(user: User, factor: twofactor.Factor, pending: str, next_path: str | None) -> View:
+    """The second factor was right: the session begins, and the browser goes on to where it was going."""
+    twofactor.finish_sign_in(db.session, user, factor, client_source())
     access.begin_session(user)
     flash(_("Signed in as %(email)s.", email=user.email), "success")
-    if checked.factor is twofactor.Factor.RECOVERY:
+    if factor is twofactor.Factor.RECOVERY:
         left = twofactor.recovery_codes_left(db.session, user)
         flash(
             _(
@@ -195,7 +245,7 @@ def login_code() -> View:
     kept = access.read_pending(pending, user.id)
     if kept is not None:
         return render_template("studio/pending_form.html", kept=kept)
-    return redirect(access.safe_next(form.next.data))
+    return redirect(access.safe_next(next_path))
 
 
 # ------------------------------------------------------------------------------------------------------ setting up
@@ -280,15 +330,9 @@ def twofactor_confirm() -> View:
         return render_template("error.html", status=409, title=_("Nothing to confirm"), message=message), 409
     if not form.validate_on_submit() or form.parsed is None:
         return _setup_page(form.next.data or "", pending, secret, form, 422)
-    if not check_password(user, form.current.data or ""):
-        # Counted like a wrong password at sign-in: this form must not be a way to guess it without limit.
-        result = wrong_secret(db.session, user, _source(), _policy(), utcnow(), "wrong password")
-        db.session.commit()  # an error answer rolls back; the count and the audit event must stay
-        if result.refused:
-            form.current.errors = [_wait_message(result.until, result.outcome)]
-            return _setup_page(form.next.data or "", pending, secret, form, 429)
-        form.current.errors = [_("This is not your password.")]
-        return _setup_page(form.next.data or "", pending, secret, form, 422)
+    refused = password_refused(user, form.current)
+    if refused is not None:
+        return _setup_page(form.next.data or "", pending, secret, form, refused)
     try:
         codes = twofactor.confirm_enrolment(db.session, user, _key(), form.parsed, twofactor.clock())
     except twofactor.TwoFactorError as exc:
@@ -297,6 +341,21 @@ def twofactor_confirm() -> View:
     access.end_session(user)  # every other session of this account ends: they began without the second factor
     access.begin_session(user)
     return _recovery_codes_page(codes, CarryForm(formdata=None, next=form.next.data), pending, first=True)
+
+
+def password_refused(user: User, field: Any) -> int | None:
+    """Check the password typed into ``field`` by the signed-in ``user`` before a second factor is added; None
+    when right, else the status to answer with (the field says why). A wrong one is counted like a wrong
+    password at sign-in: such a form must not be a way to guess it without limit."""
+    if check_password(user, field.data or ""):
+        return None
+    result = wrong_secret(db.session, user, client_source(), login_policy(), utcnow(), "wrong password")
+    db.session.commit()  # an error answer rolls back; the count and the audit event must stay
+    if result.refused:
+        field.errors = [_wait_message(result.until, result.outcome)]
+        return 429
+    field.errors = [_("This is not your password.")]
+    return 422
 
 
 def _recovery_codes_page(codes: list[str], form: CarryForm, pending: str, *, first: bool) -> tuple[str, int]:
@@ -332,7 +391,9 @@ def _checked_code(form: SecondFactorForm, *, recovery: bool, form_name: str) -> 
     user = access.current_user()
     if not form.validate_on_submit() or form.parsed is None:
         return _account_page(422, **{form_name: form})
-    checked = twofactor.check(db.session, user, form.parsed, _source(), _policy(), _key(), recovery=recovery)
+    checked = twofactor.check(
+        db.session, user, form.parsed, client_source(), login_policy(), _key(), recovery=recovery
+    )
     if checked.ok:
         return None
     db.session.commit()  # the failure is counted and audited like a wrong sign-in, though the answer is an error
@@ -388,7 +449,10 @@ def _reset_confirmation(user: User) -> confirming.Confirmation:
     return confirming.Confirmation(
         title=_("Reset the second factor of %(email)s?", email=user.email),
         consequences=(
-            _("Their authenticator app and every recovery code stop working, and they are signed out."),
+            _(
+                "Their authenticator app, every recovery code and every passkey stop working, and they are signed "
+                "out."
+            ),
             _(
                 "They sign in with their password alone next time and set up a second factor again if it is required."
             ),
