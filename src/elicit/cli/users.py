@@ -43,7 +43,8 @@ def user_add(email: str, role: str, password_stdin: bool) -> None:
 @click.argument("email")
 @with_database()
 def user_reset_2fa(email: str) -> None:
-    """Remove an account's second factor (a lost phone): its app and recovery codes stop working, its sessions end.
+    """Remove an account's second factor (a lost phone): its app, recovery codes and passkeys stop working, and
+    its sessions end.
 
     The account then signs in with its password alone and, if it must have a second factor (administrators, or
     everyone under ELICIT_REQUIRE_2FA), sets one up before anything else."""

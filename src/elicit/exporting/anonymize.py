@@ -57,7 +57,8 @@ class Coarsening:
     analysis: str | None = None  # the codebook's analysis kind after the rule (None: the item type's own)
 
 
-def _fmt(value: float) -> str:
+def bound_text(value: float) -> str:
+    """A bin bound as written in labels (the export's and data.R's alike): 5, 2.5, or (-3) for a negative one."""
     text = str(int(value)) if float(value).is_integer() else f"{value:g}"
     # A leading minus would look like a formula to a spreadsheet (and be neutralised with a quote).
     return f"({text})" if value < 0 else text
@@ -70,11 +71,11 @@ def bin_labels(bins: Sequence[float], integer: bool) -> list[tuple[float, float,
     for index, (low, high) in enumerate(zip(bins, bins[1:], strict=False)):
         last = index == len(bins) - 2
         if last:
-            label = f"{_fmt(low)}-{_fmt(high)}"
+            label = f"{bound_text(low)}-{bound_text(high)}"
         elif whole:
-            label = f"{_fmt(low)}-{_fmt(high - 1)}"
+            label = f"{bound_text(low)}-{bound_text(high - 1)}"
         else:
-            label = f"{_fmt(low)}-<{_fmt(high)}"
+            label = f"{bound_text(low)}-<{bound_text(high)}"
         result.append((low, high, label))
     return result
 
@@ -89,8 +90,8 @@ def coarsening_for(item: Item, dtype: str, choices: Sequence[tuple[Any, str]]) -
     if privacy.bins is not None:
         integer = dtype == "int"
         table = bin_labels(privacy.bins, integer)
-        below = f"<{_fmt(privacy.bins[0])}"
-        above = f">{_fmt(privacy.bins[-1])}"
+        below = f"<{bound_text(privacy.bins[0])}"
+        above = f">{bound_text(privacy.bins[-1])}"
 
         def to_bin(value: Any) -> str:
             if value < table[0][0]:
@@ -121,7 +122,7 @@ def coarsening_for(item: Item, dtype: str, choices: Sequence[tuple[Any, str]]) -
 
         return Coarsening(
             {"top_code": top},
-            f"top-coded: values above {_fmt(top)} are recorded as {_fmt(top)}",
+            f"top-coded: values above {bound_text(top)} are recorded as {bound_text(top)}",
             top_code,
             dtype,
             dtype,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from elicit.csvsafe import csv_safe
-from elicit.exporting.anonymize import _fmt as bin_bound
+from elicit.exporting.anonymize import bound_text
 
 R_LOADER = "data.R"
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -162,7 +162,7 @@ def _column_call(variable: Mapping[str, Any], item: Mapping[str, Any] | None) ->
         rule = (item or {}).get("privacy_rule") or {}
         if factor and "bins" in rule:  # values outside the bins are written as <first and >last
             bins = rule["bins"]
-            below, above = f"<{bin_bound(bins[0])}", f">{bin_bound(bins[-1])}"
+            below, above = f"<{bound_text(bins[0])}", f">{bound_text(bins[-1])}"
             codes, texts = [below, *codes, above], [below, *texts, above]
             args.append(f"optional = {r_literal([below, above])}")
         args.append(f"codes = {r_literal(codes)}")
