@@ -59,6 +59,9 @@ CEREMONY_MS = CHALLENGE_SECONDS * 1000  # how long the browser's own dialog may 
 MAX_CREDENTIAL = 64 * 1024  # an answer is a few hundred bytes to a few KB; more is not an answer
 MAX_NAME = 80
 RP_NAME = "Elicit"
+# What reading a browser's answer raises when it is not a well-formed credential for this site (py_webauthn's own
+# errors, and what bad base64, JSON or CBOR underneath raise).
+MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, AttributeError)
 
 
 class PasskeyError(ElicitError, ValueError):
@@ -115,7 +118,7 @@ def _claim(session: Session, user: User, purpose: Purpose, client_data: bytes) -
     used up atomically (of two requests with one answer only one gets it); else None."""
     try:
         challenge = parse_client_data_json(client_data).challenge
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except MALFORMED:
         return None
     stored = user.passkey_challenge or ""
     kind, _, rest = stored.partition(":")
@@ -200,7 +203,7 @@ def add(session: Session, user: User, rp: RelyingParty, answer: str, name: str) 
             expected_origin=rp.origin,
             require_user_verification=False,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except MALFORMED as exc:
         if isinstance(exc, PasskeyError):
             raise
         raise PasskeyError("The browser's answer is not a passkey made for this site; try again.") from exc
@@ -270,7 +273,7 @@ def _matcher(
             if len(answer) > MAX_CREDENTIAL:
                 raise ValueError("too long")
             credential = parse_authentication_credential_json(answer)
-        except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError):
+        except MALFORMED:
             return twofactor.Problem.WRONG
         challenge = _claim(session, user, Purpose.SIGN_IN, _client_data(credential))
         if challenge is None:
@@ -292,7 +295,7 @@ def _matcher(
                 credential_current_sign_count=passkey.sign_count,
                 require_user_verification=False,
             )
-        except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError):
+        except MALFORMED:
             # A wrong signature, another site, or a counter that did not grow (a copied key): all refused alike.
             return twofactor.Problem.WRONG
         passkey.sign_count = verified.new_sign_count

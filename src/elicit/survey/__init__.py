@@ -218,7 +218,7 @@ def save(token: str, page_id: str) -> Any:
         and outcome.distribution is not None
         and not outcome.stale
     ):
-        return _distribution_html(outcome)
+        return _distribution_html(outcome, token)
     return _answer(token, outcome, code=303)
 
 
@@ -323,12 +323,12 @@ def _link_description(shown: answering.PageShown) -> str:
     return text_in(shown.definition.description, shown.language) if shown.definition.description else ""
 
 
-def _distribution_html(shown: answering.PageShown) -> Any:
+def _distribution_html(shown: answering.PageShown, token: str) -> Any:
     """Only the drawn judgement of a page (what the page's script puts in place), in the page language."""
     assert shown.distribution is not None  # nosec B101  # narrows the type: the caller checked it
     _remember_language(shown.language)
     result = get_template_attribute("survey/items/_parts.html", "distribution_result")
-    html = result(_page_view(shown, str((request.view_args or {}).get("token", ""))), shown.distribution.item)
+    html = result(_page_view(shown, token), shown.distribution.item)
     return html, 200, {FRAGMENT_HEADER: DISTRIBUTION_FRAGMENT, "Vary": FRAGMENT_HEADER}
 
 
