@@ -507,7 +507,8 @@ def test_passkeys_in_a_browser(
                     Passkey(user_id=uid, credential_id=b"elsewhere", public_key=b"k", name="Phone")
                 )
                 db.session.commit()
-            tab.get_by_role("button", name="Sign out").click()
+            with tab.expect_navigation():  # signed out before the sign-in page is asked for
+                tab.get_by_role("button", name="Sign out").click()
             sign_in_with_password()
             expect(tab.get_by_role("button", name="Use a passkey")).to_be_hidden()
             shoot("code-step")
